@@ -1,0 +1,15 @@
+"""sklaudio: unsupervised sound representations as scikit-learn estimators."""
+
+from sklaudio.features import SpectrogramTransformer
+from sklaudio.io import AudioReader, read_audio
+from sklaudio.metrics import cluster_accuracy
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AudioReader",
+    "SpectrogramTransformer",
+    "__version__",
+    "cluster_accuracy",
+    "read_audio",
+]

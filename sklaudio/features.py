@@ -1,0 +1,578 @@
+"""Spectrogram front ends: pure functions on torch tensors plus a transformer.
+
+The functions take a batch of waveforms ``(..., n_samples)`` as a torch tensor
+on any device and return ``(..., n_freq, n_frames)``; :class:`SpectrogramTransformer`
+wraps them for numpy input, batching the work on ``device``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.signal import get_window
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = [
+    "SpectrogramTransformer",
+    "TemporalStatistics",
+    "esresnet_spectrogram",
+    "hz_to_mel",
+    "log_mel_spectrogram",
+    "mel_filterbank",
+    "mel_to_hz",
+    "power_spectrogram",
+    "resolve_device",
+]
+
+#: ESResNet's STFT settings for 44.1 kHz audio (Guzhov et al., 2020), used by DLS.
+ESRESNET_STFT = {"n_fft": 2048, "hop_length": 561, "win_length": 1654, "window": "blackmanharris"}
+#: Defaults of the ``log_mel`` and ``power`` kinds (librosa's).
+DEFAULT_STFT = {"n_fft": 2048, "hop_length": 512, "win_length": None, "window": "hann"}
+
+_KINDS = ("esresnet", "log_mel", "power")
+
+
+def resolve_device(device) -> torch.device:
+    """``'auto'`` → CUDA when available else CPU; anything else → ``torch.device(device)``.
+
+    Examples
+    --------
+    >>> from sklaudio.features import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'"
+        ) from exc
+
+
+@lru_cache(maxsize=32)
+def _window_np(window: str, win_length: int) -> np.ndarray:
+    # Periodic ("fftbins=True") windows, as torch.stft and ESResNet use.
+    try:
+        return get_window(window, win_length, fftbins=True)
+    except ValueError as exc:
+        raise ValueError(f"unknown window {window!r}: {exc}") from exc
+
+
+def _window(window: str, win_length: int, device, dtype) -> torch.Tensor:
+    return torch.from_numpy(_window_np(window, win_length)).to(device=device, dtype=dtype)
+
+
+def _check_waveforms(x: torch.Tensor, n_fft: int) -> None:
+    if not torch.is_floating_point(x):
+        raise TypeError(f"waveforms must be a floating point tensor, got {x.dtype}")
+    if x.shape[-1] < n_fft:
+        raise ValueError(
+            f"clips have {x.shape[-1]} samples (X has {x.shape[-1]} feature(s)), fewer than "
+            f"n_fft={n_fft}; pad the clips (AudioReader(duration=...)) or lower n_fft"
+        )
+
+
+def _stft(x, n_fft, hop_length, win_length, window, normalized):
+    win_length = n_fft if win_length is None else win_length
+    if not 0 < win_length <= n_fft:
+        raise ValueError(f"win_length={win_length} must be in [1, n_fft={n_fft}]")
+    _check_waveforms(x, n_fft)
+    lead = x.shape[:-1]
+    spec = torch.stft(
+        x.reshape(-1, x.shape[-1]),
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=_window(window, win_length, x.device, x.dtype),
+        center=True,
+        pad_mode="reflect",
+        normalized=normalized,
+        onesided=True,
+        return_complex=True,
+    )
+    return spec.reshape(*lead, *spec.shape[-2:])
+
+
+def power_spectrogram(
+    x: torch.Tensor,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    win_length: int | None = None,
+    window: str = "hann",
+    normalized: bool = False,
+) -> torch.Tensor:
+    """One-sided power spectrogram ``|STFT|²`` of a batch of waveforms.
+
+    Frames are centred (reflect padding of ``n_fft // 2``) and the window,
+    periodic, is zero-padded to ``n_fft`` in the middle of the frame.
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., n_samples)
+        Waveforms, ``n_samples >= n_fft``.
+    n_fft, hop_length, win_length : int
+        FFT size, frame step and window length in samples
+        (``win_length=None`` means ``n_fft``).
+    window : str
+        Any :func:`scipy.signal.get_window` name.
+    normalized : bool
+        Scale the STFT by ``n_fft ** -0.5``.
+
+    Returns
+    -------
+    Tensor of shape (..., n_fft // 2 + 1, 1 + n_samples // hop_length)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.features import power_spectrogram
+    >>> power_spectrogram(torch.zeros(2, 4096), n_fft=512, hop_length=256).shape
+    torch.Size([2, 257, 17])
+    """
+    spec = _stft(x, n_fft, hop_length, win_length, window, normalized)
+    return spec.real.square() + spec.imag.square()
+
+
+def esresnet_spectrogram(
+    x: torch.Tensor,
+    n_fft: int = 2048,
+    hop_length: int = 561,
+    win_length: int = 1654,
+    window: str = "blackmanharris",
+    n_bands: int = 3,
+) -> torch.Tensor:
+    """ESResNet's 3-band log-power spectrogram (DLS, section 3).
+
+    A normalised one-sided STFT (scaled by ``n_fft ** -0.5``), power
+    ``re² + im²``, the top bins dropped so the height divides into ``n_bands``
+    equal bands, the bands stacked as channels (channel 0 the lowest
+    frequencies), then ``10·log10(power)`` with ``power <= 0`` replaced by
+    ``1e-18``. Multi-channel input ``(n, C, n_samples)`` yields ``C * n_bands``
+    channels: the bands of audio channel 0, then those of channel 1, ...
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, n_samples) or (n, C, n_samples)
+    n_fft, hop_length, win_length, window : STFT settings
+        ESResNet's values for 44.1 kHz audio by default.
+    n_bands : int, default=3
+        Frequency bands turned into channels.
+
+    Returns
+    -------
+    Tensor of shape (n, C * n_bands, (n_fft // 2 + 1) // n_bands, n_frames)
+
+    References
+    ----------
+    A. Guzhov, F. Raue, J. Hees, A. Dengel. "ESResNet: Environmental Sound
+    Classification Based on Visual Domain Models", ICPR 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.features import esresnet_spectrogram
+    >>> esresnet_spectrogram(torch.zeros(1, 5 * 44100)).shape
+    torch.Size([1, 3, 341, 394])
+    """
+    if x.ndim == 2:
+        x = x[:, None]
+    if x.ndim != 3:
+        raise ValueError(
+            f"expected waveforms of shape (n, n_samples) or (n, C, n_samples), got {tuple(x.shape)}"
+        )
+    power = power_spectrogram(x, n_fft, hop_length, win_length, window, normalized=True)
+    band = power.shape[-2] // n_bands
+    power = power[..., : band * n_bands, :]
+    n, channels, _, frames = power.shape
+    power = power.reshape(n, channels * n_bands, band, frames)
+    power = torch.where(power > 0, power, torch.full_like(power, 1e-18))
+    return 10.0 * torch.log10(power)
+
+
+def hz_to_mel(frequencies):
+    """Hz → mel on the Slaney (Auditory Toolbox) scale: linear below 1 kHz, log above.
+
+    Examples
+    --------
+    >>> from sklaudio.features import hz_to_mel
+    >>> float(hz_to_mel(1000.0))
+    15.0
+    """
+    f = np.asarray(frequencies, dtype=np.float64)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    mels = f / f_sp
+    log_region = f >= min_log_hz
+    mels = np.where(
+        log_region,
+        min_log_hz / f_sp + np.log(np.maximum(f, min_log_hz) / min_log_hz) / logstep,
+        mels,
+    )
+    return mels
+
+
+def mel_to_hz(mels):
+    """Inverse of :func:`hz_to_mel`.
+
+    Examples
+    --------
+    >>> from sklaudio.features import mel_to_hz
+    >>> float(mel_to_hz(15.0))
+    1000.0
+    """
+    m = np.asarray(mels, dtype=np.float64)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None
+) -> np.ndarray:
+    """Triangular mel filters, Slaney scale and Slaney (area) normalisation.
+
+    The filters' corners are ``n_mels + 2`` points evenly spaced in mel between
+    ``f_min`` and ``f_max``; filter ``i`` is scaled by
+    ``2 / (f[i + 2] - f[i])`` so each has unit area over Hz.
+
+    Returns
+    -------
+    ndarray of shape (n_mels, n_fft // 2 + 1), float64
+
+    Examples
+    --------
+    >>> from sklaudio.features import mel_filterbank
+    >>> mel_filterbank(16000, 512, n_mels=40).shape
+    (40, 257)
+    """
+    f_max = sample_rate / 2 if f_max is None else f_max
+    if not 0 <= f_min < f_max <= sample_rate / 2:
+        raise ValueError(
+            f"need 0 <= f_min < f_max <= sample_rate / 2, got f_min={f_min}, f_max={f_max}, "
+            f"sample_rate={sample_rate}"
+        )
+    fft_freqs = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
+    corners = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
+    widths = np.diff(corners)
+    ramps = corners[:, None] - fft_freqs[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return weights * (2.0 / (corners[2:] - corners[:-2]))[:, None]
+
+
+@lru_cache(maxsize=16)
+def _mel_filterbank_cached(sample_rate, n_fft, n_mels, f_min, f_max):
+    return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max))
+
+
+def log_mel_spectrogram(
+    x: torch.Tensor,
+    sample_rate: int,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    win_length: int | None = None,
+    window: str = "hann",
+    n_mels: int = 128,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    amin: float = 1e-10,
+) -> torch.Tensor:
+    """Log mel power spectrogram in dB: ``10·log10(max(M · |STFT|², amin))``.
+
+    ``M`` is :func:`mel_filterbank` (Slaney scale and norm), so the result
+    matches ``librosa.power_to_db(librosa.feature.melspectrogram(...))`` with
+    ``ref=1.0, top_db=None``.
+
+    Returns
+    -------
+    Tensor of shape (..., n_mels, n_frames)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.features import log_mel_spectrogram
+    >>> log_mel_spectrogram(torch.zeros(3, 22050), 22050, n_mels=64).shape
+    torch.Size([3, 64, 44])
+    """
+    power = power_spectrogram(x, n_fft, hop_length, win_length, window)
+    fb = _mel_filterbank_cached(
+        sample_rate, n_fft, n_mels, float(f_min), None if f_max is None else float(f_max)
+    )
+    mel = torch.matmul(fb.to(device=power.device, dtype=power.dtype), power)
+    return 10.0 * torch.log10(torch.clamp(mel, min=amin))
+
+
+class SpectrogramTransformer(TransformerMixin, BaseEstimator):
+    """Waveforms → float32 spectrogram images ``(n, channels, n_freq, n_frames)``.
+
+    Runs batched on torch (``device``), so it is both the CPU pre-processing
+    step of a pipeline and the on-device front end of the embedders.
+
+    Parameters
+    ----------
+    kind : {'esresnet', 'log_mel', 'power'}, default='esresnet'
+        - ``'esresnet'``: :func:`esresnet_spectrogram`, the 3-band dB power
+          spectrogram of ESResNet/DLS (3 channels per audio channel).
+        - ``'log_mel'``: :func:`log_mel_spectrogram` in dB, one channel per
+          audio channel.
+        - ``'power'``: linear :func:`power_spectrogram`, one channel per audio
+          channel.
+    sample_rate : int, default=22050
+        Rate of the input in Hz (used by ``'log_mel'``).
+    n_fft, hop_length, win_length : int, default=None
+        STFT settings; ``None`` takes the kind's default: ESResNet's
+        2048 / 561 / 1654 (tuned for 44.1 kHz) or librosa's 2048 / 512 /
+        n_fft.
+    window : str, default=None
+        :func:`scipy.signal.get_window` name; ``None`` = the kind's default
+        (``'blackmanharris'`` for ESResNet, else ``'hann'``).
+    n_mels : int, default=128
+        Mel bands (``'log_mel'``).
+    f_min, f_max : float, default=0.0, None
+        Mel filterbank range in Hz; ``f_max=None`` is ``sample_rate / 2``.
+    batch_size : int, default=32
+        Clips transformed at once.
+    device : str, default='auto'
+        Torch device; ``'auto'`` uses CUDA when available.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Samples per clip (2-D input) or channels (3-D input) seen in ``fit``.
+    output_shape_ : tuple of int
+        ``(channels, n_freq, n_frames)`` of one transformed clip of the
+        length seen in ``fit``.
+
+    See Also
+    --------
+    sklaudio.io.AudioReader : the step before, files to waveforms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.features import SpectrogramTransformer
+    >>> X = np.zeros((2, 5 * 44100), dtype=np.float32)
+    >>> SpectrogramTransformer().fit_transform(X).shape
+    (2, 3, 341, 394)
+    >>> SpectrogramTransformer("log_mel", sample_rate=16000, n_mels=40).fit_transform(
+    ...     X[:, :16000]).shape
+    (2, 1, 40, 32)
+    """
+
+    _parameter_constraints: dict = {
+        "kind": [StrOptions(set(_KINDS))],
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "n_fft": [Interval(Integral, 1, None, closed="left"), None],
+        "hop_length": [Interval(Integral, 1, None, closed="left"), None],
+        "win_length": [Interval(Integral, 1, None, closed="left"), None],
+        "window": [str, None],
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "f_min": [Interval(Real, 0, None, closed="left")],
+        "f_max": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device, None],
+    }
+
+    def __init__(
+        self,
+        kind="esresnet",
+        *,
+        sample_rate=22050,
+        n_fft=None,
+        hop_length=None,
+        win_length=None,
+        window=None,
+        n_mels=128,
+        f_min=0.0,
+        f_max=None,
+        batch_size=32,
+        device="auto",
+    ):
+        self.kind = kind
+        self.sample_rate = sample_rate
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.win_length = win_length
+        self.window = window
+        self.n_mels = n_mels
+        self.f_min = f_min
+        self.f_max = f_max
+        self.batch_size = batch_size
+        self.device = device
+
+    def stft_params(self) -> dict:
+        """The STFT settings in force: the kind's defaults with the set parameters on top."""
+        defaults = ESRESNET_STFT if self.kind == "esresnet" else DEFAULT_STFT
+        params = {
+            name: defaults[name] if getattr(self, name) is None else getattr(self, name)
+            for name in ("n_fft", "hop_length", "win_length", "window")
+        }
+        if params["win_length"] is None:
+            params["win_length"] = params["n_fft"]
+        return params
+
+    def _check_settings(self):
+        self._validate_params()
+        params = self.stft_params()
+        if params["win_length"] > params["n_fft"]:
+            raise ValueError(
+                f"win_length={params['win_length']} must not exceed n_fft={params['n_fft']}"
+            )
+        _window_np(params["window"], params["win_length"])
+        if self.kind == "log_mel":
+            f_max = self.sample_rate / 2 if self.f_max is None else self.f_max
+            if not self.f_min < f_max <= self.sample_rate / 2:
+                raise ValueError(
+                    f"need f_min < f_max <= sample_rate / 2, got f_min={self.f_min}, "
+                    f"f_max={self.f_max}, sample_rate={self.sample_rate}"
+                )
+        return params
+
+    def fit(self, X, y=None):
+        """Check the parameters and the input shape; nothing is learned."""
+        params = self._check_settings()
+        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
+        self._check_ndim(X)
+        self.device_ = resolve_device(self.device)
+        n_frames = 1 + X.shape[-1] // params["hop_length"]
+        _check_waveforms(torch.from_numpy(X[:1]), params["n_fft"])
+        self.output_shape_ = (self._n_channels_out(X), self._n_freq(params), n_frames)
+        return self
+
+    @staticmethod
+    def _check_ndim(X):
+        if X.ndim not in (2, 3):
+            raise ValueError(
+                f"expected waveforms of shape (n_clips, n_samples) or (n_clips, n_channels, "
+                f"n_samples), got an array with {X.ndim} dimensions"
+            )
+
+    def _n_channels_out(self, X):
+        audio_channels = 1 if X.ndim == 2 else X.shape[1]
+        return audio_channels * (3 if self.kind == "esresnet" else 1)
+
+    def _n_freq(self, params):
+        bins = params["n_fft"] // 2 + 1
+        return {"esresnet": bins // 3, "log_mel": self.n_mels, "power": bins}[self.kind]
+
+    def transform_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Transform a waveform tensor on its own device (no batching, no copy to numpy).
+
+        This is the hook the embedders use to compute spectrograms per batch
+        on the GPU.
+        """
+        params = self.stft_params()
+        if self.kind == "esresnet":
+            return esresnet_spectrogram(x, **params)
+        x = x if x.ndim == 3 else x[:, None]
+        if self.kind == "power":
+            return power_spectrogram(x, **params)
+        return log_mel_spectrogram(
+            x, self.sample_rate, **params, n_mels=self.n_mels, f_min=self.f_min, f_max=self.f_max
+        )
+
+    def transform(self, X):
+        """Compute the spectrograms.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples) or (n_clips, n_channels, n_samples)
+
+        Returns
+        -------
+        ndarray of float32, shape (n_clips, channels, n_freq, n_frames)
+        """
+        check_is_fitted(self)
+        self._check_settings()
+        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
+        self._check_ndim(X)
+        device = self.device_
+        out = None
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], self.batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(X[start : start + self.batch_size]))
+                spec = self.transform_tensor(batch.to(device, non_blocking=True))
+                if out is None:
+                    out = np.empty((X.shape[0], *spec.shape[1:]), dtype=np.float32)
+                out[start : start + spec.shape[0]] = spec.float().cpu().numpy()
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # always float32 output
+        return tags
+
+
+class TemporalStatistics(TransformerMixin, BaseEstimator):
+    """Summarise spectrograms over time: per-band statistics as a flat vector.
+
+    ``(n, channels, n_freq, n_frames)`` → ``(n, len(stats) * channels * n_freq)``.
+    With a ``'log_mel'`` :class:`SpectrogramTransformer` before it and a kNN
+    after it, this is the classic hand-crafted baseline that every learned
+    embedding has to beat.
+
+    Parameters
+    ----------
+    stats : tuple of {'mean', 'std', 'min', 'max'}, default=('mean', 'std')
+        Statistics over the time axis, concatenated in this order.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Channels of the spectrograms seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.features import TemporalStatistics
+    >>> TemporalStatistics().fit_transform(np.ones((5, 1, 40, 100))).shape
+    (5, 80)
+    """
+
+    _parameter_constraints: dict = {"stats": [tuple, list]}
+    _STATS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}
+
+    def __init__(self, stats=("mean", "std")):
+        self.stats = stats
+
+    def fit(self, X, y=None):
+        """Check the input; nothing is learned."""
+        self._validate_params()
+        unknown = set(self.stats) - set(self._STATS)
+        if unknown or not self.stats:
+            raise ValueError(
+                f"stats={self.stats!r} must be a non-empty tuple of {sorted(self._STATS)}"
+            )
+        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
+        self._check_4d(X)
+        return self
+
+    @staticmethod
+    def _check_4d(X):
+        if X.ndim != 4:
+            raise ValueError(
+                "expected spectrograms of shape (n_clips, channels, n_freq, n_frames), got an "
+                f"array with {X.ndim} dimensions; put a SpectrogramTransformer before this step"
+            )
+
+    def transform(self, X):
+        """Return ``(n, len(stats) * channels * n_freq)`` float32 features."""
+        check_is_fitted(self)
+        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
+        self._check_4d(X)
+        parts = [self._STATS[s](X, axis=-1).reshape(X.shape[0], -1) for s in self.stats]
+        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # always float32 output
+        return tags

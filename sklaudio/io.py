@@ -1,0 +1,449 @@
+"""Reading audio files into float32 waveforms.
+
+Everything here works in *channels-first* layout: a mono clip is ``(n_samples,)``,
+a multi-channel clip ``(n_channels, n_samples)`` and a batch adds a leading axis.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from fractions import Fraction
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from joblib import Parallel, delayed
+from scipy.signal import resample_poly
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array
+
+__all__ = [
+    "AudioReader",
+    "fix_length",
+    "read_audio",
+    "resample",
+]
+
+
+def _describe(path) -> str:
+    return repr(os.fspath(path))
+
+
+def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the last axis by an exact rational factor.
+
+    Uses a polyphase filter (:func:`scipy.signal.resample_poly`) with
+    ``up / down = target_sr / orig_sr`` reduced to lowest terms, so 44.1 kHz to
+    22.05 kHz is ``1 / 2`` and 48 kHz to 44.1 kHz is ``147 / 160``.
+
+    Parameters
+    ----------
+    waveform : ndarray of shape (..., n_samples)
+        Signal to resample.
+    orig_sr, target_sr : int
+        Sampling rates in Hz, both > 0.
+
+    Returns
+    -------
+    ndarray of float32, shape (..., ceil(n_samples * target_sr / orig_sr))
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.io import resample
+    >>> resample(np.zeros(44100, dtype=np.float32), 44100, 22050).shape
+    (22050,)
+    """
+    for name, value in (("orig_sr", orig_sr), ("target_sr", target_sr)):
+        if not isinstance(value, Integral | np.integer) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer number of Hz, got {value!r}")
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if orig_sr == target_sr:
+        return waveform
+    ratio = Fraction(int(target_sr), int(orig_sr))
+    out = resample_poly(waveform, ratio.numerator, ratio.denominator, axis=-1)
+    return out.astype(np.float32, copy=False)
+
+
+def read_audio(
+    path,
+    sample_rate: int | None = None,
+    mono: bool = True,
+    duration: float | None = None,
+    offset: float = 0.0,
+) -> tuple[np.ndarray, int]:
+    """Decode an audio file into a float32 waveform.
+
+    Any format libsndfile reads works (wav, flac, ogg/vorbis, and on recent
+    libsndfile mp3 and opus).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+    sample_rate : int, default=None
+        Resample to this rate (Hz) with :func:`resample`. ``None`` keeps the
+        file's own rate.
+    mono : bool, default=True
+        Average the channels into one.
+    duration : float, default=None
+        Read at most this many seconds (measured in the file's own rate).
+    offset : float, default=0.0
+        Start reading this many seconds into the file.
+
+    Returns
+    -------
+    waveform : ndarray of float32
+        ``(n_samples,)`` when ``mono`` else ``(n_channels, n_samples)``.
+    sample_rate : int
+        The rate of ``waveform``.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        The path does not name a file.
+    ValueError
+        The file is empty, cannot be decoded, holds NaN or inf samples, is
+        truncated, or ``offset`` lies past its end; the message names the file.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> from sklaudio.io import read_audio
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> sf.write(path, np.zeros((8000, 2), dtype=np.float32), 16000)
+    >>> y, sr = read_audio(path, sample_rate=8000)
+    >>> y.shape, y.dtype, sr
+    ((2000,), dtype('float32'), 8000)
+    """
+    if sample_rate is not None and (not isinstance(sample_rate, Integral) or sample_rate <= 0):
+        raise ValueError(f"sample_rate must be a positive integer or None, got {sample_rate!r}")
+    if duration is not None and not (isinstance(duration, Real) and duration > 0):
+        raise ValueError(f"duration must be a positive number of seconds or None, got {duration!r}")
+    if not (isinstance(offset, Real) and offset >= 0):
+        raise ValueError(f"offset must be a non-negative number of seconds, got {offset!r}")
+
+    name = _describe(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"audio file {name} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"audio path {name} is a directory, not a file")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"audio file {name} is empty (0 bytes)")
+
+    try:
+        with sf.SoundFile(path) as f:
+            native_sr = f.samplerate
+            declared = f.frames
+            start = int(round(offset * native_sr))
+            if declared > 0 and start >= declared:
+                raise ValueError(
+                    f"offset={offset} s lies past the end of {name} "
+                    f"({declared / native_sr:.3f} s long)"
+                )
+            if start:
+                f.seek(start)
+            frames = -1 if duration is None else int(round(duration * native_sr))
+            data = f.read(frames=frames, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as exc:
+        # libsndfile's message repeats the path ("Error opening 'x': reason"); keep the reason.
+        reason = str(exc).rsplit("': ", 1)[-1].strip().rstrip(".")
+        raise ValueError(
+            f"cannot decode audio file {name}: {reason}. sklaudio reads what libsndfile reads "
+            "(wav, flac, ogg/vorbis, ...); convert the file or remove it"
+        ) from exc
+
+    if data.shape[0] == 0:
+        raise ValueError(f"audio file {name} has 0 samples; remove it or pass on_error='skip'")
+    expected = declared - start if frames < 0 else min(frames, declared - start)
+    if declared > 0 and data.shape[0] < expected:
+        raise ValueError(
+            f"audio file {name} is truncated: its header declares {declared} frames "
+            f"but only {start + data.shape[0]} could be decoded"
+        )
+    if not np.isfinite(data).all():
+        raise ValueError(f"audio file {name} contains NaN or infinite samples")
+
+    waveform = data.T  # channels first
+    waveform = waveform.mean(axis=0) if mono else np.ascontiguousarray(waveform)
+    if sample_rate is not None and sample_rate != native_sr:
+        waveform = resample(waveform, native_sr, sample_rate)
+        native_sr = sample_rate
+    return waveform.astype(np.float32, copy=False), int(native_sr)
+
+
+def fix_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
+    """Centre-crop or zero-pad the last axis to exactly ``n_samples``.
+
+    Longer signals keep their middle part, shorter ones are padded evenly on
+    both sides (the extra sample, if any, goes to the end), as ESResNet's
+    evaluation transforms do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.io import fix_length
+    >>> fix_length(np.arange(5.0), 3)
+    array([1., 2., 3.])
+    >>> fix_length(np.ones(2), 5)
+    array([0., 1., 1., 0., 0.])
+    """
+    length = waveform.shape[-1]
+    if length == n_samples:
+        return waveform
+    if length > n_samples:
+        start = (length - n_samples) // 2
+        return waveform[..., start : start + n_samples]
+    before = (n_samples - length) // 2
+    pad = [(0, 0)] * (waveform.ndim - 1) + [(before, n_samples - length - before)]
+    return np.pad(waveform, pad)
+
+
+def _is_path_like(x) -> bool:
+    return isinstance(x, str | bytes | os.PathLike)
+
+
+def _as_path_list(X) -> list | None:
+    """Return ``X`` as a list of paths, or ``None`` when ``X`` is numeric."""
+    if isinstance(X, str | bytes | os.PathLike):
+        raise ValueError(
+            f"expected a 1-d sequence of audio paths, got the single path {_describe(X)}; "
+            "wrap it in a list"
+        )
+    if isinstance(X, list | tuple) and len(X) and all(_is_path_like(x) for x in X):
+        return list(X)
+    arr = np.asarray(X) if not hasattr(X, "dtype") else X
+    if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "OUS":
+        arr = np.asarray(arr)
+        if arr.dtype.kind == "O" and not any(_is_path_like(x) for x in arr.flat):
+            return None  # numbers stored as objects: let check_array convert them
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise ValueError(
+                f"expected a 1-d array of audio paths, got an array of shape {arr.shape}"
+            )
+        bad = [i for i, x in enumerate(arr) if not _is_path_like(x)]
+        if bad:
+            raise ValueError(
+                f"entries {bad[:5]} of X are not paths (got {arr[bad[0]]!r}); "
+                "pass either paths or a numeric array of waveforms"
+            )
+        return list(arr)
+    return None
+
+
+class AudioReader(TransformerMixin, BaseEstimator):
+    """Turn audio paths into a fixed-size float32 array of waveforms.
+
+    The first step of every sklaudio pipeline: ``X`` is a 1-d array of file
+    paths (a dataset's ``filenames``) and the output is ``(n, n_samples)``
+    (mono) or ``(n, n_channels, n_samples)``. Every clip is resampled to
+    ``sample_rate`` and centre-cropped or zero-padded to ``duration`` seconds.
+
+    Already decoded waveforms (a numeric ``(n, n_samples)`` or
+    ``(n, n_channels, n_samples)`` array, assumed to be at ``sample_rate``) are
+    accepted too; then only the length is fixed.
+
+    Parameters
+    ----------
+    sample_rate : int, default=22050
+        Output rate in Hz.
+    duration : float, default=None
+        Output length in seconds. ``None`` requires every clip of a call to
+        have the same length after resampling (an error lists the shortest and
+        longest file otherwise).
+    mono : bool, default=True
+        Average channels into one.
+    n_jobs : int, default=None
+        Files decoded in parallel (joblib threads; libsndfile releases the
+        GIL). ``None`` means 1 unless in a :func:`joblib.parallel_config`
+        context; ``-1`` uses all cores.
+    on_error : {'raise', 'skip'}, default='raise'
+        What to do with a file that cannot be read. ``'skip'`` drops it from
+        the output, warns with the list of skipped files and records them in
+        ``skipped_``. Dropping rows misaligns ``y`` inside a Pipeline, so
+        filter a dataset before fitting instead: the dataset loaders take the
+        same ``on_error`` and drop files from ``filenames``, ``target`` and
+        ``folds`` together.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of samples per clip seen in ``fit`` when fitted on a numeric
+        array.
+    skipped_ : list of (int, str, str)
+        ``(index, path, reason)`` of the files dropped by the last
+        ``transform`` with ``on_error='skip'``.
+
+    See Also
+    --------
+    read_audio : decode a single file.
+    sklaudio.features.SpectrogramTransformer : the next step of a pipeline.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.io import AudioReader
+    >>> waves = np.random.default_rng(0).normal(size=(4, 16000)).astype(np.float32)
+    >>> AudioReader(sample_rate=16000, duration=0.5).fit_transform(waves).shape
+    (4, 8000)
+    """
+
+    _parameter_constraints: dict = {
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "duration": [Interval(Real, 0, None, closed="neither"), None],
+        "mono": ["boolean"],
+        "n_jobs": [Integral, None],
+        "on_error": [StrOptions({"raise", "skip"})],
+    }
+
+    def __init__(self, sample_rate=22050, duration=None, mono=True, n_jobs=None, on_error="raise"):
+        self.sample_rate = sample_rate
+        self.duration = duration
+        self.mono = mono
+        self.n_jobs = n_jobs
+        self.on_error = on_error
+
+    def fit(self, X, y=None):
+        """Validate the parameters and the input; nothing is learned from paths."""
+        self._validate_params()
+        paths = _as_path_list(X)
+        if paths is None:
+            X = self._validate_waveforms(X)
+            self.n_features_in_ = X.shape[-1]
+        else:
+            self.__dict__.pop("n_features_in_", None)
+        return self
+
+    @property
+    def n_samples_out(self) -> int | None:
+        """Samples per output clip, or ``None`` when ``duration`` is None."""
+        if self.duration is None:
+            return None
+        return int(round(self.duration * self.sample_rate))
+
+    def _validate_waveforms(self, X) -> np.ndarray:
+        X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X")
+        if X.ndim not in (2, 3):
+            raise ValueError(
+                f"Expected 2D array (n_clips, n_samples) or 3D array (n_clips, n_channels, "
+                f"n_samples) of waveforms, got {X.ndim}D array instead. Reshape your data."
+            )
+        return X
+
+    def _read_one(self, path):
+        wave, _ = read_audio(path, sample_rate=self.sample_rate, mono=self.mono)
+        if not self.mono and wave.ndim == 1:
+            wave = wave[None]
+        if self.n_samples_out is not None:
+            wave = fix_length(wave, self.n_samples_out)
+        return wave
+
+    def _read_one_safe(self, path):
+        try:
+            return self._read_one(path), None
+        except (OSError, ValueError) as exc:
+            if self.on_error == "raise":
+                raise
+            return None, str(exc)
+
+    def transform(self, X):
+        """Decode, resample and fix the length of every clip.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips,) of paths, or numeric waveforms
+            Paths to audio files, or decoded waveforms at ``sample_rate``.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_kept, n_samples) or (n_kept, n_channels, n_samples)
+        """
+        self._validate_params()
+        paths = _as_path_list(X)
+        if paths is None:
+            return self._transform_waveforms(X)
+
+        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(self._read_one_safe)(p) for p in paths
+        )
+        self.skipped_ = [
+            (i, os.fspath(p), err)
+            for i, (p, (_, err)) in enumerate(zip(paths, results))
+            if err is not None
+        ]
+        if self.skipped_:
+            listing = "\n".join(f"  [{i}] {err}" for i, _, err in self.skipped_)
+            warnings.warn(
+                f"AudioReader skipped {len(self.skipped_)} of {len(paths)} unreadable files "
+                f"(on_error='skip'):\n{listing}",
+                UserWarning,
+                stacklevel=2,
+            )
+        kept = [(p, w) for p, (w, err) in zip(paths, results) if err is None]
+        if not kept:
+            raise ValueError("no audio file could be read; see the warning for the reasons")
+        return self._stack([w for _, w in kept], [p for p, _ in kept])
+
+    def _stack(self, waves, paths) -> np.ndarray:
+        lengths = np.array([w.shape[-1] for w in waves])
+        channels = {w.shape[0] for w in waves if w.ndim == 2}
+        if len(channels) > 1:
+            raise ValueError(
+                f"clips have different numbers of channels {sorted(channels)}; "
+                "pass mono=True or convert the files"
+            )
+        if lengths.min() != lengths.max():
+            short, long_ = int(lengths.argmin()), int(lengths.argmax())
+            raise ValueError(
+                "clips have different lengths after resampling "
+                f"({lengths.min()} samples for {_describe(paths[short])}, {lengths.max()} for "
+                f"{_describe(paths[long_])}); set duration= to pad or crop them to a common length"
+            )
+        return np.stack(waves).astype(np.float32, copy=False)
+
+    def _transform_waveforms(self, X) -> np.ndarray:
+        X = self._validate_waveforms(X)
+        if (
+            hasattr(self, "n_features_in_")
+            and self.duration is None
+            and (X.shape[-1] != self.n_features_in_)
+        ):
+            raise ValueError(
+                f"X has {X.shape[-1]} features, but AudioReader is expecting "
+                f"{self.n_features_in_} features as input (samples per clip); set duration= to "
+                "pad or crop clips to a common length"
+            )
+        if self.mono and X.ndim == 3:
+            X = X.mean(axis=1)
+        if self.n_samples_out is not None:
+            X = fix_length(X, self.n_samples_out)
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.string = True
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float32"]  # waveforms are always float32
+        return tags
+
+
+def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff")):
+    """Sorted audio files below ``root`` (recursively), as strings.
+
+    Examples
+    --------
+    >>> from sklaudio.io import list_audio_files
+    >>> list_audio_files(".", extensions=(".nothing",))
+    []
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{_describe(root)} is not a directory")
+    exts = tuple(e.lower() for e in extensions)
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)

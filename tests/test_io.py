@@ -1,0 +1,229 @@
+import os
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sklaudio.io import AudioReader, fix_length, list_audio_files, read_audio, resample
+
+
+def _write(path, data, sr, **kw):
+    sf.write(str(path), data, sr, **kw)
+    return str(path)
+
+
+@pytest.fixture
+def tone():
+    t = np.arange(16000) / 16000
+    return (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "ext, subtype, atol",
+    [
+        ("wav", "FLOAT", 0),
+        ("wav", "PCM_16", 1e-4),
+        ("flac", "PCM_16", 1e-4),
+        ("ogg", "VORBIS", None),
+    ],
+)
+def test_read_audio_formats(tmp_path, tone, ext, subtype, atol):
+    path = _write(tmp_path / f"a.{ext}", tone, 16000, subtype=subtype)
+    y, sr = read_audio(path)
+    assert sr == 16000 and y.dtype == np.float32 and y.ndim == 1
+    if atol is None:  # lossy: same length and similar energy
+        assert abs(len(y) - len(tone)) < 1024
+        assert np.isclose(np.std(y), np.std(tone), rtol=0.1)
+    else:
+        np.testing.assert_allclose(y, tone, atol=atol)
+
+
+def test_read_audio_stereo_mono_offset_duration(tmp_path):
+    left = np.linspace(-1, 1, 8000, dtype=np.float32)
+    stereo = np.stack([left, -0.5 * left], axis=1)
+    path = _write(tmp_path / "s.wav", stereo, 8000, subtype="FLOAT")
+    y, _ = read_audio(path, mono=False)
+    assert y.shape == (2, 8000)
+    np.testing.assert_allclose(y[1], -0.5 * left)
+    y, _ = read_audio(path)
+    np.testing.assert_allclose(y, 0.25 * left, atol=1e-7)
+    y, _ = read_audio(path, mono=False, offset=0.5, duration=0.25)
+    assert y.shape == (2, 2000)
+    np.testing.assert_allclose(y[0], left[4000:6000])
+
+
+def test_resample_rational_preserves_frequency(tmp_path):
+    t = np.arange(48000) / 48000
+    x = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    y = resample(x, 48000, 44100)
+    assert y.shape == (44100,) and y.dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(y))
+    assert np.argmax(spectrum) == 440  # 1 s of signal: bin k is k Hz
+    path = _write(tmp_path / "a.wav", x, 48000, subtype="FLOAT")
+    z, sr = read_audio(path, sample_rate=44100)
+    assert sr == 44100
+    np.testing.assert_allclose(z, y, atol=1e-6)
+
+
+def test_resample_rejects_bad_rates():
+    with pytest.raises(ValueError, match="orig_sr"):
+        resample(np.zeros(10), 0, 10)
+    with pytest.raises(ValueError, match="target_sr"):
+        resample(np.zeros(10), 10, 2.5)
+
+
+def test_read_audio_bad_inputs(tmp_path, tone):
+    with pytest.raises(FileNotFoundError, match="nope.wav"):
+        read_audio(tmp_path / "nope.wav")
+    with pytest.raises(IsADirectoryError, match=str(tmp_path.name)):
+        read_audio(tmp_path)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.wav.*empty"):
+        read_audio(empty)
+    garbage = tmp_path / "garbage.ogg"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="garbage.ogg"):
+        read_audio(garbage)
+    text = tmp_path / "notes.txt"
+    text.write_text("not audio at all\n" * 50)
+    with pytest.raises(ValueError, match="notes.txt"):
+        read_audio(text)
+    nan = tone.copy()
+    nan[100] = np.nan
+    path = _write(tmp_path / "nan.wav", nan, 16000, subtype="FLOAT")
+    with pytest.raises(ValueError, match="nan.wav.*NaN"):
+        read_audio(path)
+    ok = _write(tmp_path / "ok.wav", tone, 16000)
+    with pytest.raises(ValueError, match="offset"):
+        read_audio(ok, offset=5.0)
+    for kwargs, name in [
+        ({"sample_rate": 0}, "sample_rate"),
+        ({"duration": 0}, "duration"),
+        ({"duration": -1.0}, "duration"),
+        ({"offset": -1}, "offset"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            read_audio(ok, **kwargs)
+
+
+def test_read_audio_truncated_flac_and_zero_sample_ogg(tmp_path, tone):
+    for ext in ("flac", "ogg"):
+        path = _write(tmp_path / f"full.{ext}", tone, 16000)
+        data = open(path, "rb").read()
+        cut = tmp_path / f"cut.{ext}"
+        cut.write_bytes(data[: len(data) // 2])
+        with pytest.raises(ValueError, match=f"cut.{ext}"):
+            read_audio(cut)
+
+
+def test_fix_length_centres():
+    x = np.arange(10.0)
+    np.testing.assert_array_equal(fix_length(x, 4), [3, 4, 5, 6])
+    padded = fix_length(np.ones((2, 3)), 8)
+    assert padded.shape == (2, 8)
+    np.testing.assert_array_equal(padded[0], [0, 0, 1, 1, 1, 0, 0, 0])
+
+
+@pytest.fixture
+def clip_files(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, n in enumerate([8000, 12000, 4000]):
+        paths.append(
+            _write(
+                tmp_path / f"c{i}.wav",
+                (0.1 * rng.normal(size=(n, 2))).astype(np.float32),
+                8000,
+                subtype="FLOAT",
+            )
+        )
+    return paths
+
+
+def test_audio_reader_paths(clip_files):
+    reader = AudioReader(sample_rate=4000, duration=1.0)
+    X = reader.fit_transform(np.array(clip_files, dtype=object))
+    assert X.shape == (3, 4000) and X.dtype == np.float32
+    # the short clip (0.5 s at 4 kHz = 2000 samples) sits in the middle
+    assert np.all(X[2, :1000] == 0) and np.all(X[2, 3000:] == 0) and np.any(X[2, 1000:3000] != 0)
+    stereo = AudioReader(sample_rate=8000, duration=0.5, mono=False).fit_transform(clip_files)
+    assert stereo.shape == (3, 2, 4000)
+    expected, _ = read_audio(clip_files[1], mono=False)
+    np.testing.assert_array_equal(stereo[1], fix_length(expected, 4000))
+    # a (n, 1) column of paths, as a DataFrame column gives, works too
+    col = AudioReader(sample_rate=4000, duration=1.0).fit_transform(
+        np.array(clip_files, dtype=object)[:, None]
+    )
+    np.testing.assert_array_equal(col, X)
+
+
+def test_audio_reader_parallel_equals_serial(clip_files):
+    serial = AudioReader(sample_rate=8000, duration=1.0).fit_transform(clip_files * 3)
+    parallel = AudioReader(sample_rate=8000, duration=1.0, n_jobs=2).fit_transform(clip_files * 3)
+    np.testing.assert_array_equal(serial, parallel)
+
+
+def test_audio_reader_unequal_lengths_need_duration(clip_files):
+    with pytest.raises(ValueError, match="duration=.*c2.wav|c2.wav.*duration="):
+        AudioReader(sample_rate=8000).fit_transform(clip_files)
+
+
+def test_audio_reader_on_error(clip_files, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF....garbage")
+    paths = [clip_files[0], str(bad), clip_files[1]]
+    with pytest.raises(ValueError, match="broken.wav"):
+        AudioReader(sample_rate=8000, duration=1.0).fit_transform(paths)
+    reader = AudioReader(sample_rate=8000, duration=1.0, on_error="skip")
+    with pytest.warns(UserWarning, match=r"(?s)skipped 1 of 3.*broken.wav"):
+        X = reader.fit_transform(paths)
+    assert X.shape == (2, 8000)
+    assert [(i, os.path.basename(p)) for i, p, _ in reader.skipped_] == [(1, "broken.wav")]
+    keep = np.setdiff1d(np.arange(len(paths)), [i for i, _, _ in reader.skipped_])
+    np.testing.assert_array_equal(X, AudioReader(8000, 1.0).fit_transform(np.array(paths)[keep]))
+    with warnings.catch_warnings(), pytest.raises(ValueError, match="no audio file"):
+        warnings.simplefilter("ignore")
+        reader.transform([str(bad)])
+
+
+def test_audio_reader_waveforms():
+    X = np.random.default_rng(0).normal(size=(3, 2, 100))
+    out = AudioReader(sample_rate=100, duration=0.5).fit_transform(X)
+    assert out.shape == (3, 50) and out.dtype == np.float32
+    np.testing.assert_allclose(out, X.mean(axis=1)[:, 25:75], atol=1e-6)
+    reader = AudioReader().fit(X[:, 0])
+    with pytest.raises(ValueError, match="100 features"):
+        reader.transform(X[:, 0, :80])
+    bad = X[:, 0].copy()
+    bad[1, 3] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        AudioReader().fit_transform(bad)
+    with pytest.raises(ValueError, match="2D array"):
+        AudioReader().fit_transform(np.zeros(10))
+    with pytest.raises(ValueError, match="single path"):
+        AudioReader().fit_transform("one.wav")
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"sample_rate": 0}, "sample_rate"),
+        ({"duration": -1}, "duration"),
+        ({"on_error": "ignore"}, "on_error"),
+    ],
+)
+def test_audio_reader_bad_params(params, name):
+    with pytest.raises(ValueError, match=name):
+        AudioReader(**params).fit(np.zeros((2, 10)))
+
+
+def test_list_audio_files(tmp_path, tone):
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "sub" / "b.flac", tone, 16000)
+    _write(tmp_path / "a.WAV", tone, 16000)
+    (tmp_path / "readme.txt").write_text("x")
+    assert [os.path.basename(p) for p in list_audio_files(tmp_path)] == ["a.WAV", "b.flac"]
+    with pytest.raises(NotADirectoryError):
+        list_audio_files(tmp_path / "missing")
