@@ -117,7 +117,7 @@ def read_audio(
     >>> sf.write(path, np.zeros((8000, 2), dtype=np.float32), 16000)
     >>> y, sr = read_audio(path, sample_rate=8000)
     >>> y.shape, y.dtype, sr
-    ((2000,), dtype('float32'), 8000)
+    ((4000,), dtype('float32'), 8000)
     """
     if sample_rate is not None and (not isinstance(sample_rate, Integral) or sample_rate <= 0):
         raise ValueError(f"sample_rate must be a positive integer or None, got {sample_rate!r}")
@@ -167,8 +167,10 @@ def read_audio(
     if not np.isfinite(data).all():
         raise ValueError(f"audio file {name} contains NaN or infinite samples")
 
-    waveform = data.T  # channels first
-    waveform = waveform.mean(axis=0) if mono else np.ascontiguousarray(waveform)
+    if mono:
+        waveform = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
+    else:
+        waveform = np.ascontiguousarray(data.T)  # channels first
     if sample_rate is not None and sample_rate != native_sr:
         waveform = resample(waveform, native_sr, sample_rate)
         native_sr = sample_rate
@@ -335,17 +337,20 @@ class AudioReader(TransformerMixin, BaseEstimator):
             )
         return X
 
-    def _read_one(self, path):
+    def _read_one(self, path, row=None):
         wave, _ = read_audio(path, sample_rate=self.sample_rate, mono=self.mono)
         if not self.mono and wave.ndim == 1:
             wave = wave[None]
         if self.n_samples_out is not None:
             wave = fix_length(wave, self.n_samples_out)
+        if row is not None:
+            row[:] = wave
+            return row
         return wave
 
-    def _read_one_safe(self, path):
+    def _read_one_safe(self, path, row=None):
         try:
-            return self._read_one(path), None
+            return self._read_one(path, row), None
         except (OSError, ValueError) as exc:
             if self.on_error == "raise":
                 raise
@@ -368,8 +373,14 @@ class AudioReader(TransformerMixin, BaseEstimator):
         if paths is None:
             return self._transform_waveforms(X)
 
+        # With a known output shape every thread writes its row in place, so the
+        # decoded clips are never copied again by a final np.stack.
+        out = None
+        if self.mono and self.n_samples_out is not None:
+            out = np.empty((len(paths), self.n_samples_out), dtype=np.float32)
         results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(self._read_one_safe)(p) for p in paths
+            delayed(self._read_one_safe)(p, None if out is None else out[i])
+            for i, p in enumerate(paths)
         )
         self.skipped_ = [
             (i, os.fspath(p), err)
@@ -384,10 +395,12 @@ class AudioReader(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        kept = [(p, w) for p, (w, err) in zip(paths, results) if err is None]
+        kept = [i for i, (_, err) in enumerate(results) if err is None]
         if not kept:
             raise ValueError("no audio file could be read; see the warning for the reasons")
-        return self._stack([w for _, w in kept], [p for p, _ in kept])
+        if out is not None:
+            return out if len(kept) == len(paths) else out[kept]
+        return self._stack([results[i][0] for i in kept], [paths[i] for i in kept])
 
     def _stack(self, waves, paths) -> np.ndarray:
         lengths = np.array([w.shape[-1] for w in waves])

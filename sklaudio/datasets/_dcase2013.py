@@ -1,0 +1,194 @@
+"""DCASE 2013 acoustic scene classification (Stowell et al., 2015)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sklearn.utils import Bunch
+
+from sklaudio.datasets._base import make_dataset_bunch, require_directory
+
+__all__ = ["load_dcase2013_scenes"]
+
+DCASE2013_SCENES_DESCR = """\
+DCASE 2013 acoustic scene classification
+----------------------------------------
+
+Binaural 30-second recordings (WAV, stereo, 44.1 kHz, 16 bit) made around London in 2012,
+10 scenes: bus, busystreet, office, openairmarket, park, quietstreet, restaurant,
+supermarket, tube and tubestation. The public development set and the evaluation set,
+released after the challenge, hold 10 recordings per scene each. sklaudio uses them as two
+folds: fold 1 is the development set, fold 2 the evaluation set.
+
+Citation: D. Stowell, D. Giannoulis, E. Benetos, M. Lagrange and M. D. Plumbley.
+Detection and Classification of Acoustic Scenes and Events. IEEE Transactions on
+Multimedia 17(10), 1733-1746, 2015. doi:10.1109/TMM.2015.2428998
+License: see the terms on the archive.org records of the two sets
+(https://archive.org/details/dcase2013_scene_classification and
+https://archive.org/details/dcase2013_scene_classification_testset).
+Task page: https://dcase.community/challenge2013/task-acoustic-scene-classification
+"""
+
+DCASE2013_SCENES_LAYOUT = """\
+  ROOT/scenes_stereo/bus01.wav ...           development set (scenes_stereo.zip), fold 1
+  ROOT/scenes_stereo_testset/bus01.wav ...   evaluation set (scenes_stereo_testset.zip), fold 2
+or ROOT/development/*.wav and ROOT/evaluation/*.wav. The label of a recording is the
+alphabetic prefix of its file name (bus01.wav -> 'bus'; a 'test_' prefix is ignored)."""
+
+# Where each set may be: the archives' own folder names, the same folder unpacked into a
+# folder of its name (as "extract here" tools do), or plain names.
+_SUBSET_DIRS = {
+    "development": ("scenes_stereo", "development"),
+    "evaluation": ("scenes_stereo_testset", "evaluation"),
+}
+_SUBSET_FOLD = {"development": 1, "evaluation": 2}
+_SUBSET_ARCHIVE = {
+    "development": "scenes_stereo.zip from "
+    "https://archive.org/details/dcase2013_scene_classification",
+    "evaluation": "scenes_stereo_testset.zip from "
+    "https://archive.org/details/dcase2013_scene_classification_testset",
+}
+_SUBSETS = ("all", "development", "evaluation")
+_SCENE_LABEL = re.compile(r"^(?:test_)?([a-z]+)", re.IGNORECASE)
+
+
+def _wav_files(folder: Path) -> list[Path]:
+    # Not recursive: zips made on macOS carry __MACOSX/._bus01.wav resource forks.
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() == ".wav" and not p.name.startswith(".")
+    )
+
+
+def _find_subset(root: Path, subset: str) -> Path | None:
+    for name in _SUBSET_DIRS[subset]:
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        if not _wav_files(folder) and (folder / name).is_dir():
+            folder = folder / name
+        return folder
+    return None
+
+
+def load_dcase2013_scenes(
+    root: str | os.PathLike, on_error: str = "raise", *, subset: str = "all"
+) -> Bunch:
+    """Load a local copy of the DCASE 2013 acoustic scene classification data.
+
+    The development set is fold 1 and the evaluation set fold 2, so
+    ``PredefinedSplit(folds)`` trains on one and tests on the other, both ways.
+
+    Accepted layouts (the first folder name that exists wins)::
+
+        ROOT/scenes_stereo/bus01.wav ...          development set, fold 1
+        ROOT/scenes_stereo_testset/bus01.wav ...  evaluation set, fold 2
+
+    ``scenes_stereo.zip`` and ``scenes_stereo_testset.zip`` unpack to these
+    folders; one more level of the same name (``scenes_stereo/scenes_stereo/``)
+    is accepted too. ``ROOT/development/`` and ``ROOT/evaluation/`` may be
+    used instead. A recording's label is the alphabetic prefix of its file
+    name: ``bus01.wav`` is ``'bus'``, ``tubestation10.wav`` is
+    ``'tubestation'``; a ``test_`` prefix (as dcase_util renames the
+    evaluation files) is ignored.
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder holding the two sets.
+    on_error : {'raise', 'skip'}, default='raise'
+        What to do with a recording that is empty or has no readable audio
+        header (files are checked, never decoded). ``'raise'`` stops at the
+        first one and names it; ``'skip'`` drops it from every array, warns with
+        the list and records it in ``skipped``.
+    subset : {'all', 'development', 'evaluation'}, default='all'
+        Which sets to load. ``'all'`` requires both and raises an error naming
+        the missing one; the folds of a single set are all 1 (development) or
+        all 2 (evaluation).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        filenames : ndarray of str, shape (n_recordings,)
+            Absolute paths, sorted.
+        target : ndarray of int64, shape (n_recordings,)
+            Index into ``target_names``.
+        target_names : list of str
+            Scene labels, sorted alphabetically.
+        folds : ndarray of int64, shape (n_recordings,)
+            1 for the development set, 2 for the evaluation set.
+        skipped : list of (str, str)
+            ``(path, reason)`` of the recordings left out by ``on_error='skip'``.
+        DESCR : str
+            Description, citation and license.
+
+    References
+    ----------
+    .. [1] D. Stowell, D. Giannoulis, E. Benetos, M. Lagrange and M. D. Plumbley,
+       "Detection and Classification of Acoustic Scenes and Events", IEEE
+       Transactions on Multimedia, 17(10), 2015.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> from sklaudio.datasets import load_dcase2013_scenes
+    >>> root = tempfile.mkdtemp()
+    >>> for folder in ("scenes_stereo", "scenes_stereo_testset"):
+    ...     os.makedirs(os.path.join(root, folder))
+    ...     for name in ("bus01.wav", "park03.wav"):
+    ...         sf.write(os.path.join(root, folder, name), np.zeros((800, 2)), 8000)
+    >>> scenes = load_dcase2013_scenes(root)
+    >>> scenes.target_names, scenes.folds.tolist()
+    (['bus', 'park'], [1, 1, 2, 2])
+    """
+    if subset not in _SUBSETS:
+        raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}")
+    root = require_directory(root, "DCASE 2013 scenes root", DCASE2013_SCENES_LAYOUT)
+    wanted = ("development", "evaluation") if subset == "all" else (subset,)
+
+    paths, labels, folds = [], [], []
+    for name in wanted:
+        folder = _find_subset(root, name)
+        if folder is None:
+            hint = (
+                f"; pass subset='{'development' if name == 'evaluation' else 'evaluation'}' "
+                "to load the other set alone"
+                if subset == "all"
+                else ""
+            )
+            raise FileNotFoundError(
+                f"the DCASE 2013 {name} set is missing: none of "
+                f"{[os.fspath(root / d) for d in _SUBSET_DIRS[name]]} is a folder. Unpack "
+                f"{_SUBSET_ARCHIVE[name]} into {os.fspath(root)!r}{hint}. Expected layout:\n"
+                f"{DCASE2013_SCENES_LAYOUT}"
+            )
+        files = _wav_files(folder)
+        if not files:
+            raise FileNotFoundError(
+                f"the DCASE 2013 {name} folder {os.fspath(folder)!r} holds no .wav file; "
+                f"expected layout:\n{DCASE2013_SCENES_LAYOUT}"
+            )
+        for path in files:
+            match = _SCENE_LABEL.match(path.stem)
+            if match is None:
+                raise ValueError(
+                    f"cannot read the scene label of {os.fspath(path)!r}: DCASE 2013 "
+                    "recordings are named after their scene, like bus01.wav; rename or "
+                    "remove the file"
+                )
+            paths.append(os.fspath(path))
+            labels.append(match.group(1).lower())
+            folds.append(_SUBSET_FOLD[name])
+
+    target_names = sorted(set(labels))
+    class_id = {label: i for i, label in enumerate(target_names)}
+    return make_dataset_bunch(
+        filenames=paths,
+        target=[class_id[label] for label in labels],
+        target_names=target_names,
+        folds=folds,
+        descr=DCASE2013_SCENES_DESCR,
+        on_error=on_error,
+        layout=DCASE2013_SCENES_LAYOUT,
+    )

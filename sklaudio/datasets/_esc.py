@@ -1,0 +1,307 @@
+"""ESC-50 and its ESC-10 subset (Piczak, 2015)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sklearn.utils import Bunch
+
+from sklaudio.datasets._base import (
+    class_names_by_id,
+    make_dataset_bunch,
+    parse_int,
+    read_index_csv,
+    require_directory,
+)
+from sklaudio.io import list_audio_files
+
+__all__ = ["load_esc10", "load_esc50"]
+
+_CITATION = (
+    "K. J. Piczak. ESC: Dataset for Environmental Sound Classification. Proceedings of the "
+    "23rd Annual ACM Conference on Multimedia, Brisbane, Australia, 2015. "
+    "doi:10.1145/2733373.2806390"
+)
+
+ESC50_DESCR = f"""\
+ESC-50: environmental sound classification
+------------------------------------------
+
+2000 five-second clips (44.1 kHz, mono) of 50 classes, 40 clips each, loosely grouped
+into animals, natural soundscapes, human non-speech sounds, domestic sounds and urban
+noises. The clips are cut from Freesound recordings and pre-arranged into 5 folds so that
+clips from one source recording share a fold; report accuracy over these folds.
+
+Citation: {_CITATION}
+License: Creative Commons Attribution-NonCommercial 3.0 (CC BY-NC); the ESC-10 subset
+is CC BY. Per-clip attributions are in the corpus' LICENSE file.
+Home page: https://github.com/karolpiczak/ESC-50
+"""
+
+ESC10_DESCR = f"""\
+ESC-10: environmental sound classification, 10 classes
+------------------------------------------------------
+
+400 five-second clips of 10 classes (dog bark, rain, sea waves, baby cry, clock tick,
+person sneeze, helicopter, chainsaw, rooster, fire crackling), 40 clips each, in 5
+official folds of 80 clips; clips cut from one source recording share a fold. Published
+on its own and as the clips of ESC-50 whose ``esc10`` column is True.
+
+Citation: {_CITATION}
+License: Creative Commons Attribution (CC BY). Per-clip attributions are in the
+corpus' LICENSE file.
+Home page: https://github.com/karolpiczak/ESC-50
+"""
+
+ESC50_LAYOUT = """\
+  ROOT/meta/esc50.csv   columns filename,fold,target,category,esc10,src_file,take
+  ROOT/audio/F-ID-T-C.wav   one file per row of esc50.csv
+(the ESC-50-master folder of https://github.com/karolpiczak/ESC-50)"""
+
+ESC10_ORIGINAL_LAYOUT = """\
+  ROOT/001 - Dog bark/1-100032-A.ogg   one folder per class, 'NNN - Class name';
+  ROOT/002 - Rain/...                  the first digit of a file name is its fold"""
+
+ESC10_LAYOUTS = (
+    f"either the original ESC-10 release:\n{ESC10_ORIGINAL_LAYOUT}\nor ESC-50:\n{ESC50_LAYOUT}"
+)
+
+_ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
+_CLASS_DIR = re.compile(r"^(\d+) - (.+)$")
+_ESC10_CLIP = re.compile(r"^(\d)-(\d+)-")
+
+
+def _read_esc50_rows(root: Path) -> list[dict]:
+    csv_path = root / "meta" / "esc50.csv"
+    rows = read_index_csv(csv_path, _ESC50_COLUMNS, ESC50_LAYOUT)
+    audio_dir = require_directory(root / "audio", "ESC-50 audio folder", ESC50_LAYOUT)
+    parsed = []
+    for line, row in enumerate(rows, start=2):
+        parsed.append(
+            {
+                "filename": os.fspath(audio_dir / row["filename"]),
+                "fold": parse_int(row, "fold", csv_path, line),
+                "target": parse_int(row, "target", csv_path, line),
+                "category": row["category"],
+                "esc10": row["esc10"].strip().lower() == "true",
+                "group": row["src_file"],
+            }
+        )
+    return parsed
+
+
+def load_esc50(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
+    """Load a local copy of ESC-50, 2000 environmental sound clips of 50 classes.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The ``ESC-50-master`` folder, laid out as::
+
+            ROOT/meta/esc50.csv     (filename,fold,target,category,esc10,src_file,take)
+            ROOT/audio/*.wav
+
+    on_error : {'raise', 'skip'}, default='raise'
+        What to do with a clip that is missing, empty or has no readable audio
+        header (files are checked, never decoded). ``'raise'`` stops at the
+        first one and names it; ``'skip'`` drops it from every array, warns with
+        the list and records it in ``skipped``.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        filenames : ndarray of str, shape (n_clips,)
+            Absolute paths, sorted.
+        target : ndarray of int64, shape (n_clips,)
+            The ``target`` column, 0..49.
+        target_names : list of str
+            The ``category`` of each class id (``'dog'``, ``'rooster'``, ...).
+        folds : ndarray of int64, shape (n_clips,)
+            Official fold, 1..5; pass to :class:`~sklearn.model_selection.PredefinedSplit`.
+        groups : ndarray of str, shape (n_clips,)
+            Freesound id of the source recording (``src_file``).
+        esc10 : ndarray of bool, shape (n_clips,)
+            Whether the clip belongs to ESC-10.
+        skipped : list of (str, str)
+            ``(path, reason)`` of the clips left out by ``on_error='skip'``.
+        DESCR : str
+            Description, citation and license.
+
+    See Also
+    --------
+    load_esc10 : the 10-class subset.
+    fetch_esc50 : download, verify and cache a copy first.
+
+    References
+    ----------
+    .. [1] K. J. Piczak, "ESC: Dataset for Environmental Sound Classification",
+       ACM Multimedia, 2015.
+
+    Examples
+    --------
+    >>> from sklaudio.datasets import load_esc50
+    >>> load_esc50("/no/such/folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ESC-50 root '/no/such/folder' does not exist; ...
+    """
+    root = require_directory(root, "ESC-50 root", ESC50_LAYOUT)
+    rows = _read_esc50_rows(root)
+    target_names = class_names_by_id(
+        [r["target"] for r in rows], [r["category"] for r in rows], os.fspath(root / "meta")
+    )
+    return make_dataset_bunch(
+        filenames=[r["filename"] for r in rows],
+        target=[r["target"] for r in rows],
+        target_names=target_names,
+        folds=[r["fold"] for r in rows],
+        descr=ESC50_DESCR,
+        on_error=on_error,
+        layout=ESC50_LAYOUT,
+        groups=[r["group"] for r in rows],
+        esc10=[r["esc10"] for r in rows],
+    )
+
+
+def _esc10_from_esc50(root: Path) -> tuple[list[dict], list[str]]:
+    rows = [r for r in _read_esc50_rows(root) if r["esc10"]]
+    if not rows:
+        raise ValueError(
+            f"{os.fspath(root / 'meta' / 'esc50.csv')!r} marks no clip as esc10=True; "
+            "is it the original ESC-50 metadata file?"
+        )
+    esc50_ids = sorted({r["target"] for r in rows})
+    # ESC-10 class ids follow the order of the ESC-50 ids, so they are stable across copies
+    new_id = {old: new for new, old in enumerate(esc50_ids)}
+    for r in rows:
+        r["target"] = new_id[r["target"]]
+    names = class_names_by_id(
+        [r["target"] for r in rows], [r["category"] for r in rows], os.fspath(root / "meta")
+    )
+    return rows, names
+
+
+def _esc10_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
+    class_dirs = sorted(
+        (int(m.group(1)), m.group(2), d)
+        for d in root.iterdir()
+        if d.is_dir() and (m := _CLASS_DIR.match(d.name))
+    )
+    if not class_dirs:
+        raise FileNotFoundError(
+            f"{os.fspath(root)!r} holds neither meta/esc50.csv nor 'NNN - Class name' "
+            f"folders; expected {ESC10_LAYOUTS}"
+        )
+    rows, names = [], []
+    for class_id, (_, name, class_dir) in enumerate(class_dirs):
+        names.append(name)
+        for path in list_audio_files(class_dir):
+            if Path(path).name.startswith("."):
+                continue  # macOS resource forks (._1-100032-A.ogg) are not clips
+            match = _ESC10_CLIP.match(Path(path).name)
+            if match is None:
+                raise ValueError(
+                    f"cannot read the fold of {path!r}: ESC-10 clips are named F-ID-T.ogg, "
+                    "F being the fold; rename or remove the file"
+                )
+            rows.append(
+                {
+                    "filename": path,
+                    "fold": int(match.group(1)),
+                    "target": class_id,
+                    "group": match.group(2),
+                }
+            )
+    return rows, names
+
+
+def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
+    """Load a local copy of ESC-10, 400 environmental sound clips of 10 classes.
+
+    Two layouts are accepted:
+
+    * the original ESC-10 release, one folder per class::
+
+          ROOT/001 - Dog bark/1-100032-A.ogg
+          ROOT/002 - Rain/...
+
+      The fold is the first digit of the file name; class ids follow the
+      folder numbers and ``target_names`` are the folder names after the dash
+      (``'Dog bark'``, ``'Rain'``, ...).
+    * ESC-50 (``ROOT/meta/esc50.csv`` and ``ROOT/audio/*.wav``): the rows whose
+      ``esc10`` column is True, class ids renumbered 0..9 in the order of their
+      ESC-50 ids and ``target_names`` from the ``category`` column (``'dog'``,
+      ``'rooster'``, ``'rain'``, ...).
+
+    The two layouts number and name the classes differently; compare results
+    through ``target_names``, not through the ids.
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder of either layout.
+    on_error : {'raise', 'skip'}, default='raise'
+        What to do with a clip that is missing, empty or has no readable audio
+        header (files are checked, never decoded). ``'raise'`` stops at the
+        first one and names it; ``'skip'`` drops it from every array, warns with
+        the list and records it in ``skipped``.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        filenames : ndarray of str, shape (n_clips,)
+            Absolute paths, sorted.
+        target : ndarray of int64, shape (n_clips,)
+            Class id, 0..9.
+        target_names : list of str
+            Name of each class id.
+        folds : ndarray of int64, shape (n_clips,)
+            Official fold, 1..5; pass to :class:`~sklearn.model_selection.PredefinedSplit`.
+        groups : ndarray of str, shape (n_clips,)
+            Freesound id of the source recording.
+        skipped : list of (str, str)
+            ``(path, reason)`` of the clips left out by ``on_error='skip'``.
+        DESCR : str
+            Description, citation and license.
+
+    See Also
+    --------
+    load_esc50 : all 50 classes.
+    fetch_esc10 : download, verify and cache a copy first.
+
+    References
+    ----------
+    .. [1] K. J. Piczak, "ESC: Dataset for Environmental Sound Classification",
+       ACM Multimedia, 2015.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> from sklaudio.datasets import load_esc10
+    >>> root = tempfile.mkdtemp()
+    >>> for folder, clip in [("001 - Dog bark", "1-100-A.wav"), ("002 - Rain", "2-200-A.wav")]:
+    ...     os.makedirs(os.path.join(root, folder))
+    ...     sf.write(os.path.join(root, folder, clip), np.zeros(800), 8000)
+    >>> esc10 = load_esc10(root)
+    >>> esc10.target_names, esc10.target.tolist(), esc10.folds.tolist()
+    (['Dog bark', 'Rain'], [0, 1], [1, 2])
+    """
+    root = require_directory(root, "ESC-10 root", ESC10_LAYOUTS)
+    if (root / "meta" / "esc50.csv").is_file():
+        rows, names = _esc10_from_esc50(root)
+        layout = ESC50_LAYOUT
+    else:
+        rows, names = _esc10_from_class_folders(root)
+        layout = ESC10_ORIGINAL_LAYOUT
+    return make_dataset_bunch(
+        filenames=[r["filename"] for r in rows],
+        target=[r["target"] for r in rows],
+        target_names=names,
+        folds=[r["fold"] for r in rows],
+        descr=ESC10_DESCR,
+        on_error=on_error,
+        layout=layout,
+        groups=[r["group"] for r in rows],
+    )

@@ -1,0 +1,720 @@
+"""Tests of sklaudio.datasets: loaders on fake trees, the fetcher offline, make_sounds."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import socket
+import stat
+import tarfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import stft
+from sklearn.model_selection import PredefinedSplit, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from sklaudio.datasets import (
+    _fetch,
+    fetch_esc10,
+    fetch_esc50,
+    fetch_urbansound8k,
+    get_data_home,
+    load_dcase2013_scenes,
+    load_esc10,
+    load_esc50,
+    load_urbansound8k,
+    make_sounds,
+)
+from sklaudio.datasets._fetch import RemoteArchive
+
+SAMPLE_RATE = 8000
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Make any attempt to reach the network fail at once."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in the sklaudio tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def write_clip(path: Path, channels: int = 1, seconds: float = 0.1, seed: int = 0) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    shape = (int(seconds * SAMPLE_RATE), channels) if channels > 1 else int(seconds * SAMPLE_RATE)
+    sf.write(path, 0.1 * rng.standard_normal(shape), SAMPLE_RATE)
+    return os.fspath(path.resolve())
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+# Every builder returns ``expected``: absolute path -> (class name, fold).
+
+
+def build_esc10_original(root: Path) -> dict[str, tuple[str, int]]:
+    expected = {}
+    # '010' sorts after '002' by number; ids must follow the numbers
+    for number, name in [(1, "Dog bark"), (2, "Rain"), (10, "Fire crackling")]:
+        for fold in range(1, 6):
+            path = root / f"{number:03d} - {name}" / f"{fold}-{1000 + 10 * number + fold}-A.ogg"
+            expected[write_clip(path, seed=fold)] = (name, fold)
+    return expected
+
+
+ESC50_CLASSES = [  # (ESC-50 target, category, esc10)
+    (0, "dog", True),
+    (1, "rooster", True),
+    (2, "pig", False),
+    (3, "cow", False),
+    (4, "rain", True),
+    (5, "frog", False),
+]
+ESC50_HEADER = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
+
+
+def build_esc50(root: Path, only_esc10: bool = False) -> dict[str, tuple[str, int]]:
+    expected, rows = {}, []
+    for target, category, esc10 in ESC50_CLASSES:
+        for fold in range(1, 6):
+            name = f"{fold}-{100 + target}-A-{target}.wav"
+            path = write_clip(root / "audio" / name, seed=target)
+            rows.append([name, fold, target, category, str(esc10), 100 + target, "A"])
+            if esc10 or not only_esc10:
+                expected[path] = (category, fold)
+    rows.reverse()  # the loader must sort, not rely on the csv order
+    write_csv(root / "meta" / "esc50.csv", ESC50_HEADER, rows)
+    return expected
+
+
+US8K_CLASSES = ["air_conditioner", "car_horn", "children_playing"]
+US8K_HEADER = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
+
+
+def build_urbansound8k(root: Path) -> dict[str, tuple[str, int]]:
+    expected, rows = {}, []
+    for fold in range(10, 0, -1):
+        for class_id, name in enumerate(US8K_CLASSES):
+            clip = f"{200 + fold}-{class_id}-0-{fold}.wav"
+            path = write_clip(root / "audio" / f"fold{fold}" / clip, seed=fold)
+            rows.append([clip, 200 + fold, 0.0, 0.1, 1 + fold % 2, fold, class_id, name])
+            expected[path] = (name, fold)
+    write_csv(root / "metadata" / "UrbanSound8K.csv", US8K_HEADER, rows)
+    return expected
+
+
+def build_dcase2013(
+    root: Path, development="scenes_stereo", evaluation="scenes_stereo_testset", prefix=""
+) -> dict[str, tuple[str, int]]:
+    expected = {}
+    for fold, folder in ((1, development), (2, evaluation)):
+        if folder is None:
+            continue
+        for label in ("bus", "park", "tubestation"):
+            for i in (1, 2):
+                name = (prefix if fold == 2 else "") + f"{label}{i:02d}.wav"
+                expected[write_clip(root / folder / name, channels=2, seed=i)] = (label, fold)
+    return expected
+
+
+LAYOUTS = {
+    "esc10-original": (build_esc10_original, load_esc10),
+    "esc10-from-esc50": (lambda root: build_esc50(root, only_esc10=True), load_esc10),
+    "esc50": (build_esc50, load_esc50),
+    "urbansound8k": (build_urbansound8k, load_urbansound8k),
+    "dcase2013": (build_dcase2013, load_dcase2013_scenes),
+}
+
+
+def assert_aligned(bunch, expected: dict[str, tuple[str, int]]) -> None:
+    n = len(bunch.filenames)
+    assert bunch.filenames.dtype == object and bunch.filenames.ndim == 1
+    assert bunch.target.dtype == np.int64 and bunch.folds.dtype == np.int64
+    assert bunch.target.shape == bunch.folds.shape == (n,)
+    assert list(bunch.filenames) == sorted(bunch.filenames)
+    assert set(bunch.filenames) == set(expected)
+    for path, target, fold in zip(bunch.filenames, bunch.target, bunch.folds, strict=True):
+        assert os.path.isabs(path)
+        assert (bunch.target_names[target], fold) == expected[path]
+    for extra in ("groups", "salience", "esc10"):
+        if extra in bunch:
+            assert len(bunch[extra]) == n
+    assert isinstance(bunch.DESCR, str) and "License" in bunch.DESCR
+    assert "Citation" in bunch.DESCR
+
+
+# ----------------------------------------------------------------------------- loaders
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_loader_aligns_filenames_target_and_folds(tmp_path, layout):
+    build, load = LAYOUTS[layout]
+    expected = build(tmp_path)
+    bunch = load(tmp_path)
+    assert_aligned(bunch, expected)
+    assert bunch.skipped == []
+
+
+def test_load_esc10_original_layout_numbers_classes_by_folder(tmp_path):
+    build_esc10_original(tmp_path)
+    bunch = load_esc10(tmp_path)
+    assert bunch.target_names == ["Dog bark", "Rain", "Fire crackling"]
+    assert np.bincount(bunch.folds).tolist() == [0, 3, 3, 3, 3, 3]
+    assert bunch.groups[0] == "1011"
+
+
+def test_load_esc10_from_esc50_renumbers_in_esc50_order(tmp_path):
+    build_esc50(tmp_path)
+    bunch = load_esc10(tmp_path)
+    assert bunch.target_names == ["dog", "rooster", "rain"]
+    assert sorted(set(bunch.target.tolist())) == [0, 1, 2]
+    assert len(bunch.filenames) == 15
+
+
+def test_load_esc50_extras(tmp_path):
+    build_esc50(tmp_path)
+    bunch = load_esc50(tmp_path)
+    assert bunch.target_names == [c for _, c, _ in ESC50_CLASSES]
+    esc10_names = {c for _, c, e in ESC50_CLASSES if e}
+    assert bunch.esc10.dtype == bool
+    assert bunch.esc10.tolist() == [bunch.target_names[t] in esc10_names for t in bunch.target]
+
+
+def test_load_urbansound8k_extras(tmp_path):
+    build_urbansound8k(tmp_path)
+    bunch = load_urbansound8k(tmp_path)
+    assert bunch.target_names == US8K_CLASSES
+    assert sorted(set(bunch.folds.tolist())) == list(range(1, 11))
+    assert bunch.salience.tolist() == [1 + f % 2 for f in bunch.folds]
+    assert bunch.groups.tolist() == [str(200 + f) for f in bunch.folds]
+
+
+@pytest.mark.parametrize(
+    "development, evaluation",
+    [
+        ("scenes_stereo", "scenes_stereo_testset"),
+        ("scenes_stereo/scenes_stereo", "scenes_stereo_testset/scenes_stereo_testset"),
+        ("development", "evaluation"),
+    ],
+)
+def test_load_dcase2013_accepted_layouts(tmp_path, development, evaluation):
+    expected = build_dcase2013(tmp_path, development, evaluation)
+    bunch = load_dcase2013_scenes(tmp_path)
+    assert_aligned(bunch, expected)
+    assert bunch.target_names == ["bus", "park", "tubestation"]
+    assert np.bincount(bunch.folds).tolist() == [0, 6, 6]
+
+
+def test_load_dcase2013_ignores_test_prefix(tmp_path):
+    expected = build_dcase2013(tmp_path, prefix="test_")
+    assert_aligned(load_dcase2013_scenes(tmp_path), expected)
+
+
+def test_load_dcase2013_without_evaluation_set(tmp_path):
+    build_dcase2013(tmp_path, evaluation=None)
+    with pytest.raises(FileNotFoundError, match=r"(?s)evaluation set is missing.*testset"):
+        load_dcase2013_scenes(tmp_path)
+    with pytest.raises(FileNotFoundError, match="subset='development'"):
+        load_dcase2013_scenes(tmp_path)
+    bunch = load_dcase2013_scenes(tmp_path, subset="development")
+    assert len(bunch.filenames) == 6 and set(bunch.folds.tolist()) == {1}
+    with pytest.raises(ValueError, match="subset must be one of"):
+        load_dcase2013_scenes(tmp_path, subset="dev")
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_loader_missing_root_names_path_and_layout(tmp_path, layout):
+    _, load = LAYOUTS[layout]
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="nowhere") as info:
+        load(missing)
+    assert "layout" in str(info.value) or "expected" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "load, index",
+    [(load_esc50, "meta/esc50.csv"), (load_urbansound8k, "metadata/UrbanSound8K.csv")],
+)
+def test_missing_csv_names_it(tmp_path, load, index):
+    (tmp_path / "audio").mkdir()
+    with pytest.raises(FileNotFoundError, match=Path(index).name) as info:
+        load(tmp_path)
+    assert "expected this layout" in str(info.value)
+
+
+def test_esc10_without_either_layout(tmp_path):
+    (tmp_path / "random folder").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"(?s)NNN - Class name.*esc50\.csv"):
+        load_esc10(tmp_path)
+
+
+def test_esc10_clip_without_fold(tmp_path):
+    write_clip(tmp_path / "001 - Dog bark" / "dog.ogg")
+    with pytest.raises(ValueError, match=r"dog\.ogg"):
+        load_esc10(tmp_path)
+
+
+def test_csv_missing_columns(tmp_path):
+    write_csv(tmp_path / "metadata" / "UrbanSound8K.csv", ["slice_file_name", "fold"], [])
+    (tmp_path / "audio").mkdir()
+    with pytest.raises(ValueError, match=r"lacks the columns \['fsID'"):
+        load_urbansound8k(tmp_path)
+
+
+def test_csv_row_with_missing_audio_fails_at_load_time(tmp_path):
+    expected = build_urbansound8k(tmp_path)
+    victim = sorted(expected)[4]
+    os.remove(victim)
+    with pytest.raises(FileNotFoundError, match=rf"(?s){Path(victim).name}.*audio/fold"):
+        load_urbansound8k(tmp_path)
+    with pytest.warns(UserWarning, match="does not exist"):
+        bunch = load_urbansound8k(tmp_path, on_error="skip")
+    assert bunch.skipped == [(victim, "does not exist")]
+    del expected[victim]
+    assert_aligned(bunch, expected)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_on_error_raise_and_skip(tmp_path, layout):
+    build, load = LAYOUTS[layout]
+    expected = build(tmp_path)
+    empty, garbage = sorted(expected)[1], sorted(expected)[-2]
+    Path(empty).write_bytes(b"")
+    Path(garbage).write_bytes(np.random.default_rng(0).bytes(2000))
+
+    with pytest.raises(ValueError, match=rf"(?s){Path(empty).name}' is empty.*on_error='skip'"):
+        load(tmp_path)
+    with pytest.warns(UserWarning, match="skipped 2 of") as record:
+        bunch = load(tmp_path, on_error="skip")
+    message = str(record[0].message)
+    assert empty in message and garbage in message
+    assert [p for p, _ in bunch.skipped] == [empty, garbage]
+    assert "empty" in bunch.skipped[0][1] and "header" in bunch.skipped[1][1]
+    del expected[empty], expected[garbage]
+    assert_aligned(bunch, expected)
+
+
+def test_on_error_validated(tmp_path):
+    build_esc10_original(tmp_path)
+    with pytest.raises(ValueError, match="on_error must be one of"):
+        load_esc10(tmp_path, on_error="ignore")
+
+
+def test_all_files_bad(tmp_path):
+    write_csv(
+        tmp_path / "metadata" / "UrbanSound8K.csv",
+        US8K_HEADER,
+        [["a.wav", 1, 0, 1, 1, 1, 0, "air_conditioner"]],
+    )
+    (tmp_path / "audio" / "fold1").mkdir(parents=True)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="every audio clip was skipped"):
+        load_urbansound8k(tmp_path, on_error="skip")
+
+
+def test_loader_output_feeds_predefined_split(tmp_path):
+    from sklaudio.io import AudioReader
+
+    build_esc10_original(tmp_path)
+    bunch = load_esc10(tmp_path)
+    pipe = make_pipeline(
+        AudioReader(sample_rate=SAMPLE_RATE, duration=0.1),
+        FunctionTransformer(lambda x: np.c_[x.std(axis=1), np.abs(x).max(axis=1)]),
+        KNeighborsClassifier(n_neighbors=1),
+    )
+    scores = cross_val_score(pipe, bunch.filenames, bunch.target, cv=PredefinedSplit(bunch.folds))
+    assert scores.shape == (5,)
+
+
+def esc10_real_root() -> Path:
+    env = os.environ.get("SKLAUDIO_ESC10")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "esc10"
+
+
+@pytest.mark.skipif(not esc10_real_root().is_dir(), reason="real ESC-10 copy not available")
+def test_real_esc10():
+    bunch = load_esc10(esc10_real_root())
+    assert len(bunch.filenames) == 400
+    assert len(bunch.target_names) == 10 and bunch.target_names[0] == "Dog bark"
+    assert np.bincount(bunch.target).tolist() == [40] * 10
+    assert np.bincount(bunch.folds).tolist() == [0, 80, 80, 80, 80, 80]
+    assert all(Path(p).name[0] == str(f) for p, f in zip(bunch.filenames, bunch.folds, strict=True))
+
+
+# ----------------------------------------------------------------------------- get_data_home
+
+
+def test_get_data_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKLAUDIO_DATA", os.fspath(tmp_path / "from_env"))
+    assert get_data_home() == os.fspath(tmp_path / "from_env")
+    assert (tmp_path / "from_env").is_dir()
+    assert get_data_home(tmp_path / "given") == os.fspath(tmp_path / "given")
+    monkeypatch.delenv("SKLAUDIO_DATA")
+    monkeypatch.setenv("HOME", os.fspath(tmp_path / "home"))
+    assert get_data_home() == os.fspath(tmp_path / "home" / "sklaudio_data")
+
+
+# ----------------------------------------------------------------------------- fetchers
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def zip_tree(source: Path, archive: Path, extra=()) -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(source.rglob("*")):
+            zf.write(path, path.relative_to(source.parent).as_posix())
+        for info, data in extra:
+            zf.writestr(info, data)
+    return archive
+
+
+def tar_tree(source: Path, archive: Path, extra=()) -> Path:
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(source, arcname=source.name)
+        for info, data in extra:
+            tf.addfile(info, io.BytesIO(data) if data else None)
+    return archive
+
+
+def tar_file(name: str) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = 1
+    return info, b"x"
+
+
+def tar_link(name: str, target: str, kind: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, b""
+
+
+def zip_symlink(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target.encode()
+
+
+def esc50_archive(tmp_path: Path, kind: str = "zip", extra=()) -> Path:
+    """An ESC-50-master archive of the :func:`build_esc50` tree, plus ``extra`` members."""
+    source = tmp_path / "upstream" / "ESC-50-master"
+    if not source.exists():
+        build_esc50(source)
+    archive = tmp_path / "upstream" / f"ESC-50-master.{kind}"
+    return (zip_tree if kind == "zip" else tar_tree)(source, archive, extra)
+
+
+def register(monkeypatch, name, archive: Path, extract_dir, index_file, **checksums):
+    """Point ``ARCHIVES[name]`` at a local archive, by default with its true SHA-256."""
+    record = RemoteArchive(
+        filename=f"{extract_dir}.{'zip' if archive.suffix == '.zip' else 'tar.gz'}",
+        url=archive.as_uri(),
+        extract_dir=extract_dir,
+        index_file=index_file,
+        **(checksums or {"sha256": sha256_of(archive)}),
+    )
+    monkeypatch.setitem(_fetch.ARCHIVES, name, record)
+    return record
+
+
+def register_esc50(monkeypatch, archive_path, **checksums):
+    return register(
+        monkeypatch, "esc50", archive_path, "ESC-50-master", "meta/esc50.csv", **checksums
+    )
+
+
+def cache_entries(data_home: Path, name: str = "esc50") -> list[Path]:
+    folder = data_home / name
+    return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_fetch_esc50_and_esc10_from_archive(tmp_path, monkeypatch, kind):
+    data_home = tmp_path / "cache"
+    register_esc50(monkeypatch, esc50_archive(tmp_path, kind))
+    esc50 = fetch_esc50(data_home)
+    root = data_home / "esc50" / "ESC-50-master"
+    expected = {
+        os.fspath(root / "audio" / f"{fold}-{100 + target}-A-{target}.wav"): (category, fold)
+        for target, category, _ in ESC50_CLASSES
+        for fold in range(1, 6)
+    }
+    assert_aligned(esc50, expected)
+    assert [p.name for p in (data_home / "esc50").iterdir()] == ["ESC-50-master"]
+
+    # the cache is used from now on: a broken URL must not matter
+    monkeypatch.setitem(
+        _fetch.ARCHIVES, "esc50", RemoteArchive("x.zip", "file:///nonexistent", "ESC-50-master")
+    )
+    esc10 = fetch_esc10(data_home, download_if_missing=False)
+    assert esc10.target_names == ["dog", "rooster", "rain"]
+    assert len(esc10.filenames) == 15
+
+
+def test_fetch_urbansound8k_tar(tmp_path, monkeypatch):
+    source = tmp_path / "upstream" / "UrbanSound8K"
+    expected = build_urbansound8k(source)
+    archive = tar_tree(source, tmp_path / "upstream" / "UrbanSound8K.tar.gz")
+    record = register(
+        monkeypatch,
+        "urbansound8k",
+        archive,
+        "UrbanSound8K",
+        "metadata/UrbanSound8K.csv",
+        md5=hashlib.md5(archive.read_bytes()).hexdigest(),
+    )
+    assert record.sha256 is None
+    bunch = fetch_urbansound8k(tmp_path / "cache")
+    root = tmp_path / "cache" / "urbansound8k" / "UrbanSound8K"
+    assert_aligned(
+        bunch, {os.fspath(root / Path(p).relative_to(source)): v for p, v in expected.items()}
+    )
+
+
+def test_fetch_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
+    archive = esc50_archive(tmp_path)
+    register_esc50(monkeypatch, archive, sha256="0" * 64)
+    with pytest.raises(OSError, match=r"SHA256 [0-9a-f]{64}, expected 0{64}") as info:
+        fetch_esc50(tmp_path / "cache")
+    assert "Nothing was cached" in str(info.value)
+    assert cache_entries(tmp_path / "cache") == []
+
+    register_esc50(monkeypatch, archive, md5="f" * 32)
+    with pytest.raises(OSError, match="MD5"):
+        fetch_esc50(tmp_path / "cache")
+    assert cache_entries(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_fetch_truncated_archive(tmp_path, monkeypatch, kind):
+    archive = esc50_archive(tmp_path, kind)
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    register_esc50(monkeypatch, archive)  # the checksum matches the truncated bytes
+    with pytest.raises(OSError, match="truncated or corrupt"):
+        fetch_esc50(tmp_path / "cache")
+    assert cache_entries(tmp_path / "cache") == []
+
+
+EVIL_MEMBERS = {
+    "zip-traversal": ("zip", [(zipfile.ZipInfo("ESC-50-master/../../evil"), b"x")], "'\\.\\.'"),
+    "zip-absolute": ("zip", [(zipfile.ZipInfo("/tmp/sklaudio-evil"), b"x")], "absolute"),
+    "zip-symlink": ("zip", [zip_symlink("ESC-50-master/link", "../../evil")], "outside"),
+    "tar-traversal": ("tar.gz", [tar_file("ESC-50-master/../../evil")], "'\\.\\.'"),
+    "tar-absolute": ("tar.gz", [tar_file("/tmp/sklaudio-evil")], "absolute"),
+    "tar-symlink": (
+        "tar.gz",
+        [tar_link("ESC-50-master/link", "../../evil", tarfile.SYMTYPE)],
+        "outside",
+    ),
+    "tar-hardlink": (
+        "tar.gz",
+        [tar_link("ESC-50-master/link", "../evil", tarfile.LNKTYPE)],
+        "outside",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EVIL_MEMBERS))
+def test_fetch_refuses_unsafe_members(tmp_path, monkeypatch, case):
+    kind, extra, reason = EVIL_MEMBERS[case]
+    archive = esc50_archive(tmp_path, kind, extra)
+    register_esc50(monkeypatch, archive)
+    with pytest.raises(ValueError, match=rf"(?s)refusing to extract.*{reason}"):
+        fetch_esc50(tmp_path / "cache")
+    assert cache_entries(tmp_path / "cache") == []
+    assert not any(p.name == "evil" for p in tmp_path.rglob("*"))
+    assert not Path("/tmp/sklaudio-evil").exists()
+
+
+def test_fetch_archive_without_expected_folder(tmp_path, monkeypatch):
+    source = tmp_path / "upstream" / "wrong-name"
+    build_esc50(source)
+    archive = zip_tree(source, tmp_path / "upstream" / "ESC-50-master.zip")
+    register_esc50(monkeypatch, archive)
+    with pytest.raises(OSError, match="holds no 'ESC-50-master' folder"):
+        fetch_esc50(tmp_path / "cache")
+    assert cache_entries(tmp_path / "cache") == []
+
+
+def test_fetch_download_if_missing_false(tmp_path, monkeypatch):
+    register_esc50(monkeypatch, esc50_archive(tmp_path))
+    expected = os.fspath(tmp_path / "cache" / "esc50" / "ESC-50-master")
+    with pytest.raises(FileNotFoundError, match="download_if_missing=False") as info:
+        fetch_esc50(tmp_path / "cache", download_if_missing=False)
+    assert expected in str(info.value)
+    assert cache_entries(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://example.invalid/ESC-50-master.zip", "file:///nonexistent/ESC-50-master.zip"]
+)
+def test_fetch_without_network_says_where_to_put_a_copy(tmp_path, monkeypatch, url):
+    monkeypatch.setitem(
+        _fetch.ARCHIVES,
+        "esc50",
+        RemoteArchive("ESC-50-master.zip", url, "ESC-50-master", sha256="0" * 64),
+    )
+    with pytest.raises(OSError, match="could not download") as info:
+        fetch_esc50(tmp_path / "cache")
+    message = str(info.value)
+    assert url in message
+    assert os.fspath(tmp_path / "cache" / "esc50" / "ESC-50-master") in message
+    assert "meta/esc50.csv" in message
+    assert cache_entries(tmp_path / "cache") == []
+
+
+def test_fetch_refuses_unverifiable_download(tmp_path, monkeypatch):
+    archive = esc50_archive(tmp_path)
+    record = RemoteArchive("ESC-50-master.zip", archive.as_uri(), "ESC-50-master")
+    monkeypatch.setitem(_fetch.ARCHIVES, "esc50", record)
+    with pytest.raises(OSError, match=r"(?s)no checksum is pinned.*verify=False"):
+        fetch_esc50(tmp_path / "cache")
+    assert cache_entries(tmp_path / "cache") == []
+    assert len(fetch_esc50(tmp_path / "cache", verify=False).filenames) == 30
+
+
+def test_registry_pins_real_checksums():
+    for name, record in _fetch.ARCHIVES.items():
+        assert record.url.startswith("https://"), name
+        assert record.sha256 or record.md5, name
+        assert record.index_file, name
+
+
+# ----------------------------------------------------------------------------- make_sounds
+
+
+def test_make_sounds_shapes_and_names():
+    sounds = make_sounds(n_samples=35, n_classes=7, sample_rate=8000, duration=0.25, random_state=0)
+    assert sounds.data.shape == (35, 2000) and sounds.data.dtype == np.float32
+    assert sounds.target.dtype == np.int64 and sounds.folds.dtype == np.int64
+    assert sounds.target_names == [
+        "tone",
+        "chirp",
+        "noise_burst",
+        "clicks",
+        "harmonic",
+        "tone_2",
+        "chirp_2",
+    ]
+    assert sounds.sample_rate == 8000 and sounds.filenames is None
+    assert np.abs(sounds.data).max() <= 1.0 and np.isfinite(sounds.data).all()
+    assert "make_sounds" in sounds.DESCR
+
+
+def test_make_sounds_is_deterministic():
+    kwargs = dict(n_samples=30, n_classes=3, sample_rate=8000, duration=0.2)
+    a, b = make_sounds(**kwargs, random_state=3), make_sounds(**kwargs, random_state=3)
+    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.target, b.target)
+    np.testing.assert_array_equal(a.folds, b.folds)
+    c = make_sounds(**kwargs, random_state=4)
+    assert not np.array_equal(a.data, c.data)
+    rs = np.random.RandomState(3)
+    assert make_sounds(**kwargs, random_state=rs).data.shape == a.data.shape
+
+
+@pytest.mark.parametrize("n_samples, n_classes, n_folds", [(100, 5, 5), (53, 4, 3), (7, 7, 2)])
+def test_make_sounds_balanced_folds(n_samples, n_classes, n_folds):
+    sounds = make_sounds(
+        n_samples, n_classes, sample_rate=4000, duration=0.1, n_folds=n_folds, random_state=0
+    )
+    per_class = np.bincount(sounds.target, minlength=n_classes)
+    assert per_class.max() - per_class.min() <= 1
+    assert set(sounds.folds.tolist()) <= set(range(1, n_folds + 1))
+    overall = np.bincount(sounds.folds, minlength=n_folds + 1)[1:]
+    assert overall.max() - overall.min() <= 1
+    for c in range(n_classes):
+        in_class = np.bincount(sounds.folds[sounds.target == c], minlength=n_folds + 1)[1:]
+        assert in_class.max() - in_class.min() <= 1
+    assert not np.array_equal(sounds.target, np.sort(sounds.target)) or n_classes == 1
+
+
+@pytest.mark.parametrize("fmt", ["wav", "FLAC"])
+def test_make_sounds_writes_files(tmp_path, fmt):
+    sounds = make_sounds(
+        12,
+        3,
+        sample_rate=8000,
+        duration=0.1,
+        random_state=0,
+        directory=tmp_path / "out",
+        format=fmt,
+    )
+    assert sounds.filenames.shape == (12,) and sounds.filenames.dtype == object
+    for path, clip, target, fold in zip(
+        sounds.filenames, sounds.data, sounds.target, sounds.folds, strict=True
+    ):
+        name = Path(path).name
+        assert os.path.isabs(path) and name.endswith(f".{fmt.lower()}")
+        assert name.startswith(f"{fold}-") and sounds.target_names[target] in name
+        audio, rate = sf.read(path, dtype="float32")
+        assert rate == 8000
+        np.testing.assert_allclose(audio, clip, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_samples=3, n_classes=5), "smaller than n_classes"),
+        (dict(n_classes=0), "n_classes must be an integer >= 1"),
+        (dict(n_samples=2.5), "n_samples must be an integer"),
+        (dict(sample_rate=0), "sample_rate must be an integer >= 1"),
+        (dict(duration=0), "duration must be a positive"),
+        (dict(duration=1e-6), "fewer than 2 samples"),
+        (dict(n_folds=0), "n_folds must be an integer >= 1"),
+        (dict(noise=-1), "noise must be a non-negative"),
+        (dict(format="mp4"), "format must be one of"),
+    ],
+)
+def test_make_sounds_validates(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_sounds(**kwargs)
+
+
+def log_band_statistics(data: np.ndarray, sample_rate: int, n_bands: int = 32) -> np.ndarray:
+    """Mean and std over time of log energies in log-spaced bands (a crude log-mel)."""
+    freqs, _, spec = stft(data, fs=sample_rate, nperseg=256)
+    power = np.abs(spec) ** 2
+    edges = np.geomspace(50, sample_rate / 2, n_bands + 1)
+    band = np.clip(np.searchsorted(edges, freqs) - 1, 0, n_bands - 1)
+    energies = np.stack([power[:, band == b].sum(axis=1) for b in range(n_bands)], axis=1)
+    log_e = np.log(energies + 1e-8)
+    return np.concatenate([log_e.mean(axis=-1), log_e.std(axis=-1)], axis=1)
+
+
+def test_make_sounds_classes_are_separable_but_not_trivially():
+    sounds = make_sounds(200, 5, sample_rate=8000, duration=0.5, random_state=0)
+    features = log_band_statistics(sounds.data, sounds.sample_rate)
+    knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5))
+    accuracy = cross_val_score(knn, features, sounds.target, cv=PredefinedSplit(sounds.folds))
+    assert 0.5 < accuracy.mean() < 1.0  # chance is 0.2
+
+
+def test_make_sounds_is_fast():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        start = time.perf_counter()
+        make_sounds(400, 5, sample_rate=22050, duration=1.0, random_state=0)
+    # about 0.4 s here; a loop over samples would take minutes
+    assert time.perf_counter() - start < 5.0
