@@ -22,7 +22,10 @@ from sklaudio.io import AudioReader
 
 
 def floor_pipeline(sample_rate=22050, memory=None, n_jobs=-1):
-    """log-mel (128 bands) → mean and std over time → standardise → 5-NN (distance weights)."""
+    """log-mel (128 bands) → mean and std over time → standardise → 5-NN (distance weights).
+
+    Takes paths or waveforms at ``sample_rate`` (AudioReader passes waveforms through).
+    """
     return Pipeline(
         [
             ("audio", AudioReader(sample_rate=sample_rate, duration=5.0, n_jobs=n_jobs)),

@@ -1,0 +1,41 @@
+"""skorch callbacks shared by the sklaudio estimators (one concern each)."""
+
+from __future__ import annotations
+
+import sys
+
+from skorch.callbacks import Callback
+
+__all__ = ["EpochProgressBar"]
+
+
+class EpochProgressBar(Callback):
+    """One tqdm bar over epochs, showing the last training loss; only with ``verbose == 1``."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.bar_ = None
+        if net.verbose == 1:
+            from tqdm.auto import tqdm
+
+            done = len(net.history_)
+            self.bar_ = tqdm(
+                total=done + net.max_epochs, initial=done, desc=type(net).__name__,
+                unit="epoch", file=sys.stderr, leave=True,
+            )
+
+    def on_epoch_end(self, net, **kwargs):
+        if getattr(self, "bar_", None) is not None:
+            loss = net.history_[-1].get("train_loss")
+            if loss is not None:
+                self.bar_.set_postfix(loss=f"{loss:.4f}")
+            self.bar_.update(1)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        if getattr(self, "bar_", None) is not None:
+            self.bar_.close()
+            self.bar_ = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["bar_"] = None
+        return state

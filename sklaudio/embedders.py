@@ -1,0 +1,435 @@
+"""Unsupervised embedders: torch encoders trained through skorch, used as transformers."""
+
+from __future__ import annotations
+
+import contextlib
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, LRScheduler, PassthroughScoring, PrintLog
+from skorch.dataset import unpack_data
+from sklearn.base import TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from sklaudio.callbacks import EpochProgressBar
+from sklaudio.features import resolve_device
+from sklaudio.nn import BACKBONES, MemoryBank, NPIDLoss, SpectrogramAugment, SpectrogramEncoder
+from sklaudio.nn.esresnet import build_backbone
+
+__all__ = ["NPIDEmbedder"]
+
+
+class _VerbosePrintLog(PrintLog):
+    """skorch's per-epoch table, printed only with ``verbose >= 2``."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.verbose >= 2:
+            super().on_epoch_end(net, **kwargs)
+
+
+class _TorchEmbedderMixin:
+    """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks."""
+
+    @contextlib.contextmanager
+    def _resolved_device(self):
+        # skorch reads self.device everywhere; 'auto' is resolved for the duration
+        # of a call so that get_params still returns the parameter as given.
+        requested = self.device
+        if requested == "auto" or requested is None:
+            self.device = str(resolve_device("auto"))
+        try:
+            yield
+        finally:
+            self.device = requested
+
+    def __setstate__(self, state):
+        requested = state.get("device")
+        if requested == "auto":
+            state["device"] = str(resolve_device("auto"))
+        super().__setstate__(state)
+        if requested == "auto":
+            self.device = "auto"
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_generators", None)  # torch generators are rebuilt from the seed
+        return state
+
+    def _seed(self) -> int:
+        if not hasattr(self, "seed_"):
+            # One integer drives every source of randomness (init, shuffling, sampling, masks).
+            self.seed_ = int(check_random_state(self.random_state).randint(2**31 - 1))
+        return self.seed_
+
+    def _generator(self, name: str, device) -> torch.Generator:
+        generators = self.__dict__.setdefault("_generators", {})
+        key = (name, str(device))
+        if key not in generators:
+            offset = {"shuffle": 1, "sample": 2, "augment": 3}.get(name, 0)
+            generators[key] = torch.Generator(device=device).manual_seed(self._seed() + offset)
+        return generators[key]
+
+    def _check_input(self, X, reset: bool) -> np.ndarray:
+        """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim."""
+        X = check_array(
+            X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X",
+            ensure_min_samples=1,
+        )
+        if self.frontend is None:
+            if X.ndim == 3:  # (n, F, T): one channel
+                X = X[:, None]
+            if X.ndim != 4:
+                raise ValueError(
+                    f"{type(self).__name__} without a frontend expects spectrograms of shape "
+                    f"(n_clips, channels, n_freq, n_frames), got an array of shape {X.shape}; "
+                    "put a SpectrogramTransformer before it or pass frontend="
+                )
+        elif X.ndim not in (2, 3):
+            raise ValueError(
+                f"with a frontend, {type(self).__name__} expects waveforms of shape "
+                f"(n_clips, n_samples) or (n_clips, n_channels, n_samples), got {X.shape}"
+            )
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            self.input_shape_ = X.shape[1:]
+        elif X.shape[1:] != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has shape {X.shape[1:]} per clip, but {type(self).__name__} was fitted on "
+                f"{tuple(self.input_shape_)}; use the same front end and clip duration as in fit"
+            )
+        return X
+
+    def _frontend_fn(self):
+        if self.frontend is None:
+            return None
+        if hasattr(self.frontend, "transform_tensor"):
+            return self.frontend.transform_tensor
+        if callable(self.frontend):
+            return self.frontend
+        raise TypeError(
+            f"frontend must be a SpectrogramTransformer or a callable on tensors, "
+            f"got {type(self.frontend).__name__}"
+        )
+
+    def _group_channels(self, n_channels: int) -> int:
+        # ESResNet's 3-band images: with the esresnet front end (or 3k input
+        # channels) each audio channel gives one 3-channel image.
+        kind = getattr(self.frontend, "kind", None)
+        if kind is not None:
+            return 3 if kind == "esresnet" else 1
+        return 3 if n_channels % 3 == 0 else n_channels
+
+    def _spectrogram_channels(self) -> int:
+        if self.frontend is None:
+            return self.input_shape_[0]
+        probe = torch.zeros((1, *self.input_shape_))
+        with torch.no_grad():
+            return self._frontend_fn()(probe).shape[1]
+
+    def get_iterator(self, dataset, training=False):
+        if training:
+            # Seeded shuffling; drop a last batch of one, which batch norm cannot train on.
+            iterator = super().get_iterator(dataset, training=True)
+            return type(iterator)(
+                dataset,
+                batch_size=iterator.batch_size,
+                shuffle=True,
+                drop_last=len(dataset) % iterator.batch_size == 1,
+                generator=self._generator("shuffle", "cpu"),
+                num_workers=iterator.num_workers,
+                collate_fn=iterator.collate_fn,
+                pin_memory=iterator.pin_memory,
+            )
+        return super().get_iterator(dataset, training=False)
+
+    def infer(self, x, **fit_params):
+        use_amp = self.mixed_precision and torch.device(self.device).type == "cuda"
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            return super().infer(x, **fit_params)
+
+    @property
+    def _default_callbacks(self):
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("lr_scheduler", LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR,
+                                         T_max=max(int(self.max_epochs), 1))),
+            ("print_log", _VerbosePrintLog()),
+            ("progress", EpochProgressBar()),
+        ]
+
+    def transform(self, X):
+        """Embed clips: ``(n, embedding_dim)`` float32 unit vectors.
+
+        Parameters
+        ----------
+        X : array-like
+            Spectrograms ``(n, channels, n_freq, n_frames)``, or waveforms when
+            a ``frontend`` is set; the same shape per clip as in ``fit``.
+        """
+        check_is_fitted(self, "input_shape_")
+        X = self._check_input(X, reset=False)
+        with self._resolved_device():
+            out = self.forward(X, training=False, device="cpu")
+        return out.float().numpy()
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then embed the training clips (in evaluation mode, without augmentation)."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
+    """Learn sound embeddings without labels by non-parametric instance discrimination.
+
+    The DLS method (Hornauer et al., 2021, sections 3–4): an ESResNet encoder
+    maps every spectrogram to a 128-d unit vector; each training clip is its
+    own class, and a memory bank of the clips' embeddings gives the
+    non-parametric softmax of Eq. 1, approximated by NCE with ``nce_k``
+    negatives and temperature ``nce_t``. After fitting, ``transform`` embeds
+    any clip; a (weighted) kNN or k-means on the embeddings then classifies
+    or clusters sounds.
+
+    Parameters
+    ----------
+    embedding_dim : int, default=128
+        Size of the unit-length embedding (the paper's 128).
+    nce_k : int, default=64
+        Negatives per sample in NCE (the paper's NCE-K).
+    nce_t : float, default=0.4
+        Softmax temperature τ of Eq. 1 (the paper's NCE-T).
+    nce_m : float, default=0.5
+        Memory bank momentum: ``v ← normalise(m·v + (1−m)·f)``.
+    loss : {'nce', 'softmax'}, default='nce'
+        ``'softmax'`` computes Eq. 1 exactly over all clips instead of NCE
+        (cheap and more stable on small datasets; no ``nce_k`` limit).
+    backbone : str, default='esresnet_tiny'
+        ``'esresnet50'`` (the paper's ResNet-50 with attention),
+        ``'esresnet18'``, or the CPU-sized ``'esresnet_small'`` /
+        ``'esresnet_tiny'``.
+    frontend : SpectrogramTransformer, default=None
+        When set, ``X`` holds waveforms and spectrograms are computed per
+        batch on the training device, never stored. ``None``: ``X`` holds
+        spectrograms ``(n, channels, n_freq, n_frames)``.
+    augment : bool, default=True
+        Augment spectrograms during training (random circular time shift of up
+        to half the clip, ±6 dB gain, two time and two frequency masks of up
+        to 15 %; :class:`~sklaudio.nn.SpectrogramAugment`). Never applied by
+        ``transform``.
+    max_epochs : int, default=200
+        Training epochs (the paper's 200).
+    batch_size : int, default=64
+        Clips per batch (the paper's 64).
+    lr : float, default=1e-3
+        Learning rate, annealed to 0 by a cosine schedule over ``max_epochs``.
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+        Set ``optimizer=torch.optim.SGD, lr=0.03, optimizer__momentum=0.9`` for
+        NPID's original recipe.
+    mixed_precision : bool, default=True
+        bfloat16 autocast on CUDA (ignored on the CPU).
+    device : str, default='auto'
+        ``'auto'`` trains on CUDA when available, else the CPU.
+    random_state : int, RandomState or None, default=None
+        Seeds weight initialisation, the memory bank, shuffling, negative
+        sampling and augmentation.
+    verbose : int, default=0
+        0: silent; 1: a progress bar over epochs with the loss; 2: skorch's
+        table of epochs too.
+    **kwargs
+        Any other :class:`skorch.NeuralNet` parameter (``callbacks``,
+        ``optimizer__weight_decay``, ``iterator_train__num_workers``, ...).
+
+    Attributes
+    ----------
+    module_ : SpectrogramEncoder
+        The trained encoder (backbone + projection).
+    memory_bank_ : MemoryBank
+        The training clips' embeddings (``memory_bank_.memory``).
+    history_ : skorch.History
+        Loss and duration per epoch.
+    input_shape_ : tuple
+        Shape of one clip seen in ``fit``.
+    n_features_in_ : int
+        ``input_shape_[0]``.
+
+    See Also
+    --------
+    sklaudio.classifiers.WeightedKNeighborsClassifier : NPID's kNN evaluation.
+
+    References
+    ----------
+    S. Hornauer, K. Li, S. X. Yu, S. Ghaffarzadegan, L. Ren. "Unsupervised
+    Discriminative Learning of Sounds for Audio Event Classification", ICASSP
+    2021 (Eq. 1).
+    Z. Wu, Y. Xiong, S. X. Yu, D. Lin. "Unsupervised Feature Learning via
+    Non-Parametric Instance Discrimination", CVPR 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.embedders import NPIDEmbedder
+    >>> X = np.random.default_rng(0).normal(size=(16, 1, 32, 40)).astype(np.float32)
+    >>> emb = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=2, batch_size=8,
+    ...                    random_state=0).fit(X)
+    >>> Z = emb.transform(X)
+    >>> Z.shape, bool(np.allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5))
+    ((16, 8), True)
+    """
+
+    def __init__(
+        self,
+        embedding_dim=128,
+        nce_k=64,
+        nce_t=0.4,
+        nce_m=0.5,
+        loss="nce",
+        backbone="esresnet_tiny",
+        frontend=None,
+        augment=True,
+        max_epochs=200,
+        batch_size=64,
+        lr=1e-3,
+        optimizer=torch.optim.AdamW,
+        mixed_precision=True,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        for fixed in ("module", "criterion", "train_split"):
+            kwargs.pop(fixed, None)
+        super().__init__(
+            module=SpectrogramEncoder,
+            criterion=NPIDLoss,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=None,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.embedding_dim = embedding_dim
+        self.nce_k = nce_k
+        self.nce_t = nce_t
+        self.nce_m = nce_m
+        self.loss = loss
+        self.backbone = backbone
+        self.frontend = frontend
+        self.augment = augment
+        self.mixed_precision = mixed_precision
+        self.random_state = random_state
+
+    def _get_param_names(self):
+        # skorch lists every attribute; module, criterion and the (absent) validation
+        # split are fixed by this class, not parameters.
+        fixed = {"module", "criterion", "train_split", "_params_to_validate"}
+        return [name for name in super()._get_param_names() if name not in fixed]
+
+    def _check_params(self, n_samples: int) -> None:
+        checks = [
+            ("embedding_dim", isinstance(self.embedding_dim, Integral) and self.embedding_dim >= 1,
+             "a positive integer"),
+            ("nce_k", isinstance(self.nce_k, Integral) and self.nce_k >= 1, "a positive integer"),
+            ("nce_t", isinstance(self.nce_t, Real) and self.nce_t > 0, "a positive number"),
+            ("nce_m", isinstance(self.nce_m, Real) and 0 <= self.nce_m < 1, "in [0, 1)"),
+            ("loss", self.loss in ("nce", "softmax"), "'nce' or 'softmax'"),
+            ("backbone", self.backbone in BACKBONES, f"one of {sorted(BACKBONES)}"),
+            ("max_epochs", isinstance(self.max_epochs, Integral) and self.max_epochs >= 1,
+             "a positive integer"),
+            ("batch_size", isinstance(self.batch_size, Integral) and self.batch_size >= 2,
+             "an integer >= 2 (batch norm needs two clips)"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.loss == "nce" and n_samples < self.nce_k + 1:
+            raise ValueError(
+                f"NCE with nce_k={self.nce_k} negatives needs more than {self.nce_k} clips, got "
+                f"{n_samples}; lower nce_k or use loss='softmax' (exact Eq. 1, fine for small data)"
+            )
+        if n_samples < 2:
+            raise ValueError(f"instance discrimination needs at least 2 clips, got {n_samples}")
+
+    def initialize_module(self):
+        seed = self._seed()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            channels = self._spectrogram_channels()
+            backbone = build_backbone(self.backbone, in_channels=self._group_channels(channels))
+            augment = SpectrogramAugment(seed=seed + 3) if self.augment else None
+            self.module_ = SpectrogramEncoder(
+                backbone, self.embedding_dim, frontend=self._frontend_fn(), augment=augment
+            )
+            bank_rng = torch.Generator().manual_seed(seed + 4)
+            self.memory_bank_ = MemoryBank(
+                self.n_train_, self.embedding_dim, momentum=self.nce_m, generator=bank_rng
+            )
+        return self
+
+    def initialize_criterion(self):
+        self.criterion_ = NPIDLoss(nce_k=self.nce_k, nce_t=self.nce_t, loss=self.loss)
+        return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        bank = self.memory_bank_
+        return self.criterion_(
+            y_pred, y_true, bank, generator=self._generator("sample", bank.memory.device)
+        )
+
+    def train_step_single(self, batch, **fit_params):
+        # skorch's step, plus NPID's memory update with the batch's new embeddings.
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        self.memory_bank_.update(yi.to(self.memory_bank_.memory.device), y_pred)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def fit(self, X, y=None, **fit_params):
+        """Train the encoder on unlabelled clips; ``y`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like
+            Spectrograms ``(n, channels, n_freq, n_frames)``, or waveforms
+            ``(n, n_samples)`` / ``(n, channels, n_samples)`` with a
+            ``frontend``.
+        y : ignored
+            Instance discrimination uses each clip's index as its label.
+        """
+        X = self._check_input(X, reset=True)
+        self._check_params(len(X))
+        self.__dict__.pop("seed_", None)
+        self.__dict__.pop("_generators", None)
+        self.n_train_ = len(X)
+        with self._resolved_device():
+            if not (self.warm_start and self.initialized_):
+                self.initialize()
+            NeuralNet.partial_fit(self, X, np.arange(len(X)), **fit_params)
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training on the same clips (the memory bank holds one row per clip)."""
+        if not self.initialized_:
+            return self.fit(X, y, **fit_params)
+        X = self._check_input(X, reset=False)
+        if len(X) != self.memory_bank_.n_samples:
+            raise ValueError(
+                f"partial_fit got {len(X)} clips but the memory bank holds "
+                f"{self.memory_bank_.n_samples}; instance ids must refer to the same clips"
+            )
+        with self._resolved_device():
+            NeuralNet.partial_fit(self, X, np.arange(len(X)), **fit_params)
+        return self

@@ -1,0 +1,204 @@
+"""Non-parametric instance discrimination (Wu et al., 2018), as used by DLS.
+
+Each training clip is its own class. A memory bank keeps one unit embedding
+per clip; the probability that embedding ``v`` is clip ``i`` is the
+non-parametric softmax of Eq. 1 of the DLS paper,
+``P(i|v) = exp(v_i·v / τ) / Σ_j exp(v_j·v / τ)``, approximated by noise
+contrastive estimation (NCE) with ``K`` uniformly drawn negatives.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "MemoryBank",
+    "NPIDLoss",
+    "SpectrogramEncoder",
+    "estimate_nce_z",
+    "instance_softmax_loss",
+    "nce_loss",
+]
+
+
+class SpectrogramEncoder(nn.Module):
+    """Backbone + linear projection to unit-length embeddings.
+
+    ESResNet reads one 3-band image per audio channel: the input's channels
+    are split into groups of ``backbone.in_channels``, each group goes through
+    the same backbone, and the features of the groups are summed before the
+    projection.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        Maps ``(n, in_channels, F, T)`` to ``(n, out_features)``; must expose
+        ``in_channels`` and ``out_features``.
+    embedding_dim : int
+        Size of the L2-normalised output.
+    frontend : callable, optional
+        Applied to the input first (waveforms → spectrograms on the device).
+    augment : nn.Module, optional
+        Applied to the spectrograms in training mode only.
+    """
+
+    def __init__(self, backbone: nn.Module, embedding_dim: int = 128, frontend=None,
+                 augment: nn.Module | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.projection = nn.Linear(backbone.out_features, embedding_dim)
+        self.frontend = frontend
+        self.augment = augment
+
+    def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frontend is not None:
+            with torch.no_grad():
+                x = self.frontend(x.float())
+        if self.augment is not None and self.training:
+            x = self.augment(x)
+        return x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``(n, out_features)`` summed over channel groups."""
+        x = self.spectrogram(x)
+        group = self.backbone.in_channels
+        n, channels = x.shape[:2]
+        if channels % group:
+            raise ValueError(
+                f"input has {channels} channels, not a multiple of the backbone's "
+                f"{group} input channels"
+            )
+        feats = self.backbone(x.reshape(n * (channels // group), group, *x.shape[2:]))
+        return feats.view(n, channels // group, -1).sum(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.projection(self.features(x)).float(), dim=1)
+
+
+class MemoryBank(nn.Module):
+    """One unit-length embedding per training sample, updated with momentum.
+
+    Buffers (saved with the module and moved by ``.to(device)``):
+    ``memory`` ``(n_samples, dim)`` and ``nce_z``, NCE's normalisation constant
+    (``-1`` until estimated on the first batch).
+
+    Parameters
+    ----------
+    n_samples, dim : int
+    momentum : float
+        ``m`` in ``v ← normalise(m·v + (1−m)·f)``; NPID and DLS use 0.5.
+    generator : torch.Generator, optional
+        Seeds the random unit initialisation.
+    """
+
+    def __init__(self, n_samples: int, dim: int, momentum: float = 0.5, generator=None):
+        super().__init__()
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = momentum
+        init = torch.randn(n_samples, dim, generator=generator)
+        self.register_buffer("memory", F.normalize(init, dim=1))
+        self.register_buffer("nce_z", torch.tensor(-1.0))
+
+    @property
+    def n_samples(self) -> int:
+        return self.memory.shape[0]
+
+    @torch.no_grad()
+    def update(self, indices: torch.Tensor, features: torch.Tensor) -> None:
+        """``memory[i] ← normalise(m·memory[i] + (1−m)·f)`` for each (i, f)."""
+        features = features.detach().to(self.memory.dtype)
+        mixed = self.memory[indices] * self.momentum + features * (1 - self.momentum)
+        self.memory[indices] = F.normalize(mixed, dim=1)
+
+    def sample(self, n: int, k: int, generator=None) -> torch.Tensor:
+        """``(n, k)`` uniformly drawn indices of negatives."""
+        return torch.randint(
+            self.n_samples, (n, k), generator=generator, device=self.memory.device
+        )
+
+    def nce_logits(self, features, indices, negatives, temperature):
+        """``(n, 1 + K)`` scores ``v_j·f / τ``; column 0 is the positive ``j = indices``."""
+        candidates = torch.cat([indices[:, None], negatives], dim=1)
+        weights = self.memory[candidates]  # (n, 1 + K, dim), a copy: safe to update later
+        return torch.einsum("nkd,nd->nk", weights, features.to(weights.dtype)) / temperature
+
+
+def estimate_nce_z(logits: torch.Tensor, n_data: int) -> torch.Tensor:
+    """NPID's normalisation constant: ``Z ≈ n · mean(exp(scores))`` over a batch."""
+    return torch.exp(logits.detach()).mean() * n_data
+
+
+def nce_loss(logits: torch.Tensor, n_data: int, z: torch.Tensor | float) -> torch.Tensor:
+    """NCE loss of NPID (Wu et al., 2018, Eq. 6–7) from ``(n, 1 + K)`` scores.
+
+    With ``P(i|v) = exp(score) / Z`` and the noise distribution uniform,
+    ``P_n = 1 / n_data``, the positive (column 0) is classified as data with
+    probability ``P / (P + K·P_n)`` and each negative as noise with
+    ``K·P_n / (P + K·P_n)``; the loss is the negative log-likelihood summed
+    over the ``1 + K`` columns and averaged over the batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.nn import nce_loss
+    >>> logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 5.0]])
+    >>> good, bad = nce_loss(logits[:1], 100, 1.0), nce_loss(logits[1:], 100, 1.0)
+    >>> bool(good < bad)
+    True
+    """
+    k = logits.shape[1] - 1
+    p = torch.exp(logits) / z
+    noise = k / n_data
+    eps = 1e-7
+    log_data = torch.log(p[:, 0] / (p[:, 0] + noise + eps))
+    log_noise = torch.log(noise / (p[:, 1:] + noise + eps))
+    return -(log_data.sum() + log_noise.sum()) / logits.shape[0]
+
+
+def instance_softmax_loss(
+    features: torch.Tensor, memory: torch.Tensor, indices: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """The exact non-parametric softmax of Eq. 1 (DLS), as cross-entropy over all clips.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.nn import instance_softmax_loss
+    >>> memory = torch.eye(3)
+    >>> float(instance_softmax_loss(memory[:2], memory, torch.tensor([0, 1]), 0.1)) < 1e-3
+    True
+    """
+    logits = features.to(memory.dtype) @ memory.T / temperature
+    return F.cross_entropy(logits, indices)
+
+
+class NPIDLoss(nn.Module):
+    """Instance-discrimination loss against a :class:`MemoryBank`.
+
+    ``loss='nce'`` draws ``nce_k`` uniform negatives per sample and applies
+    :func:`nce_loss`, estimating ``Z`` on the first batch it sees (stored in
+    the bank's ``nce_z``); ``loss='softmax'`` is the exact softmax of Eq. 1
+    over every clip (:func:`instance_softmax_loss`), affordable for small
+    datasets.
+    """
+
+    def __init__(self, nce_k: int = 64, nce_t: float = 0.4, loss: str = "nce"):
+        super().__init__()
+        if loss not in ("nce", "softmax"):
+            raise ValueError(f"loss must be 'nce' or 'softmax', got {loss!r}")
+        self.nce_k = nce_k
+        self.nce_t = nce_t
+        self.loss = loss
+
+    def forward(self, features, indices, bank: MemoryBank, generator=None):
+        indices = indices.to(bank.memory.device).long()
+        if self.loss == "softmax":
+            return instance_softmax_loss(features, bank.memory, indices, self.nce_t)
+        negatives = bank.sample(indices.shape[0], self.nce_k, generator)
+        logits = bank.nce_logits(features, indices, negatives, self.nce_t)
+        if bank.nce_z < 0:
+            bank.nce_z.copy_(estimate_nce_z(logits, bank.n_samples))
+        return nce_loss(logits, bank.n_samples, bank.nce_z)

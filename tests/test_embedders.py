@@ -1,0 +1,180 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, cross_val_score
+from sklearn.pipeline import Pipeline
+
+from sklaudio.classifiers import WeightedKNeighborsClassifier
+from sklaudio.datasets import make_sounds
+from sklaudio.embedders import NPIDEmbedder
+from sklaudio.features import SpectrogramTransformer
+from sklaudio.io import AudioReader
+
+TINY = dict(embedding_dim=8, nce_k=4, max_epochs=2, batch_size=8, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def spectrograms():
+    return np.random.default_rng(0).normal(size=(24, 1, 16, 24)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sounds():
+    return make_sounds(n_samples=30, n_classes=3, sample_rate=8000, duration=0.5, n_folds=3,
+                       random_state=0)
+
+
+def test_fit_transform_unit_vectors_and_memory_bank(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    Z = emb.transform(spectrograms)
+    assert Z.shape == (24, 8) and Z.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+    assert emb.memory_bank_.memory.shape == (24, 8)
+    assert float(emb.memory_bank_.nce_z) > 0
+    assert len(emb.history_) == 2 and "train_loss" in emb.history_[-1]
+
+
+def test_same_random_state_same_embedding_and_augment_off_at_transform(spectrograms):
+    a = NPIDEmbedder(**TINY).fit(spectrograms)
+    b = NPIDEmbedder(**TINY).fit(spectrograms)
+    np.testing.assert_array_equal(a.transform(spectrograms), b.transform(spectrograms))
+    np.testing.assert_array_equal(a.transform(spectrograms), a.transform(spectrograms))
+    c = NPIDEmbedder(**{**TINY, "random_state": 1}).fit(spectrograms)
+    assert not np.allclose(a.transform(spectrograms), c.transform(spectrograms))
+
+
+def test_training_lowers_the_loss(spectrograms):
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 15, "loss": "softmax", "lr": 3e-3}).fit(
+        spectrograms)
+    losses = emb.history_[:, "train_loss"]
+    assert losses[-1] < losses[0]
+
+
+def test_frontend_on_waveforms(sounds):
+    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128,
+                                   n_mels=16)
+    emb = NPIDEmbedder(frontend=front, **TINY).fit(sounds.data)
+    assert emb.transform(sounds.data[:5]).shape == (5, 8)
+    esr = SpectrogramTransformer("esresnet", n_fft=256, hop_length=128, win_length=200)
+    emb = NPIDEmbedder(frontend=esr, **TINY).fit(sounds.data)
+    assert emb.module_.backbone.in_channels == 3
+
+
+def test_pickle_and_joblib_round_trip(spectrograms, tmp_path):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    expected = emb.transform(spectrograms)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(emb)).transform(spectrograms),
+                                  expected)
+    joblib.dump(emb, tmp_path / "emb.joblib")
+    loaded = joblib.load(tmp_path / "emb.joblib")
+    np.testing.assert_array_equal(loaded.transform(spectrograms), expected)
+    assert loaded.device == "auto"
+
+
+def test_cuda_saved_model_loads_on_cpu(spectrograms):
+    """A model pickled with device='cuda' maps its tensors to the CPU when CUDA is absent."""
+    emb = NPIDEmbedder(**{**TINY, "device": "cpu"}).fit(spectrograms)
+    expected = emb.transform(spectrograms)
+    emb.device = "cuda"  # as if trained on a GPU machine
+    blob = pickle.dumps(emb)
+    if torch.cuda.is_available():
+        pytest.skip("only meaningful without CUDA")
+    with pytest.warns(Warning, match="CUDA"):
+        loaded = pickle.loads(blob)
+    assert str(loaded.device) == "cpu"
+    np.testing.assert_allclose(loaded.transform(spectrograms), expected, atol=1e-6)
+
+
+def test_clone_keeps_params():
+    emb = NPIDEmbedder(embedding_dim=32, nce_k=7, optimizer__weight_decay=0.1)
+    c = clone(emb)
+    assert c.embedding_dim == 32 and c.nce_k == 7
+    assert c.get_params()["optimizer__weight_decay"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "params, X, match",
+    [
+        ({}, np.zeros((24, 16, 24, 2, 2)), "spectrograms of shape"),
+        ({"nce_k": 30}, None, "nce_k=30"),
+        ({"backbone": "vgg"}, None, "backbone must be one of"),
+        ({"nce_t": 0}, None, "nce_t"),
+        ({"loss": "triplet"}, None, "loss"),
+        ({"nce_m": 1.5}, None, "nce_m"),
+    ],
+)
+def test_bad_input(spectrograms, params, X, match):
+    X = spectrograms if X is None else X
+    with pytest.raises(ValueError, match=match):
+        NPIDEmbedder(**{**TINY, **params}).fit(X)
+
+
+def test_nan_unfitted_and_shape_mismatch(spectrograms):
+    bad = spectrograms.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        NPIDEmbedder(**TINY).fit(bad)
+    with pytest.raises(NotFittedError):
+        NPIDEmbedder(**TINY).transform(spectrograms)
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    with pytest.raises(ValueError, match="was fitted on"):
+        emb.transform(spectrograms[:, :, :8])
+
+
+def test_softmax_loss_allows_fewer_clips_than_nce_k(spectrograms):
+    emb = NPIDEmbedder(**{**TINY, "nce_k": 64, "loss": "softmax"}).fit(spectrograms[:6])
+    assert emb.transform(spectrograms[:6]).shape == (6, 8)
+
+
+def _pipeline(memory=None):
+    return Pipeline(
+        [
+            ("audio", AudioReader(sample_rate=8000, duration=0.5)),
+            ("spec", SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256,
+                                            hop_length=128, n_mels=16, device="cpu")),
+            ("npidembedder", NPIDEmbedder(**TINY)),
+            ("knn", WeightedKNeighborsClassifier(n_neighbors=3)),
+        ],
+        memory=memory,
+    )
+
+
+def test_pipeline_cross_val_with_official_folds(sounds):
+    scores = cross_val_score(_pipeline(), sounds.data, sounds.target,
+                             cv=PredefinedSplit(sounds.folds))
+    assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
+
+
+def test_pretrain_once_then_frozen_in_folds(sounds):
+    pre = Pipeline(_pipeline().steps[:3]).fit(sounds.data)  # pooled, unlabelled
+    frozen = Pipeline([("embed", FrozenEstimator(pre)),
+                       ("knn", WeightedKNeighborsClassifier(n_neighbors=3))])
+    before = pre[-1].transform(pre[:-1].transform(sounds.data[:4]))
+    cross_val_score(frozen, sounds.data, sounds.target, cv=PredefinedSplit(sounds.folds))
+    np.testing.assert_array_equal(pre[-1].transform(pre[:-1].transform(sounds.data[:4])), before)
+
+
+def test_grid_search_with_cached_spectrograms(sounds, tmp_path):
+    search = GridSearchCV(
+        _pipeline(memory=str(tmp_path)),
+        {"npidembedder__embedding_dim": [4, 8], "npidembedder__nce_t": [0.1, 0.4]},
+        cv=PredefinedSplit(sounds.folds),
+    )
+    search.fit(sounds.data, sounds.target)
+    assert set(search.best_params_) == {"npidembedder__embedding_dim", "npidembedder__nce_t"}
+    assert search.cv_results_["mean_test_score"].shape == (4,)
+    assert any((tmp_path / "joblib").rglob("*"))  # spectrogram steps were cached
+
+
+def test_kmeans_on_embeddings(spectrograms):
+    from sklearn.cluster import KMeans
+
+    Z = NPIDEmbedder(**TINY).fit_transform(spectrograms)
+    labels = KMeans(3, n_init=2, random_state=0).fit_predict(Z)
+    assert labels.shape == (24,)

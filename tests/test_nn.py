@@ -1,0 +1,130 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sklaudio.nn import (
+    MemoryBank,
+    NPIDLoss,
+    SpectrogramAugment,
+    SpectrogramEncoder,
+    build_backbone,
+    estimate_nce_z,
+    instance_softmax_loss,
+    nce_loss,
+)
+
+
+@pytest.mark.parametrize("name, out", [("esresnet_tiny", 128), ("esresnet18", 512)])
+def test_backbone_shapes_and_gradients(name, out):
+    net = build_backbone(name, in_channels=3)
+    x = torch.randn(2, 3, 41, 57, requires_grad=True)
+    y = net(x)
+    assert y.shape == (2, out)
+    y.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_esresnet50_has_attention_and_torchvision_names():
+    net = build_backbone("esresnet50")
+    names = dict(net.named_parameters())
+    assert "layer4.2.conv3.weight" in names and "conv1.weight" in names
+    assert names["conv1.weight"].shape == (64, 3, 7, 7)
+    assert {f"att{i}.conv_depth.weight" for i in range(1, 6)} <= set(names)
+    assert net.out_features == 2048
+
+
+def test_attention_multiplies_stage_output():
+    net = build_backbone("esresnet_tiny", in_channels=1).eval()
+    plain = build_backbone("esresnet_tiny", in_channels=1, attention=False).eval()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if "att" not in k})
+    x = torch.randn(1, 1, 32, 32)
+    assert not torch.allclose(net(x), plain(x))  # the attention maps change the features
+
+
+def test_unknown_backbone():
+    with pytest.raises(ValueError, match="unknown backbone 'resnet9000'"):
+        build_backbone("resnet9000")
+
+
+def test_encoder_sums_channel_groups_and_normalises():
+    enc = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=3), 16).eval()
+    x = torch.randn(2, 6, 20, 30)
+    z = enc(x)
+    assert z.shape == (2, 16)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(2))
+    summed = enc.backbone(x[:, :3]) + enc.backbone(x[:, 3:])
+    torch.testing.assert_close(enc.features(x), summed, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="multiple"):
+        enc(torch.randn(2, 4, 20, 30))
+
+
+def test_memory_bank_update_rule():
+    bank = MemoryBank(5, 3, momentum=0.5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(bank.memory.norm(dim=1), torch.ones(5))
+    before = bank.memory.clone()
+    f = F.normalize(torch.tensor([[1.0, 2.0, 2.0]]), dim=1)
+    bank.update(torch.tensor([2]), f)
+    expected = F.normalize(0.5 * before[2] + 0.5 * f[0], dim=0)
+    torch.testing.assert_close(bank.memory[2], expected)
+    torch.testing.assert_close(bank.memory[[0, 1, 3, 4]], before[[0, 1, 3, 4]])
+    assert float(bank.nce_z) == -1.0
+    assert "memory" in bank.state_dict() and "nce_z" in bank.state_dict()
+    with pytest.raises(ValueError, match="momentum"):
+        MemoryBank(3, 2, momentum=1.0)
+
+
+def test_nce_loss_matches_hand_computation():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.3]])
+    n_data, z = 50, 7.0
+    k = 2
+    pn = 1 / n_data
+    expected = 0.0
+    for row in logits:
+        p = torch.exp(row) / z
+        expected -= math.log(p[0] / (p[0] + k * pn + 1e-7))
+        expected -= sum(math.log(k * pn / (pj + k * pn + 1e-7)) for pj in p[1:])
+    assert float(nce_loss(logits, n_data, z)) == pytest.approx(expected / 2, rel=1e-5)
+
+
+def test_nce_z_estimate():
+    logits = torch.log(torch.tensor([[1.0, 3.0], [2.0, 2.0]]))
+    assert float(estimate_nce_z(logits, 10)) == pytest.approx(20.0)
+
+
+def test_instance_softmax_loss_is_eq1_cross_entropy():
+    memory = F.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(1)), dim=1)
+    feats = F.normalize(torch.randn(3, 4, generator=torch.Generator().manual_seed(2)), dim=1)
+    idx = torch.tensor([0, 4, 5])
+    t = 0.4
+    probs = torch.softmax(feats @ memory.T / t, dim=1)
+    expected = -torch.log(probs[torch.arange(3), idx]).mean()
+    torch.testing.assert_close(instance_softmax_loss(feats, memory, idx, t), expected)
+
+
+def test_npid_loss_estimates_z_once_and_learns():
+    torch.manual_seed(0)
+    bank = MemoryBank(20, 8)
+    loss_fn = NPIDLoss(nce_k=5, nce_t=0.1)
+    feats = bank.memory[:4].clone()  # features equal to their own bank rows: easy positives
+    g = torch.Generator().manual_seed(0)
+    good = loss_fn(feats, torch.arange(4), bank, generator=g)
+    z = float(bank.nce_z)
+    assert z > 0
+    bad = loss_fn(feats, torch.tensor([10, 11, 12, 13]), bank, generator=g)
+    assert float(bank.nce_z) == z  # estimated on the first batch only
+    assert float(good) < float(bad)
+    with pytest.raises(ValueError, match="loss"):
+        NPIDLoss(loss="triplet")
+
+
+def test_augment_is_seeded_and_off_in_eval():
+    x = torch.randn(4, 1, 16, 40)
+    a, b = SpectrogramAugment(seed=3).train(), SpectrogramAugment(seed=3).train()
+    out_a, out_b = a(x), b(x)
+    torch.testing.assert_close(out_a, out_b)
+    assert not torch.equal(out_a, x)
+    assert torch.equal(a.eval()(x), x)
+    assert out_a.shape == x.shape
