@@ -31,13 +31,33 @@ SR = 22050
 def npid_pipeline(args):
     return Pipeline(
         [
-            ("spectrogram", SpectrogramTransformer(
-                "log_mel", sample_rate=SR, n_fft=1024, hop_length=512, n_mels=args.n_mels,
-                device="cpu")),
-            ("npid", NPIDEmbedder(
-                embedding_dim=128, nce_k=args.nce_k, nce_t=args.nce_t, nce_m=0.5, loss=args.loss,
-                backbone=args.backbone, max_epochs=args.epochs, batch_size=args.batch_size,
-                lr=args.lr, random_state=args.seed, verbose=1)),
+            (
+                "spectrogram",
+                SpectrogramTransformer(
+                    "log_mel",
+                    sample_rate=SR,
+                    n_fft=1024,
+                    hop_length=512,
+                    n_mels=args.n_mels,
+                    device="cpu",
+                ),
+            ),
+            (
+                "npid",
+                NPIDEmbedder(
+                    embedding_dim=128,
+                    nce_k=args.nce_k,
+                    nce_t=args.nce_t,
+                    nce_m=0.5,
+                    loss=args.loss,
+                    backbone=args.backbone,
+                    max_epochs=args.epochs,
+                    batch_size=args.batch_size,
+                    lr=args.lr,
+                    random_state=args.seed,
+                    verbose=1,
+                ),
+            ),
             ("knn", WeightedKNeighborsClassifier(n_neighbors=5, temperature=0.07)),
         ]
     )
@@ -81,7 +101,9 @@ def main(argv=None):
     names = args.folds or list(np.unique(folds))
     for f, a, b in zip(names, floor, npid):
         print(f"| {f} | {a:.3f} | {b:.3f} |")
-    print(f"| mean | {floor.mean():.3f} ± {floor.std():.3f} | {npid.mean():.3f} ± {npid.std():.3f} |")
+    print(
+        f"| mean | {floor.mean():.3f} ± {floor.std():.3f} | {npid.mean():.3f} ± {npid.std():.3f} |"
+    )
     print(f"time: floor {t_floor:.0f} s, whole run {total:.0f} s")
 
 

@@ -1,6 +1,8 @@
 """sklaudio: unsupervised sound representations as scikit-learn estimators."""
 
-from sklaudio.features import SpectrogramTransformer
+from sklaudio.classifiers import WeightedKNeighborsClassifier
+from sklaudio.embedders import NPIDEmbedder
+from sklaudio.features import SpectrogramTransformer, TemporalStatistics
 from sklaudio.io import AudioReader, read_audio
 from sklaudio.metrics import cluster_accuracy
 
@@ -8,7 +10,10 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AudioReader",
+    "NPIDEmbedder",
     "SpectrogramTransformer",
+    "TemporalStatistics",
+    "WeightedKNeighborsClassifier",
     "__version__",
     "cluster_accuracy",
     "read_audio",

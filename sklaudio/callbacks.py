@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 from skorch.callbacks import Callback
 
-__all__ = ["EpochProgressBar"]
+__all__ = ["CosineLR", "EpochProgressBar"]
+
+
+class CosineLR(Callback):
+    """Anneal every optimizer group's learning rate from ``net.lr`` to 0 over ``max_epochs``.
+
+    Stateless: the rate of epoch ``e`` (counted in ``history_``) is
+    ``lr · (1 + cos(π · e / max_epochs)) / 2``, so a resumed or warm-started
+    fit continues the same schedule.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        done = len(net.history_) - 1  # the current epoch's row already exists
+        total = max(int(net.max_epochs), 1)
+        lr = net.lr * 0.5 * (1 + math.cos(math.pi * min(done, total) / total))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        net.history_.record("lr", lr)
 
 
 class EpochProgressBar(Callback):
@@ -19,8 +37,12 @@ class EpochProgressBar(Callback):
 
             done = len(net.history_)
             self.bar_ = tqdm(
-                total=done + net.max_epochs, initial=done, desc=type(net).__name__,
-                unit="epoch", file=sys.stderr, leave=True,
+                total=done + net.max_epochs,
+                initial=done,
+                desc=type(net).__name__,
+                unit="epoch",
+                file=sys.stderr,
+                leave=True,
             )
 
     def on_epoch_end(self, net, **kwargs):

@@ -99,4 +99,5 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The class with the largest weighted vote."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

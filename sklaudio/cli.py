@@ -45,7 +45,11 @@ def _demo(args) -> int:
             sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs
         ).fit_transform(sounds.filenames)
     log_mel = SpectrogramTransformer(
-        "log_mel", sample_rate=args.sample_rate, n_mels=64, n_fft=1024, hop_length=256,
+        "log_mel",
+        sample_rate=args.sample_rate,
+        n_mels=64,
+        n_fft=1024,
+        hop_length=256,
         device="cpu",
     )
     spectrograms = log_mel.fit_transform(waves)
@@ -61,8 +65,12 @@ def _demo(args) -> int:
         f"{args.epochs} epochs on {args.device}:"
     )
     embedder = NPIDEmbedder(
-        backbone="esresnet_tiny", loss="softmax", max_epochs=args.epochs, batch_size=32,
-        lr=3e-3, device=args.device, random_state=args.random_state,
+        backbone="esresnet_tiny",
+        nce_k=min(64, len(waves) - 1),
+        max_epochs=args.epochs,
+        batch_size=32,
+        device=args.device,
+        random_state=args.random_state,
         verbose=0 if args.quiet else 1,
     )
     embeddings = embedder.fit_transform(spectrograms)

@@ -7,14 +7,15 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch import NeuralNet
-from skorch.callbacks import EpochTimer, LRScheduler, PassthroughScoring, PrintLog
-from skorch.dataset import unpack_data
 from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import unpack_data
 
-from sklaudio.callbacks import EpochProgressBar
+from sklaudio.callbacks import CosineLR, EpochProgressBar
 from sklaudio.features import resolve_device
 from sklaudio.nn import BACKBONES, MemoryBank, NPIDLoss, SpectrogramAugment, SpectrogramEncoder
 from sklaudio.nn.esresnet import build_backbone
@@ -75,7 +76,11 @@ class _TorchEmbedderMixin:
     def _check_input(self, X, reset: bool) -> np.ndarray:
         """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim."""
         X = check_array(
-            X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X",
+            X,
+            allow_nd=True,
+            dtype=np.float32,
+            ensure_all_finite=True,
+            input_name="X",
             ensure_min_samples=1,
         )
         if self.frontend is None:
@@ -95,6 +100,12 @@ class _TorchEmbedderMixin:
         if reset:
             self.n_features_in_ = X.shape[1]
             self.input_shape_ = X.shape[1:]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (shape per clip {X.shape[1:]}, fitted "
+                f"on {tuple(self.input_shape_)})"
+            )
         elif X.shape[1:] != tuple(self.input_shape_):
             raise ValueError(
                 f"X has shape {X.shape[1:]} per clip, but {type(self).__name__} was fitted on "
@@ -155,8 +166,7 @@ class _TorchEmbedderMixin:
         return [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("lr_scheduler", LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR,
-                                         T_max=max(int(self.max_epochs), 1))),
+            ("lr_scheduler", CosineLR()),
             ("print_log", _VerbosePrintLog()),
             ("progress", EpochProgressBar()),
         ]
@@ -175,6 +185,16 @@ class _TorchEmbedderMixin:
         with self._resolved_device():
             out = self.forward(X, training=False, device="cpu")
         return out.float().numpy()
+
+    # An embedder transforms; skorch's predict/predict_proba would return embeddings
+    # under a classifier's name, so they are not offered.
+    @available_if(lambda self: False)
+    def predict(self, X):  # pragma: no cover
+        raise NotImplementedError
+
+    @available_if(lambda self: False)
+    def predict_proba(self, X):  # pragma: no cover
+        raise NotImplementedError
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then embed the training clips (in evaluation mode, without augmentation)."""
@@ -333,22 +353,35 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     def _get_param_names(self):
         # skorch lists every attribute; module, criterion and the (absent) validation
         # split are fixed by this class, not parameters.
-        fixed = {"module", "criterion", "train_split", "_params_to_validate"}
-        return [name for name in super()._get_param_names() if name not in fixed]
+        fixed = {"module", "criterion", "train_split"}
+        return [
+            name
+            for name in super()._get_param_names()
+            if name not in fixed and not name.startswith("_")
+        ]
 
     def _check_params(self, n_samples: int) -> None:
         checks = [
-            ("embedding_dim", isinstance(self.embedding_dim, Integral) and self.embedding_dim >= 1,
-             "a positive integer"),
+            (
+                "embedding_dim",
+                isinstance(self.embedding_dim, Integral) and self.embedding_dim >= 1,
+                "a positive integer",
+            ),
             ("nce_k", isinstance(self.nce_k, Integral) and self.nce_k >= 1, "a positive integer"),
             ("nce_t", isinstance(self.nce_t, Real) and self.nce_t > 0, "a positive number"),
             ("nce_m", isinstance(self.nce_m, Real) and 0 <= self.nce_m < 1, "in [0, 1)"),
             ("loss", self.loss in ("nce", "softmax"), "'nce' or 'softmax'"),
             ("backbone", self.backbone in BACKBONES, f"one of {sorted(BACKBONES)}"),
-            ("max_epochs", isinstance(self.max_epochs, Integral) and self.max_epochs >= 1,
-             "a positive integer"),
-            ("batch_size", isinstance(self.batch_size, Integral) and self.batch_size >= 2,
-             "an integer >= 2 (batch norm needs two clips)"),
+            (
+                "max_epochs",
+                isinstance(self.max_epochs, Integral) and self.max_epochs >= 1,
+                "a positive integer",
+            ),
+            (
+                "batch_size",
+                isinstance(self.batch_size, Integral) and self.batch_size >= 2,
+                "an integer >= 2 (batch norm needs two clips)",
+            ),
         ]
         for name, ok, expected in checks:
             if not ok:

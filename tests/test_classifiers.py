@@ -24,7 +24,8 @@ def test_matches_loop_reference_with_string_labels():
     X = rng.normal(size=(60, 5))
     y = np.array(["dog", "rain", "sea"])[rng.integers(0, 3, 60)]
     clf = WeightedKNeighborsClassifier(n_neighbors=5, temperature=0.1, batch_size=7).fit(
-        X[:40], y[:40])
+        X[:40], y[:40]
+    )
     proba = clf.predict_proba(X[40:])
     np.testing.assert_allclose(proba, _reference(X[:40], y[:40], X[40:], 5, 0.1), rtol=1e-6)
     assert clf.classes_.tolist() == ["dog", "rain", "sea"]

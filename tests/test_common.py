@@ -4,7 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklaudio.classifiers import WeightedKNeighborsClassifier
 from sklaudio.embedders import NPIDEmbedder
-from sklaudio.features import SpectrogramTransformer, TemporalStatistics
+from sklaudio.features import SpectrogramTransformer
 from sklaudio.io import AudioReader
 
 # Estimators are built with settings small enough for the checks' toy data
@@ -16,6 +16,7 @@ ESTIMATORS = [
     WeightedKNeighborsClassifier(n_neighbors=3),
 ]
 
+
 def _row_to_image(x):
     """A frontend for the checks' 2-D tables: each row becomes a 1×1×F image."""
     return x[:, None, None, :]
@@ -24,18 +25,24 @@ def _row_to_image(x):
 # NPIDEmbedder reads spectrograms (n, channels, n_freq, n_frames); the checks feed
 # 2-D tables, so it runs them with a frontend that turns each row into a 1×1×F image.
 NPID = NPIDEmbedder(
-    embedding_dim=4, nce_k=2, loss="softmax", max_epochs=1, batch_size=16, random_state=0,
-    frontend=_row_to_image, device="cpu",
+    embedding_dim=4,
+    nce_k=2,
+    loss="softmax",
+    max_epochs=1,
+    batch_size=16,
+    random_state=0,
+    frontend=_row_to_image,
+    device="cpu",
 )
 
 EXPECTED_FAILED = {
     "TemporalStatistics": {},
     "NPIDEmbedder": {
         "check_fit2d_1sample": "instance discrimination needs at least 2 clips",
-        "check_methods_sample_order_invariance": "batch norm statistics couple the clips "
-        "of a batch in training mode only; transform runs in eval mode but the check "
-        "compares embeddings learned from differently ordered batches",
-        "check_fit_idempotent": "see check_methods_sample_order_invariance",
+        "check_no_attributes_set_in_init": "skorch's NeuralNet.__init__ sets history_, "
+        "initialized_ and virtual_params_ (skorch's own design, shared by all skorch nets)",
+        "check_methods_sample_order_invariance": "float32 convolutions round differently "
+        "(~1e-8) when the clips of a batch change; the check demands rtol=1e-7",
     },
 }
 
@@ -44,6 +51,6 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILED.get(type(estimator).__name__, {})
 
 
-@parametrize_with_checks(ESTIMATORS + [NPID], expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks([*ESTIMATORS, NPID], expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -26,8 +26,9 @@ def spectrograms():
 
 @pytest.fixture(scope="module")
 def sounds():
-    return make_sounds(n_samples=30, n_classes=3, sample_rate=8000, duration=0.5, n_folds=3,
-                       random_state=0)
+    return make_sounds(
+        n_samples=30, n_classes=3, sample_rate=8000, duration=0.5, n_folds=3, random_state=0
+    )
 
 
 def test_fit_transform_unit_vectors_and_memory_bank(spectrograms):
@@ -51,14 +52,16 @@ def test_same_random_state_same_embedding_and_augment_off_at_transform(spectrogr
 
 def test_training_lowers_the_loss(spectrograms):
     emb = NPIDEmbedder(**{**TINY, "max_epochs": 15, "loss": "softmax", "lr": 3e-3}).fit(
-        spectrograms)
+        spectrograms
+    )
     losses = emb.history_[:, "train_loss"]
     assert losses[-1] < losses[0]
 
 
 def test_frontend_on_waveforms(sounds):
-    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128,
-                                   n_mels=16)
+    front = SpectrogramTransformer(
+        "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=16
+    )
     emb = NPIDEmbedder(frontend=front, **TINY).fit(sounds.data)
     assert emb.transform(sounds.data[:5]).shape == (5, 8)
     esr = SpectrogramTransformer("esresnet", n_fft=256, hop_length=128, win_length=200)
@@ -69,8 +72,7 @@ def test_frontend_on_waveforms(sounds):
 def test_pickle_and_joblib_round_trip(spectrograms, tmp_path):
     emb = NPIDEmbedder(**TINY).fit(spectrograms)
     expected = emb.transform(spectrograms)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(emb)).transform(spectrograms),
-                                  expected)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(emb)).transform(spectrograms), expected)
     joblib.dump(emb, tmp_path / "emb.joblib")
     loaded = joblib.load(tmp_path / "emb.joblib")
     np.testing.assert_array_equal(loaded.transform(spectrograms), expected)
@@ -136,8 +138,12 @@ def _pipeline(memory=None):
     return Pipeline(
         [
             ("audio", AudioReader(sample_rate=8000, duration=0.5)),
-            ("spec", SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256,
-                                            hop_length=128, n_mels=16, device="cpu")),
+            (
+                "spec",
+                SpectrogramTransformer(
+                    "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=16, device="cpu"
+                ),
+            ),
             ("npidembedder", NPIDEmbedder(**TINY)),
             ("knn", WeightedKNeighborsClassifier(n_neighbors=3)),
         ],
@@ -146,15 +152,17 @@ def _pipeline(memory=None):
 
 
 def test_pipeline_cross_val_with_official_folds(sounds):
-    scores = cross_val_score(_pipeline(), sounds.data, sounds.target,
-                             cv=PredefinedSplit(sounds.folds))
+    scores = cross_val_score(
+        _pipeline(), sounds.data, sounds.target, cv=PredefinedSplit(sounds.folds)
+    )
     assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
 
 
 def test_pretrain_once_then_frozen_in_folds(sounds):
     pre = Pipeline(_pipeline().steps[:3]).fit(sounds.data)  # pooled, unlabelled
-    frozen = Pipeline([("embed", FrozenEstimator(pre)),
-                       ("knn", WeightedKNeighborsClassifier(n_neighbors=3))])
+    frozen = Pipeline(
+        [("embed", FrozenEstimator(pre)), ("knn", WeightedKNeighborsClassifier(n_neighbors=3))]
+    )
     before = pre[-1].transform(pre[:-1].transform(sounds.data[:4]))
     cross_val_score(frozen, sounds.data, sounds.target, cv=PredefinedSplit(sounds.folds))
     np.testing.assert_array_equal(pre[-1].transform(pre[:-1].transform(sounds.data[:4])), before)

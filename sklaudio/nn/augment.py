@@ -31,8 +31,16 @@ class SpectrogramAugment(nn.Module):
         does not touch torch's global RNG.
     """
 
-    def __init__(self, max_shift=0.5, gain_db=6.0, n_time_masks=2, n_freq_masks=2,
-                 max_time_mask=0.15, max_freq_mask=0.15, seed=0):
+    def __init__(
+        self,
+        max_shift=0.5,
+        gain_db=6.0,
+        n_time_masks=2,
+        n_freq_masks=2,
+        max_time_mask=0.15,
+        max_freq_mask=0.15,
+        seed=0,
+    ):
         super().__init__()
         self.max_shift = max_shift
         self.gain_db = gain_db

@@ -202,7 +202,5 @@ def build_backbone(name: str, in_channels: int = 3, attention: bool = True) -> E
     try:
         block, layers, widths = BACKBONES[name]
     except KeyError:
-        raise ValueError(
-            f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}"
-        ) from None
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
     return ESResNet(block, layers, widths, in_channels=in_channels, attention=attention)

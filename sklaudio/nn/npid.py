@@ -44,8 +44,13 @@ class SpectrogramEncoder(nn.Module):
         Applied to the spectrograms in training mode only.
     """
 
-    def __init__(self, backbone: nn.Module, embedding_dim: int = 128, frontend=None,
-                 augment: nn.Module | None = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        embedding_dim: int = 128,
+        frontend=None,
+        augment: nn.Module | None = None,
+    ):
         super().__init__()
         self.backbone = backbone
         self.projection = nn.Linear(backbone.out_features, embedding_dim)
@@ -115,9 +120,7 @@ class MemoryBank(nn.Module):
 
     def sample(self, n: int, k: int, generator=None) -> torch.Tensor:
         """``(n, k)`` uniformly drawn indices of negatives."""
-        return torch.randint(
-            self.n_samples, (n, k), generator=generator, device=self.memory.device
-        )
+        return torch.randint(self.n_samples, (n, k), generator=generator, device=self.memory.device)
 
     def nce_logits(self, features, indices, negatives, temperature):
         """``(n, 1 + K)`` scores ``v_j·f / τ``; column 0 is the positive ``j = indices``."""
