@@ -21,7 +21,7 @@ def _demo(args) -> int:
     from sklaudio.classifiers import WeightedKNeighborsClassifier
     from sklaudio.datasets import make_sounds
     from sklaudio.embedders import NPIDEmbedder
-    from sklaudio.features import SpectrogramTransformer, TemporalStatistics
+    from sklaudio.features import SpectrogramTransformer, TemporalStatistics, resolve_device
     from sklaudio.io import AudioReader
 
     say = (lambda *a: None) if args.quiet else print
@@ -62,7 +62,7 @@ def _demo(args) -> int:
 
     say(
         f"NPID pre-training on all {len(waves)} clips without labels (DLS phase 2), "
-        f"{args.epochs} epochs on {args.device}:"
+        f"{args.epochs} epochs on {resolve_device(args.device)}:"
     )
     embedder = NPIDEmbedder(
         backbone="esresnet_tiny",

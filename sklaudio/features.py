@@ -592,7 +592,9 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
 class TemporalStatistics(TransformerMixin, BaseEstimator):
     """Summarise spectrograms over time: per-band statistics as a flat vector.
 
-    ``(n, channels, n_freq, n_frames)`` → ``(n, len(stats) * channels * n_freq)``.
+    ``(n, channels, n_freq, n_frames)`` → ``(n, len(stats) * channels * n_freq)``;
+    any array whose last axis is time works the same way (``(n, n_frames)``
+    gives ``len(stats)`` features).
     With a ``'log_mel'`` :class:`SpectrogramTransformer` before it and a kNN
     after it, this is the classic hand-crafted baseline that every learned
     embedding has to beat.
@@ -629,23 +631,13 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"stats={self.stats!r} must be a non-empty tuple of {sorted(self._STATS)}"
             )
-        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
-        self._check_4d(X)
+        validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
         return self
-
-    @staticmethod
-    def _check_4d(X):
-        if X.ndim != 4:
-            raise ValueError(
-                "expected spectrograms of shape (n_clips, channels, n_freq, n_frames), got an "
-                f"array with {X.ndim} dimensions; put a SpectrogramTransformer before this step"
-            )
 
     def transform(self, X):
         """Return ``(n, len(stats) * channels * n_freq)`` float32 features."""
         check_is_fitted(self)
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
-        self._check_4d(X)
         parts = [self._STATS[s](X, axis=-1).reshape(X.shape[0], -1) for s in self.stats]
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
 

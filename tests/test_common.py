@@ -4,7 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklaudio.classifiers import WeightedKNeighborsClassifier
 from sklaudio.embedders import NPIDEmbedder
-from sklaudio.features import SpectrogramTransformer
+from sklaudio.features import SpectrogramTransformer, TemporalStatistics
 from sklaudio.io import AudioReader
 
 # Estimators are built with settings small enough for the checks' toy data
@@ -14,6 +14,7 @@ ESTIMATORS = [
     SpectrogramTransformer("power", n_fft=2, hop_length=1, device="cpu"),
     SpectrogramTransformer("log_mel", sample_rate=8, n_fft=2, hop_length=1, n_mels=2, device="cpu"),
     WeightedKNeighborsClassifier(n_neighbors=3),
+    TemporalStatistics(),
 ]
 
 

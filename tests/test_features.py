@@ -216,5 +216,5 @@ def test_temporal_statistics():
     np.testing.assert_allclose(out[:, 20:], S.max(-1).reshape(4, -1))
     with pytest.raises(ValueError, match="stats"):
         TemporalStatistics(stats=("median",)).fit(S)
-    with pytest.raises(ValueError, match="SpectrogramTransformer"):
-        TemporalStatistics().fit(S[:, 0])
+    flat = TemporalStatistics().fit_transform(S[:, 0, 0])  # (n, n_frames): one band
+    np.testing.assert_allclose(flat[:, 0], S[:, 0, 0].mean(-1), rtol=1e-5)
