@@ -359,6 +359,7 @@ def fetch_esc50(
     on_error : {'raise', 'skip'}, default='raise'
         Passed to the loader: what to do with a clip that is missing or has
         no readable audio header.
+
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
@@ -401,6 +402,7 @@ def fetch_esc10(
     ESC-10 is read from the ESC-50 archive (its ``esc10`` column), which is
     downloaded, verified and cached like :func:`fetch_esc50` does and shared
     with it.
+
     Parameters
     ----------
     data_home : str or path-like, default=None
@@ -415,6 +417,7 @@ def fetch_esc10(
     on_error : {'raise', 'skip'}, default='raise'
         Passed to the loader: what to do with a clip that is missing or has
         no readable audio header.
+
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
@@ -468,6 +471,7 @@ def fetch_urbansound8k(
     on_error : {'raise', 'skip'}, default='raise'
         Passed to the loader: what to do with a clip that is missing or has
         no readable audio header.
+
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
