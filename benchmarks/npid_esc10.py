@@ -75,6 +75,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--n-mels", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--input-norm", action="store_true", help="per-bin batch norm at input")
     parser.add_argument("--folds", type=int, nargs="*", default=None, help="only these test folds")
     args = parser.parse_args(argv)
 

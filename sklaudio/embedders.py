@@ -133,12 +133,13 @@ class _TorchEmbedderMixin:
             return 3 if kind == "esresnet" else 1
         return 3 if n_channels % 3 == 0 else n_channels
 
-    def _spectrogram_channels(self) -> int:
+    def _spectrogram_shape(self) -> tuple[int, ...]:
+        """``(channels, n_freq, n_frames)`` of one clip as the backbone sees it."""
         if self.frontend is None:
-            return self.input_shape_[0]
+            return tuple(self.input_shape_)
         probe = torch.zeros((1, *self.input_shape_))
         with torch.no_grad():
-            return self._frontend_fn()(probe).shape[1]
+            return tuple(self._frontend_fn()(probe).shape[1:])
 
     def get_iterator(self, dataset, training=False):
         if training:
@@ -245,6 +246,10 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         to half the clip, ±6 dB gain, two time and two frequency masks of up
         to 15 %; :class:`~sklaudio.nn.SpectrogramAugment`). Never applied by
         ``transform``.
+    input_norm : bool, default=False
+        Standardise every frequency bin with batch norm before the backbone
+        (not in ESResNet; helps small backbones on dB spectrograms whose bands
+        differ by tens of dB).
     max_epochs : int, default=200
         Training epochs (the paper's 200).
     batch_size : int, default=64
@@ -315,6 +320,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         backbone="esresnet_tiny",
         frontend=None,
         augment=True,
+        input_norm=False,
         max_epochs=200,
         batch_size=64,
         lr=1e-3,
@@ -347,6 +353,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.backbone = backbone
         self.frontend = frontend
         self.augment = augment
+        self.input_norm = input_norm
         self.mixed_precision = mixed_precision
         self.random_state = random_state
 
@@ -398,11 +405,15 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         seed = self._seed()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            channels = self._spectrogram_channels()
+            channels, n_freq = self._spectrogram_shape()[:2]
             backbone = build_backbone(self.backbone, in_channels=self._group_channels(channels))
             augment = SpectrogramAugment(seed=seed + 3) if self.augment else None
             self.module_ = SpectrogramEncoder(
-                backbone, self.embedding_dim, frontend=self._frontend_fn(), augment=augment
+                backbone,
+                self.embedding_dim,
+                frontend=self._frontend_fn(),
+                augment=augment,
+                n_freq=n_freq if self.input_norm else None,
             )
             bank_rng = torch.Generator().manual_seed(seed + 4)
             self.memory_bank_ = MemoryBank(

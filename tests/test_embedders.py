@@ -186,3 +186,10 @@ def test_kmeans_on_embeddings(spectrograms):
     Z = NPIDEmbedder(**TINY).fit_transform(spectrograms)
     labels = KMeans(3, n_init=2, random_state=0).fit_predict(Z)
     assert labels.shape == (24,)
+
+
+def test_input_norm_option(spectrograms):
+    emb = NPIDEmbedder(**TINY, input_norm=True).fit(spectrograms)
+    assert emb.module_.input_norm.num_features == 16
+    assert emb.transform(spectrograms).shape == (24, 8)
+    assert NPIDEmbedder(**TINY).fit(spectrograms).module_.input_norm is None

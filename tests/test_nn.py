@@ -128,3 +128,11 @@ def test_augment_is_seeded_and_off_in_eval():
     assert not torch.equal(out_a, x)
     assert torch.equal(a.eval()(x), x)
     assert out_a.shape == x.shape
+
+
+def test_encoder_input_norm_standardises_each_frequency_bin():
+    enc = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=1), 8, n_freq=5)
+    x = torch.randn(6, 1, 5, 30) * torch.arange(1.0, 6.0)[None, None, :, None] * 20 - 50
+    normed = enc.train().spectrogram(x)
+    torch.testing.assert_close(normed.mean(dim=(0, 1, 3)), torch.zeros(5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(normed.std(dim=(0, 1, 3)), torch.ones(5), atol=1e-2, rtol=0)

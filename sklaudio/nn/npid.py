@@ -42,6 +42,10 @@ class SpectrogramEncoder(nn.Module):
         Applied to the input first (waveforms → spectrograms on the device).
     augment : nn.Module, optional
         Applied to the spectrograms in training mode only.
+    n_freq : int, optional
+        When given, each frequency bin is standardised by batch norm (over
+        clips, channels and frames) before the backbone, so that quiet high
+        bands weigh as much as loud low ones.
     """
 
     def __init__(
@@ -50,12 +54,14 @@ class SpectrogramEncoder(nn.Module):
         embedding_dim: int = 128,
         frontend=None,
         augment: nn.Module | None = None,
+        n_freq: int | None = None,
     ):
         super().__init__()
         self.backbone = backbone
         self.projection = nn.Linear(backbone.out_features, embedding_dim)
         self.frontend = frontend
         self.augment = augment
+        self.input_norm = None if n_freq is None else nn.BatchNorm2d(n_freq)
 
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         if self.frontend is not None:
@@ -63,6 +69,8 @@ class SpectrogramEncoder(nn.Module):
                 x = self.frontend(x.float())
         if self.augment is not None and self.training:
             x = self.augment(x)
+        if self.input_norm is not None:
+            x = self.input_norm(x.transpose(1, 2)).transpose(1, 2)
         return x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
