@@ -5,6 +5,7 @@ wrap these modules.
 """
 
 from sklaudio.nn.augment import SpectrogramAugment
+from sklaudio.nn.convlstm import AudioFramePredictor, ConvLSTM, ConvLSTMCell
 from sklaudio.nn.esresnet import BACKBONES, Attention2d, ESResNet, build_backbone
 from sklaudio.nn.npid import (
     MemoryBank,
@@ -14,10 +15,14 @@ from sklaudio.nn.npid import (
     instance_softmax_loss,
     nce_loss,
 )
+from sklaudio.nn.pair_loss import pair_kl_matrix, pair_loss
 
 __all__ = [
     "BACKBONES",
     "Attention2d",
+    "AudioFramePredictor",
+    "ConvLSTM",
+    "ConvLSTMCell",
     "ESResNet",
     "MemoryBank",
     "NPIDLoss",
@@ -27,4 +32,6 @@ __all__ = [
     "estimate_nce_z",
     "instance_softmax_loss",
     "nce_loss",
+    "pair_kl_matrix",
+    "pair_loss",
 ]

@@ -1,0 +1,82 @@
+import math
+
+import pytest
+import torch
+
+from sklaudio.nn import AudioFramePredictor, ConvLSTM, ConvLSTMCell, pair_kl_matrix, pair_loss
+
+B = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.9, 0.1]])
+KL_02 = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
+KL_20 = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+
+
+def test_pair_kl_matrix_by_hand():
+    kl = pair_kl_matrix(B)
+    expected = torch.tensor([[0, 0, KL_02], [0, 0, KL_02], [KL_20, KL_20, 0]])
+    torch.testing.assert_close(kl, expected, atol=1e-6, rtol=0)
+
+
+def test_pair_loss_dissimilar_branch_is_hinge_on_margin():
+    # mean KL = (2·KL_02 + 2·KL_20) / 9 ≈ 0.195, so f(0, 2) ≈ 2.6 and f(2, 0) ≈ 1.9 exceed 0.5
+    expected = 2 * (1.0 - KL_02) + 2 * (1.0 - KL_20)
+    assert float(pair_loss(B, threshold=0.5, margin=1.0)) == pytest.approx(expected, rel=1e-5)
+    assert float(pair_loss(B, threshold=0.5, margin=0.3)) == 0.0  # already margin apart
+
+
+def test_pair_loss_similar_branch_is_kl():
+    assert float(pair_loss(B, threshold=3.0, margin=1.0)) == pytest.approx(
+        2 * KL_02 + 2 * KL_20, rel=1e-5
+    )
+
+
+def test_pair_loss_gradients_pull_and_push():
+    logits = torch.tensor([[0.0, 0.0], [0.2, 0.0], [2.0, -2.0]], requires_grad=True)
+    pair_loss(torch.softmax(logits, dim=1), threshold=0.5, margin=5.0).backward()
+    # the dissimilar third clip is pushed further from the first two
+    assert logits.grad[2, 0] < 0 and logits.grad[2, 1] > 0
+
+
+@pytest.mark.parametrize("threshold, margin", [(0.0, 1.0), (1.0, -1.0)])
+def test_pair_loss_rejects_non_positive(threshold, margin):
+    with pytest.raises(ValueError, match="threshold and margin"):
+        pair_loss(B, threshold, margin)
+
+
+@pytest.mark.parametrize("scale, size", [(1, (6, 10)), (0.5, (3, 5)), (2, (12, 20))])
+def test_convlstm_cell_resamples(scale, size):
+    cell = ConvLSTMCell(2, 4, scale=scale)
+    h, (h2, c) = cell(torch.randn(3, 2, 6, 10))
+    assert h.shape == (3, 4, *size) and torch.equal(h, h2) and c.shape == h.shape
+    assert h.abs().max() <= 1  # h = σ(o)·tanh(c)
+    with pytest.raises(ValueError, match="scale"):
+        ConvLSTMCell(2, 4, scale=3)
+
+
+def test_convlstm_state_carries_over_steps():
+    layer = ConvLSTM(1, 3).eval()
+    x = torch.randn(2, 4, 1, 5, 5)
+    out = layer(x)
+    assert out.shape == (2, 4, 3, 5, 5)
+    # the last step depends on the earlier ones through the recurrent state
+    changed = x.clone()
+    changed[:, 0] += 1.0
+    assert not torch.allclose(layer(changed)[:, -1], out[:, -1])
+
+
+def test_audio_frame_predictor_shapes_and_gradients():
+    torch.manual_seed(0)
+    afp = AudioFramePredictor(code_channels=16, widths=(4, 8))
+    frames = torch.randn(2, 3, 20, 27, requires_grad=True)  # sizes not multiples of 8
+    pred, code = afp(frames)
+    assert pred.shape == (2, 20, 27)
+    assert code.shape == (2, 16, 3, 4)
+    feats = afp.features(code)
+    assert feats.shape == (2, 16)
+    loss = ((pred - torch.randn(2, 20, 27)) ** 2).mean() + pair_loss(
+        torch.softmax(feats, dim=1), 0.5, 1.0
+    )
+    loss.backward()
+    assert frames.grad is not None and torch.isfinite(frames.grad).all()
+    assert all(p.grad is not None for p in afp.parameters())
+    with pytest.raises(ValueError, match="n_context"):
+        afp(torch.randn(2, 20, 27))
