@@ -22,6 +22,7 @@ __all__ = [
     "SpectrogramTransformer",
     "TemporalStatistics",
     "esresnet_spectrogram",
+    "frame_sequences",
     "hz_to_mel",
     "log_mel_spectrogram",
     "mel_filterbank",
@@ -646,3 +647,72 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]  # always float32 output
         return tags
+
+
+def frame_sequences(
+    spectrograms: torch.Tensor,
+    frame_steps: int,
+    hop_steps: int,
+    sequence_length: int = 4,
+    short: str = "raise",
+) -> torch.Tensor:
+    """Cut spectrograms into sequences of consecutive overlapping frames (AFP, section 2).
+
+    The AFP paper frames audio in windows of ``T_f = 2.56 s`` with a hop of
+    ``T_f / 4`` and trains on sequences of 4 consecutive frames (3 context
+    frames predict the 4th). Here durations are in spectrogram steps:
+    ``frame_steps = round(T_f · sample_rate / hop_length)``.
+
+    Parameters
+    ----------
+    spectrograms : Tensor of shape (n, n_freq, n_steps)
+    frame_steps, hop_steps : int
+        Frame length and hop, in spectrogram steps.
+    sequence_length : int, default=4
+        Consecutive frames per sequence (``n_context + 1``).
+    short : {'raise', 'pad'}, default='raise'
+        A clip shorter than one sequence raises, or (``'pad'``) is padded
+        at the end with its minimum value (silence in dB) to exactly one
+        sequence.
+
+    Returns
+    -------
+    Tensor of shape (n, n_sequences, sequence_length, n_freq, frame_steps)
+        ``n_sequences = (n_frames - sequence_length) + 1`` with
+        ``n_frames = 1 + (n_steps - frame_steps) // hop_steps``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.features import frame_sequences
+    >>> frame_sequences(torch.zeros(2, 40, 200), frame_steps=64, hop_steps=16).shape
+    torch.Size([2, 6, 4, 40, 64])
+    """
+    if spectrograms.ndim != 3:
+        raise ValueError(
+            f"expected spectrograms of shape (n, n_freq, n_steps), got {tuple(spectrograms.shape)}"
+        )
+    for name, value in (
+        ("frame_steps", frame_steps),
+        ("hop_steps", hop_steps),
+        ("sequence_length", sequence_length),
+    ):
+        if not isinstance(value, Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if short not in ("raise", "pad"):
+        raise ValueError(f"short must be 'raise' or 'pad', got {short!r}")
+    needed = frame_steps + (sequence_length - 1) * hop_steps
+    n_steps = spectrograms.shape[-1]
+    if n_steps < needed:
+        if short == "raise":
+            raise ValueError(
+                f"clips have {n_steps} spectrogram steps, fewer than the {needed} one sequence "
+                f"of {sequence_length} frames needs; use longer clips or short='pad'"
+            )
+        floor = spectrograms.amin(dim=(-2, -1), keepdim=True)
+        pad = floor.expand(*spectrograms.shape[:-1], needed - n_steps)
+        spectrograms = torch.cat([spectrograms, pad], dim=-1)
+    frames = spectrograms.unfold(-1, frame_steps, hop_steps)  # (n, F, n_frames, frame_steps)
+    frames = frames.permute(0, 2, 1, 3)  # (n, n_frames, F, frame_steps)
+    sequences = frames.unfold(1, sequence_length, 1)  # (n, n_seq, F, frame_steps, length)
+    return sequences.permute(0, 1, 4, 2, 3)

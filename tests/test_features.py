@@ -218,3 +218,30 @@ def test_temporal_statistics():
         TemporalStatistics(stats=("median",)).fit(S)
     flat = TemporalStatistics().fit_transform(S[:, 0, 0])  # (n, n_frames): one band
     np.testing.assert_allclose(flat[:, 0], S[:, 0, 0].mean(-1), rtol=1e-5)
+
+
+def test_frame_sequences_windows_and_order():
+    from sklaudio.features import frame_sequences
+
+    S = torch.arange(2 * 3 * 20, dtype=torch.float32).reshape(2, 3, 20)
+    seq = frame_sequences(S, frame_steps=8, hop_steps=2, sequence_length=4)
+    # frames start at 0, 2, ..., 12 (7 frames) → 4 sequences of 4 frames
+    assert seq.shape == (2, 4, 4, 3, 8)
+    torch.testing.assert_close(seq[1, 2, 3], S[1, :, 10:18])  # sequence 2, frame 3 starts at 10
+    torch.testing.assert_close(seq[0, 0, 0], S[0, :, 0:8])
+
+
+def test_frame_sequences_short_clips():
+    from sklaudio.features import frame_sequences
+
+    S = torch.zeros(1, 3, 10) - 5.0
+    S[..., 0] = -80.0
+    with pytest.raises(ValueError, match="short='pad'"):
+        frame_sequences(S, frame_steps=8, hop_steps=2)
+    padded = frame_sequences(S, frame_steps=8, hop_steps=2, short="pad")
+    assert padded.shape == (1, 1, 4, 3, 8)
+    assert padded[0, 0, -1, 0, -1] == -80.0  # padded with the clip's minimum
+    with pytest.raises(ValueError, match="short"):
+        frame_sequences(S, 8, 2, short="drop")
+    with pytest.raises(ValueError, match="hop_steps"):
+        frame_sequences(S, 8, 0)
