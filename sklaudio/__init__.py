@@ -1,7 +1,7 @@
 """sklaudio: unsupervised sound representations as scikit-learn estimators."""
 
 from sklaudio.classifiers import WeightedKNeighborsClassifier
-from sklaudio.embedders import NPIDEmbedder
+from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
 from sklaudio.features import SpectrogramTransformer, TemporalStatistics
 from sklaudio.io import AudioReader, read_audio
 from sklaudio.metrics import cluster_accuracy
@@ -9,6 +9,7 @@ from sklaudio.metrics import cluster_accuracy
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AFPPairLossEmbedder",
     "AudioReader",
     "NPIDEmbedder",
     "SpectrogramTransformer",

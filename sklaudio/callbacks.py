@@ -37,7 +37,7 @@ class EpochProgressBar(Callback):
 
             done = len(net.history_)
             self.bar_ = tqdm(
-                total=done + net.max_epochs,
+                total=done + (getattr(net, "n_epochs_", None) or net.max_epochs),
                 initial=done,
                 desc=type(net).__name__,
                 unit="epoch",

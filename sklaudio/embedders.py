@@ -17,10 +17,17 @@ from skorch.dataset import unpack_data
 
 from sklaudio.callbacks import CosineLR, EpochProgressBar
 from sklaudio.features import resolve_device
-from sklaudio.nn import BACKBONES, MemoryBank, NPIDLoss, SpectrogramAugment, SpectrogramEncoder
+from sklaudio.nn import (
+    BACKBONES,
+    AudioFramePredictor,
+    MemoryBank,
+    NPIDLoss,
+    SpectrogramAugment,
+    SpectrogramEncoder,
+)
 from sklaudio.nn.esresnet import build_backbone
 
-__all__ = ["NPIDEmbedder"]
+__all__ = ["AFPPairLossEmbedder", "NPIDEmbedder"]
 
 
 class _VerbosePrintLog(PrintLog):
@@ -477,3 +484,300 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         with self._resolved_device():
             NeuralNet.partial_fit(self, X, np.arange(len(X)), **fit_params)
         return self
+
+
+class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
+    """Audio features from a ConvLSTM frame predictor trained with the KL pair loss.
+
+    The AFP method (Meyer et al., 2017): log-mel spectrograms are cut into
+    frames of ``frame_duration`` seconds with a hop of a quarter frame; a
+    ConvLSTM encoder–decoder (:class:`~sklaudio.nn.AudioFramePredictor`)
+    predicts frame 4 from frames 1–3. The code's per-channel averages (K =
+    ``code_channels``) pass a softmax into a *feature distribution*. Training
+    has two phases: ``mse_epochs`` of frame-prediction MSE only, then
+    ``pair_epochs`` of MSE + ``pair_weight`` × the pair loss of Eqs. 1–2
+    (:func:`~sklaudio.nn.pair_loss`). ``pair_loss=False`` trains
+    ``mse_epochs + pair_epochs`` epochs of MSE only (the paper's "w/o
+    PairLoss" system).
+
+    ``transform`` gives one vector per clip: the mean over the clip's
+    sequences of the feature distribution (``output='distribution'``) or of
+    the pooled code (``output='code'``).
+
+    Parameters
+    ----------
+    frame_duration : float, default=2.56
+        Frame length T_f in seconds; the hop is T_f / 4.
+    n_context : int, default=3
+        Context frames; the model predicts the next one.
+    code_channels : int, default=128
+        K, the channels of the code and the size of the feature vector.
+    threshold : float, default=1.0
+        Pairs with ``f(n, m) = KL / mean KL`` below it count as similar.
+    margin : float, default=1.0
+        Dissimilar pairs are pushed at least this far apart in KL.
+    pair_weight : float, default=1.0
+        Weight of the pair loss in phase 2.
+    pair_loss : bool, default=True
+    mse_epochs, pair_epochs : int, default=6, 3
+        The two phases.
+    output : {'distribution', 'code'}, default='distribution'
+    short : {'pad', 'raise'}, default='pad'
+        Clips shorter than one sequence are padded with their minimum (dB
+        silence) or refused.
+    sample_rate, hop_length : int, default=22050, 512
+        Time resolution of the input spectrograms (taken from ``frontend``
+        when one is set), to convert ``frame_duration`` into steps.
+    frontend : SpectrogramTransformer, default=None
+        Compute log-mel spectrograms per batch from waveforms.
+    widths : tuple of 2 int, default=(32, 64)
+        Channels of the first two encoder layers.
+    batch_size : int, default=16
+        Sequences per batch (the paper's N = 16: the pair loss compares them).
+    lr : float, default=1e-3
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+    mixed_precision, device, random_state, verbose, **kwargs
+        As for :class:`NPIDEmbedder`.
+
+    Attributes
+    ----------
+    module_ : AudioFramePredictor
+    history_ : skorch.History
+        ``train_loss``, ``mse`` and ``pair`` per epoch.
+    frame_steps_, hop_steps_ : int
+        Frame length and hop in spectrogram steps.
+    input_shape_ : tuple
+
+    References
+    ----------
+    M. Meyer, J. Beutel, L. Thiele. "Unsupervised Feature Learning for Audio
+    Analysis", ICLR 2017 workshop (Eqs. 1–2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.embedders import AFPPairLossEmbedder
+    >>> S = np.random.default_rng(0).normal(size=(8, 1, 16, 40)).astype(np.float32)
+    >>> afp = AFPPairLossEmbedder(frame_duration=0.4, sample_rate=400, hop_length=20,
+    ...                           code_channels=8, widths=(4, 4), mse_epochs=1,
+    ...                           pair_epochs=1, batch_size=4, random_state=0).fit(S)
+    >>> afp.transform(S).shape
+    (8, 8)
+    """
+
+    def __init__(
+        self,
+        frame_duration=2.56,
+        n_context=3,
+        code_channels=128,
+        threshold=1.0,
+        margin=1.0,
+        pair_weight=1.0,
+        pair_loss=True,
+        mse_epochs=6,
+        pair_epochs=3,
+        output="distribution",
+        short="pad",
+        sample_rate=22050,
+        hop_length=512,
+        frontend=None,
+        widths=(32, 64),
+        batch_size=16,
+        lr=1e-3,
+        optimizer=torch.optim.AdamW,
+        mixed_precision=True,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        for fixed in ("module", "criterion", "train_split", "max_epochs"):
+            kwargs.pop(fixed, None)
+        super().__init__(
+            module=AudioFramePredictor,
+            criterion=torch.nn.MSELoss,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=None,  # mse_epochs + pair_epochs, set by fit
+            batch_size=batch_size,
+            train_split=None,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.frame_duration = frame_duration
+        self.n_context = n_context
+        self.code_channels = code_channels
+        self.threshold = threshold
+        self.margin = margin
+        self.pair_weight = pair_weight
+        self.pair_loss = pair_loss
+        self.mse_epochs = mse_epochs
+        self.pair_epochs = pair_epochs
+        self.output = output
+        self.short = short
+        self.sample_rate = sample_rate
+        self.hop_length = hop_length
+        self.frontend = frontend
+        self.widths = widths
+        self.mixed_precision = mixed_precision
+        self.random_state = random_state
+
+    def _get_param_names(self):
+        fixed = {"module", "criterion", "train_split", "max_epochs"}
+        return [
+            name
+            for name in super()._get_param_names()
+            if name not in fixed and not name.startswith("_")
+        ]
+
+    def _check_params(self):
+        checks = [
+            (
+                "frame_duration",
+                isinstance(self.frame_duration, Real) and self.frame_duration > 0,
+                "a positive number of seconds",
+            ),
+            (
+                "n_context",
+                isinstance(self.n_context, Integral) and self.n_context >= 1,
+                "an integer >= 1",
+            ),
+            (
+                "code_channels",
+                isinstance(self.code_channels, Integral) and self.code_channels >= 1,
+                "a positive integer",
+            ),
+            ("threshold", isinstance(self.threshold, Real) and self.threshold > 0, "> 0"),
+            ("margin", isinstance(self.margin, Real) and self.margin > 0, "> 0"),
+            ("pair_weight", isinstance(self.pair_weight, Real) and self.pair_weight >= 0, ">= 0"),
+            (
+                "mse_epochs",
+                isinstance(self.mse_epochs, Integral) and self.mse_epochs >= 0,
+                "an integer >= 0",
+            ),
+            (
+                "pair_epochs",
+                isinstance(self.pair_epochs, Integral) and self.pair_epochs >= 0,
+                "an integer >= 0",
+            ),
+            ("output", self.output in ("distribution", "code"), "'distribution' or 'code'"),
+            ("short", self.short in ("pad", "raise"), "'pad' or 'raise'"),
+            (
+                "batch_size",
+                isinstance(self.batch_size, Integral) and self.batch_size >= 2,
+                "an integer >= 2 (the pair loss compares clips)",
+            ),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.mse_epochs + self.pair_epochs < 1:
+            raise ValueError("mse_epochs + pair_epochs must be at least 1")
+
+    def _time_resolution(self):
+        if self.frontend is not None and hasattr(self.frontend, "stft_params"):
+            return self.frontend.sample_rate, self.frontend.stft_params()["hop_length"]
+        return self.sample_rate, self.hop_length
+
+    def _sequences(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """All training sequences of all clips, and the clip each comes from."""
+        from sklaudio.features import frame_sequences
+
+        with torch.no_grad():
+            spec = torch.from_numpy(X)
+            if self.frontend is not None:
+                spec = self._frontend_fn()(spec)
+            if spec.shape[1] != 1:
+                raise ValueError(
+                    f"AFPPairLossEmbedder reads one-channel (mono) spectrograms, got "
+                    f"{spec.shape[1]} channels; use AudioReader(mono=True) and kind='log_mel'"
+                )
+            seq = frame_sequences(
+                spec[:, 0], self.frame_steps_, self.hop_steps_, self.n_context + 1, short=self.short
+            )
+        n, n_seq = seq.shape[:2]
+        clips = np.repeat(np.arange(n), n_seq)
+        return seq.reshape(n * n_seq, *seq.shape[2:]).numpy(), clips
+
+    def initialize_module(self):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed())
+            self.module_ = AudioFramePredictor(self.code_channels, self.widths)
+        return self
+
+    def infer(self, x, **fit_params):
+        # Training batches hold whole sequences; the model sees the context frames.
+        return super().infer(x[:, : self.n_context], **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        pred, code = y_pred
+        target = X[:, self.n_context].to(pred.device)
+        mse = torch.nn.functional.mse_loss(pred.float(), target.float())
+        phase_two = self.pair_loss and len(self.history_) > self.mse_epochs
+        if not phase_two:
+            self.history_.record_batch("mse", float(mse.detach()))
+            return mse
+        from sklaudio.nn import pair_loss
+
+        dist = torch.softmax(self.module_.features(code).float(), dim=1)
+        pair = pair_loss(dist, self.threshold, self.margin)
+        self.history_.record_batch("mse", float(mse.detach()))
+        self.history_.record_batch("pair", float(pair.detach()))
+        return mse + self.pair_weight * pair
+
+    def fit(self, X, y=None, **fit_params):
+        """Train the frame predictor (two phases); ``y`` is ignored."""
+        X = self._check_input(X, reset=True)
+        self._check_params()
+        self.__dict__.pop("seed_", None)
+        self.__dict__.pop("_generators", None)
+        sample_rate, hop = self._time_resolution()
+        self.frame_steps_ = max(int(round(self.frame_duration * sample_rate / hop)), 1)
+        self.hop_steps_ = max(self.frame_steps_ // 4, 1)
+        sequences, _ = self._sequences(X)
+        self.n_epochs_ = self.mse_epochs + self.pair_epochs
+        with self._resolved_device():
+            self.initialize()
+            NeuralNet.partial_fit(
+                self, sequences, np.zeros(len(sequences)), epochs=self.n_epochs_, **fit_params
+            )
+        return self
+
+    def transform(self, X):
+        """One vector per clip: the mean over its sequences (see ``output``)."""
+        check_is_fitted(self, "input_shape_")
+        X = self._check_input(X, reset=False)
+        sequences, clips = self._sequences(X)
+        with self._resolved_device():
+            _, code = self.forward(sequences, training=False, device="cpu")
+        feats = self.module_.features(code.float())
+        if self.output == "distribution":
+            feats = torch.softmax(feats, dim=1)
+        feats = feats.numpy()
+        out = np.zeros((len(X), feats.shape[1]), dtype=np.float32)
+        np.add.at(out, clips, feats)
+        counts = np.bincount(clips, minlength=len(X))[:, None].astype(np.float32)
+        return out / counts
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train ``mse_epochs + pair_epochs`` more epochs (phase 2 continues) on ``X``."""
+        if not self.initialized_:
+            return self.fit(X, y, **fit_params)
+        X = self._check_input(X, reset=False)
+        sequences, _ = self._sequences(X)
+        with self._resolved_device():
+            NeuralNet.partial_fit(
+                self, sequences, np.zeros(len(sequences)), epochs=self.n_epochs_, **fit_params
+            )
+        return self
+
+    @property
+    def _default_callbacks(self):
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("mse", PassthroughScoring(name="mse", on_train=True)),
+            ("print_log", _VerbosePrintLog()),
+            ("progress", EpochProgressBar()),
+        ]

@@ -1,0 +1,95 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sklaudio.datasets import make_sounds
+from sklaudio.embedders import AFPPairLossEmbedder
+from sklaudio.features import SpectrogramTransformer
+
+TINY = dict(
+    frame_duration=0.4,
+    sample_rate=400,
+    hop_length=20,
+    code_channels=8,
+    widths=(4, 4),
+    mse_epochs=1,
+    pair_epochs=1,
+    batch_size=4,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def spectrograms():
+    return np.random.default_rng(0).normal(size=(8, 1, 16, 40)).astype(np.float32)
+
+
+def test_two_phases_and_distribution_output(spectrograms):
+    afp = AFPPairLossEmbedder(**TINY).fit(spectrograms)
+    assert (afp.frame_steps_, afp.hop_steps_) == (8, 2)
+    assert len(afp.history_) == 2
+    assert "pair" not in afp.history_[0]["batches"][0]  # phase 1: MSE only
+    assert "pair" in afp.history_[1]["batches"][0]  # phase 2: MSE + pair loss
+    Z = afp.transform(spectrograms)
+    assert Z.shape == (8, 8) and Z.dtype == np.float32
+    np.testing.assert_allclose(Z.sum(axis=1), 1, atol=1e-5)  # mean of distributions
+    code = clone(afp).set_params(output="code").fit(spectrograms).transform(spectrograms)
+    assert not np.allclose(code.sum(axis=1), 1)
+
+
+def test_without_pair_loss_trains_mse_only(spectrograms):
+    afp = AFPPairLossEmbedder(**{**TINY, "pair_loss": False}).fit(spectrograms)
+    assert len(afp.history_) == 2
+    assert all("pair" not in b for epoch in afp.history_ for b in epoch["batches"])
+
+
+def test_seeded_and_picklable(spectrograms):
+    a = AFPPairLossEmbedder(**TINY).fit(spectrograms).transform(spectrograms)
+    fitted = AFPPairLossEmbedder(**TINY).fit(spectrograms)
+    np.testing.assert_array_equal(a, fitted.transform(spectrograms))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).transform(spectrograms), a)
+
+
+def test_frontend_on_waveforms():
+    sounds = make_sounds(
+        n_samples=6, n_classes=2, sample_rate=8000, duration=1.0, n_folds=2, random_state=0
+    )
+    front = SpectrogramTransformer(
+        "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=16
+    )
+    afp = AFPPairLossEmbedder(**{**TINY, "frame_duration": 0.32}, frontend=front)
+    Z = afp.fit(sounds.data).transform(sounds.data)
+    assert afp.frame_steps_ == 20 and Z.shape == (6, 8)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"threshold": 0}, "threshold"),
+        ({"margin": -1.0}, "margin"),
+        ({"n_context": 0}, "n_context"),
+        ({"output": "logits"}, "output"),
+        ({"short": "drop"}, "short"),
+    ],
+)
+def test_bad_params(spectrograms, params, match):
+    with pytest.raises(ValueError, match=match):
+        AFPPairLossEmbedder(**{**TINY, **params}).fit(spectrograms)
+
+
+def test_short_clips_refused_or_padded(spectrograms):
+    short = spectrograms[..., :10]  # one sequence needs 8 + 3·2 = 14 steps
+    with pytest.raises(ValueError, match="short='pad'"):
+        AFPPairLossEmbedder(**{**TINY, "short": "raise"}).fit(short)
+    assert AFPPairLossEmbedder(**TINY).fit(short).transform(short).shape == (8, 8)
+
+
+def test_nan_and_stereo_rejected(spectrograms):
+    bad = spectrograms.copy()
+    bad[0, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        AFPPairLossEmbedder(**TINY).fit(bad)
+    with pytest.raises(ValueError, match="mono"):
+        AFPPairLossEmbedder(**TINY).fit(np.concatenate([spectrograms, spectrograms], axis=1))
