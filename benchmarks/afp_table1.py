@@ -1,0 +1,137 @@
+"""AFP on ESC-10: with vs without the pair loss (the AFP paper's Table 1 and Fig. 2).
+
+For every official fold, two AFPPairLossEmbedders are trained on the training
+folds without labels — with the pair loss (6 MSE epochs + 3 epochs of MSE +
+pair loss) and without (9 MSE epochs) — then their frozen features are scored
+by (i) a linear classifier (LogisticRegression) trained on the training
+folds and (ii) TSNE(2) → KMeans(n_classes) → cluster accuracy (Hungarian
+matching) on the test fold. Saves t-SNE scatter plots of the first fold.
+
+    python benchmarks/afp_table1.py [--root ../shared/data/esc10] [--folds 1 2 3 4 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import REPO, default_esc10_root, machine_summary
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import TSNE
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklaudio.datasets import load_esc10
+from sklaudio.embedders import AFPPairLossEmbedder
+from sklaudio.features import SpectrogramTransformer
+from sklaudio.io import AudioReader
+from sklaudio.metrics import cluster_accuracy
+
+SR = 22050
+
+
+def evaluate(features_train, y_train, features_test, y_test, n_classes, seed):
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    accuracy = clf.fit(features_train, y_train).score(features_test, y_test)
+    points = TSNE(2, perplexity=min(30, len(features_test) - 1), random_state=seed).fit_transform(
+        features_test
+    )
+    clusters = KMeans(n_classes, n_init=10, random_state=seed).fit_predict(points)
+    return accuracy, cluster_accuracy(y_test, clusters), points
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=default_esc10_root())
+    parser.add_argument("--folds", type=int, nargs="*", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--n-mels", type=int, default=64)
+    parser.add_argument("--mse-epochs", type=int, default=6)
+    parser.add_argument("--pair-epochs", type=int, default=3)
+    parser.add_argument("--threshold", type=float, default=1.0)
+    parser.add_argument("--margin", type=float, default=1.0)
+    parser.add_argument("--widths", type=int, nargs=2, default=[32, 64])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plots", default=str(REPO / "docs" / "images"))
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    esc10 = load_esc10(args.root)
+    waves = AudioReader(sample_rate=SR, duration=5.0, n_jobs=-1).fit_transform(esc10.filenames)
+    spec = SpectrogramTransformer(
+        "log_mel", sample_rate=SR, n_fft=1024, hop_length=512, n_mels=args.n_mels, device="cpu"
+    ).fit_transform(waves)
+    n_classes = len(esc10.target_names)
+    results = {True: [], False: []}
+    for fold in args.folds:
+        train, test = esc10.folds != fold, esc10.folds == fold
+        for with_pair in (True, False):
+            afp = AFPPairLossEmbedder(
+                pair_loss=with_pair,
+                mse_epochs=args.mse_epochs,
+                pair_epochs=args.pair_epochs,
+                threshold=args.threshold,
+                margin=args.margin,
+                widths=tuple(args.widths),
+                sample_rate=SR,
+                hop_length=512,
+                random_state=args.seed,
+                verbose=1,
+            ).fit(spec[train])
+            acc, clu, points = evaluate(
+                afp.transform(spec[train]),
+                esc10.target[train],
+                afp.transform(spec[test]),
+                esc10.target[test],
+                n_classes,
+                args.seed,
+            )
+            results[with_pair].append((acc, clu))
+            if fold == args.folds[0]:
+                save_scatter(
+                    points, esc10.target[test], esc10.target_names, with_pair, Path(args.plots)
+                )
+    print(f"machine: {machine_summary()}")
+    print(f"settings: {vars(args)}")
+    print("| system | linear classifier | clustering (t-SNE → k-means) |")
+    print("| --- | ---: | ---: |")
+    for with_pair, name in ((False, "w/o PairLoss"), (True, "w/ PairLoss")):
+        r = np.array(results[with_pair])
+        print(
+            f"| {name} | {r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} | "
+            f"{r[:, 1].mean():.3f} ± {r[:, 1].std():.3f} |"
+        )
+    w, wo = np.array(results[True]).mean(0), np.array(results[False]).mean(0)
+    print(
+        f"relative gain of PairLoss: classifier {100 * (w[0] / wo[0] - 1):+.1f} %, "
+        f"clustering {100 * (w[1] / wo[1] - 1):+.1f} %"
+    )
+    print(f"time: {time.perf_counter() - start:.0f} s")
+
+
+def save_scatter(points, y, names, with_pair, folder):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no scatter plot")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for c, name in enumerate(names):
+        ax.scatter(*points[y == c].T, s=10, label=name)
+    ax.set_title(f"t-SNE of AFP feature distributions ({'w/' if with_pair else 'w/o'} PairLoss)")
+    ax.legend(fontsize=6, markerscale=1.5)
+    path = folder / f"afp_tsne_{'pairloss' if with_pair else 'mse_only'}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
