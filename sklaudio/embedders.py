@@ -41,6 +41,18 @@ class _VerbosePrintLog(PrintLog):
 class _TorchEmbedderMixin:
     """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks."""
 
+    # skorch arguments that the subclass fixes; they are not parameters.
+    _fixed_params: tuple[str, ...] = ("module", "criterion", "train_split")
+
+    def _get_param_names(self):
+        # skorch lists every attribute that does not end in "_"; private ones and the
+        # fixed skorch arguments are not parameters.
+        return [
+            name
+            for name in super()._get_param_names()
+            if name not in self._fixed_params and not name.startswith("_")
+        ]
+
     @contextlib.contextmanager
     def _resolved_device(self):
         # skorch reads self.device everywhere; 'auto' is resolved for the duration
@@ -338,7 +350,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         verbose=0,
         **kwargs,
     ):
-        for fixed in ("module", "criterion", "train_split"):
+        for fixed in self._fixed_params:
             kwargs.pop(fixed, None)
         super().__init__(
             module=SpectrogramEncoder,
@@ -363,16 +375,6 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.input_norm = input_norm
         self.mixed_precision = mixed_precision
         self.random_state = random_state
-
-    def _get_param_names(self):
-        # skorch lists every attribute; module, criterion and the (absent) validation
-        # split are fixed by this class, not parameters.
-        fixed = {"module", "criterion", "train_split"}
-        return [
-            name
-            for name in super()._get_param_names()
-            if name not in fixed and not name.startswith("_")
-        ]
 
     def _check_params(self, n_samples: int) -> None:
         checks = [
@@ -565,6 +567,8 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     (8, 8)
     """
 
+    _fixed_params = ("module", "criterion", "train_split", "max_epochs")
+
     def __init__(
         self,
         frame_duration=2.56,
@@ -591,7 +595,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         verbose=0,
         **kwargs,
     ):
-        for fixed in ("module", "criterion", "train_split", "max_epochs"):
+        for fixed in self._fixed_params:
             kwargs.pop(fixed, None)
         super().__init__(
             module=AudioFramePredictor,
@@ -622,14 +626,6 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.widths = widths
         self.mixed_precision = mixed_precision
         self.random_state = random_state
-
-    def _get_param_names(self):
-        fixed = {"module", "criterion", "train_split", "max_epochs"}
-        return [
-            name
-            for name in super()._get_param_names()
-            if name not in fixed and not name.startswith("_")
-        ]
 
     def _check_params(self):
         checks = [
