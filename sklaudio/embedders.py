@@ -78,6 +78,17 @@ class _TorchEmbedderMixin:
         state.pop("_generators", None)  # torch generators are rebuilt from the seed
         return state
 
+    def _raise_on_failed(self, checks) -> None:
+        """``checks``: ``(parameter name, holds, what it must be)``; raise on the first failure."""
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+    def _reset_randomness(self) -> None:
+        # A new fit draws a new seed from random_state and rebuilds the generators.
+        self.__dict__.pop("seed_", None)
+        self.__dict__.pop("_generators", None)
+
     def _seed(self) -> int:
         if not hasattr(self, "seed_"):
             # One integer drives every source of randomness (init, shuffling, sampling, masks).
@@ -399,9 +410,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
                 "an integer >= 2 (batch norm needs two clips)",
             ),
         ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        self._raise_on_failed(checks)
         if self.loss == "nce" and n_samples < self.nce_k + 1:
             raise ValueError(
                 f"NCE with nce_k={self.nce_k} negatives needs more than {self.nce_k} clips, got "
@@ -464,8 +473,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         """
         X = self._check_input(X, reset=True)
         self._check_params(len(X))
-        self.__dict__.pop("seed_", None)
-        self.__dict__.pop("_generators", None)
+        self._reset_randomness()
         self.n_train_ = len(X)
         with self._resolved_device():
             if not (self.warm_start and self.initialized_):
@@ -665,9 +673,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
                 "an integer >= 2 (the pair loss compares clips)",
             ),
         ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        self._raise_on_failed(checks)
         if self.mse_epochs + self.pair_epochs < 1:
             raise ValueError("mse_epochs + pair_epochs must be at least 1")
 
@@ -726,8 +732,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         """Train the frame predictor (two phases); ``y`` is ignored."""
         X = self._check_input(X, reset=True)
         self._check_params()
-        self.__dict__.pop("seed_", None)
-        self.__dict__.pop("_generators", None)
+        self._reset_randomness()
         sample_rate, hop = self._time_resolution()
         self.frame_steps_ = max(int(round(self.frame_duration * sample_rate / hop)), 1)
         self.hop_steps_ = max(self.frame_steps_ // 4, 1)
@@ -745,9 +750,17 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         check_is_fitted(self, "input_shape_")
         X = self._check_input(X, reset=False)
         sequences, clips = self._sequences(X)
-        with self._resolved_device():
-            _, code = self.forward(sequences, training=False, device="cpu")
-        feats = self.module_.features(code.float())
+        # Only the encoder is needed: skip skorch's forward, which would also decode.
+        self._set_training(False)
+        codes = []
+        with self._resolved_device(), torch.no_grad():
+            use_amp = self.mixed_precision and torch.device(self.device).type == "cuda"
+            for start in range(0, len(sequences), self.batch_size):
+                batch = torch.from_numpy(sequences[start : start + self.batch_size])
+                context = batch[:, : self.n_context].to(self.device)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    codes.append(self.module_.encode(context).float().cpu())
+        feats = self.module_.features(torch.cat(codes))
         if self.output == "distribution":
             feats = torch.softmax(feats, dim=1)
         feats = feats.numpy()

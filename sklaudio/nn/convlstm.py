@@ -130,16 +130,24 @@ class AudioFramePredictor(nn.Module):
         ph, pw = (-h) % 8, (-w) % 8
         return nn.functional.pad(x, (0, pw, 0, ph)) if ph or pw else x
 
-    def forward(self, frames: torch.Tensor):
+    def _encode(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.ndim != 4:
             raise ValueError(
                 f"expected frames of shape (n, n_context, n_mels, frame_steps), got "
                 f"{tuple(frames.shape)}"
             )
-        h, w = frames.shape[-2:]
         x = self._pad8(frames)[:, :, None]  # (n, steps, 1, H, W)
         for layer in self.encoder:
             x = layer(x)
+        return x
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """The code at the last context step, without running the decoder."""
+        return self._encode(frames)[:, -1]
+
+    def forward(self, frames: torch.Tensor):
+        h, w = frames.shape[-2:]
+        x = self._encode(frames)
         code = x[:, -1]
         for layer in self.decoder:
             x = layer(x)
