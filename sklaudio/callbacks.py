@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
+from pathlib import Path
 
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, Checkpoint
 
-__all__ = ["CosineLR", "EpochProgressBar"]
+__all__ = ["CosineLR", "EpochProgressBar", "TrainingCheckpoint"]
+
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class CosineLR(Callback):
@@ -61,3 +65,38 @@ class EpochProgressBar(Callback):
         state = self.__dict__.copy()
         state["bar_"] = None
         return state
+
+
+class TrainingCheckpoint(Checkpoint):
+    """Save everything a fit needs to resume, after every epoch, into one file.
+
+    A :class:`skorch.callbacks.Checkpoint` that writes ``dirname/checkpoint.pt``
+    holding the module and optimizer state dicts (the memory bank too), the
+    history (hence the epoch, the learning-rate schedule and AFP's phase), the
+    fitted attributes, the states of every random generator, and a fingerprint
+    of the data and parameters. The file is written to a temporary name and
+    renamed into place, so a crash mid-write keeps the previous epoch's file.
+    The sklaudio estimators add it when ``checkpoint=`` is set and read it
+    back at the start of the next ``fit``.
+
+    Parameters
+    ----------
+    dirname : str or path-like
+        Folder of the checkpoint; created when missing.
+    """
+
+    def __init__(self, dirname):
+        super().__init__(
+            monitor=None,
+            f_params=None,
+            f_optimizer=None,
+            f_criterion=None,
+            f_history=None,
+            dirname=dirname,
+            event_name=None,
+        )
+
+    def save_model(self, net):
+        from sklaudio.persist import atomic_torch_save
+
+        atomic_torch_save(net._training_state(), Path(os.fspath(self.dirname)) / CHECKPOINT_FILE)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import json
+import os
+import re
+import zlib
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,8 +20,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
+from skorch.history import History
 
-from sklaudio.callbacks import CosineLR, EpochProgressBar
+from sklaudio.callbacks import CHECKPOINT_FILE, CosineLR, EpochProgressBar, TrainingCheckpoint
 from sklaudio.features import resolve_device
 from sklaudio.nn import (
     BACKBONES,
@@ -26,6 +33,7 @@ from sklaudio.nn import (
     SpectrogramEncoder,
 )
 from sklaudio.nn.esresnet import build_backbone
+from sklaudio.persist import _decode, _encode, safe_torch_load
 
 __all__ = ["AFPPairLossEmbedder", "NPIDEmbedder"]
 
@@ -38,11 +46,47 @@ class _VerbosePrintLog(PrintLog):
             super().on_epoch_end(net, **kwargs)
 
 
+def _stable_repr(value) -> str:
+    """``repr`` without memory addresses, so that it compares across processes."""
+    if inspect.isfunction(value) or inspect.isclass(value):
+        return f"{value.__module__}.{value.__qualname__}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def _fingerprint_difference(saved: str | None, current: str) -> str:
+    if saved is None:
+        return "it has no fingerprint"
+    saved, current = json.loads(saved), json.loads(current)
+    for key in ("estimator", "shape", "data_crc32"):
+        if saved.get(key) != current.get(key):
+            what = {"data_crc32": "the data differ"}.get(
+                key, f"{key} {saved.get(key)} != {current.get(key)}"
+            )
+            return f"{what} (saved vs now)"
+    changed = sorted(
+        name
+        for name in set(saved["params"]) | set(current["params"])
+        if saved["params"].get(name) != current["params"].get(name)
+    )
+    return (
+        "the parameters "
+        + ", ".join(
+            f"{name}={saved['params'].get(name)} (now {current['params'].get(name)})"
+            for name in changed
+        )
+        + " differ"
+    )
+
+
 class _TorchEmbedderMixin:
     """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks."""
 
     # skorch arguments that the subclass fixes; they are not parameters.
     _fixed_params: tuple[str, ...] = ("module", "criterion", "train_split")
+    # Fitted attributes besides the torch state, saved by persist.save and checkpoints.
+    _persisted_attributes: tuple[str, ...] = ("seed_", "n_features_in_", "input_shape_")
+    # Parameters that may change between an interrupted fit and its resumption.
+    _resumable_params: tuple[str, ...] = ("verbose", "callbacks", "checkpoint", "device")
 
     def _get_param_names(self):
         # skorch lists every attribute that does not end in "_"; private ones and the
@@ -171,6 +215,132 @@ class _TorchEmbedderMixin:
         with torch.no_grad():
             return tuple(self._frontend_fn()(probe).shape[1:])
 
+    # -- persistence and checkpoints ------------------------------------------------
+
+    def _persist_state(self) -> dict:
+        """Fitted state as tensors and JSON strings (see :mod:`sklaudio.persist`)."""
+        check_is_fitted(self, "input_shape_")
+        attributes = {
+            name: _encode(getattr(self, name))
+            for name in self._persisted_attributes
+            if hasattr(self, name)
+        }
+        return {
+            "attributes": json.dumps(attributes),
+            "modules": {name: getattr(self, name + "_").state_dict() for name in self._modules},
+            "optimizers": {
+                name: getattr(self, name + "_").state_dict() for name in self._optimizers
+            },
+            "history": json.dumps(self.history_.to_list()),
+        }
+
+    def _set_persisted_attributes(self, state: dict) -> None:
+        for name, value in json.loads(state["attributes"]).items():
+            setattr(self, name, _decode(value))
+
+    def _load_torch_state(self, state: dict) -> None:
+        for name, module_state in state["modules"].items():
+            getattr(self, name + "_").load_state_dict(module_state)
+        for name, optimizer_state in state["optimizers"].items():
+            getattr(self, name + "_").load_state_dict(optimizer_state)
+        self.history_ = History(json.loads(state["history"]))
+
+    def _restore_persisted(self, state: dict) -> None:
+        """Rebuild the fitted estimator from :meth:`_persist_state`'s output."""
+        self._set_persisted_attributes(state)
+        with self._resolved_device():
+            self.initialize()
+            self._load_torch_state(state)
+
+    def _rng_states(self) -> dict:
+        states = {}
+        for (name, device), generator in self.__dict__.get("_generators", {}).items():
+            states[f"net:{name}@{device}"] = generator.get_state()
+        for module_name in self._modules:
+            for sub_name, sub in getattr(self, module_name + "_").named_modules():
+                for device, generator in getattr(sub, "_generators", {}).items():
+                    states[f"{module_name}:{sub_name}@{device}"] = generator.get_state()
+        return states
+
+    def _set_rng_states(self, states: dict) -> None:
+        for key, value in states.items():
+            where, _, device = key.rpartition("@")
+            if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+                continue  # resumed on another device: those generators restart from the seed
+            owner, _, name = where.partition(":")
+            if owner == "net":
+                generator = self._generator(name, device)
+            else:
+                generator = getattr(self, owner + "_").get_submodule(name)._generator(device)
+            generator.set_state(value)
+
+    def _training_state(self) -> dict:
+        """What :class:`~sklaudio.callbacks.TrainingCheckpoint` saves after each epoch."""
+        state = self._persist_state()
+        state.update(
+            epoch=len(self.history_),
+            fingerprint=self._checkpoint_fingerprint,
+            rng=self._rng_states(),
+        )
+        return state
+
+    def _fingerprint(self, X: np.ndarray) -> str:
+        """The data and parameters a checkpoint belongs to (a resumed fit must match)."""
+        flat = X.reshape(len(X), -1)
+        sample = np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 1024)])
+        params = {
+            name: _stable_repr(value)
+            for name, value in sorted(self.get_params(deep=False).items())
+            if name not in self._resumable_params
+        }
+        return json.dumps(
+            {
+                "estimator": type(self).__name__,
+                "shape": list(X.shape),
+                "data_crc32": zlib.crc32(sample.tobytes()),
+                "params": params,
+            }
+        )
+
+    def _checkpoint_file(self) -> Path | None:
+        return None if self.checkpoint is None else Path(self.checkpoint) / CHECKPOINT_FILE
+
+    def _read_checkpoint(self, X: np.ndarray) -> dict | None:
+        """The checkpoint of this same run (data and parameters), or None to start afresh.
+
+        Sets the fitted attributes it holds (the seed among them) so that
+        ``initialize`` rebuilds the same networks.
+        """
+        self._checkpoint_fingerprint = self._fingerprint(X)
+        if self.checkpoint is not None and not isinstance(self.checkpoint, str | os.PathLike):
+            raise ValueError(
+                f"checkpoint must be None or a directory path, got {self.checkpoint!r}"
+            )
+        path = self._checkpoint_file()
+        if path is None:
+            return None
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # a write that a crash interrupted
+        if not path.exists():
+            return None
+        state = safe_torch_load(path, what="training checkpoint")
+        if state.get("fingerprint") != self._checkpoint_fingerprint:
+            raise ValueError(
+                f"the checkpoint {str(path)!r} belongs to another run: "
+                f"{_fingerprint_difference(state.get('fingerprint'), self._checkpoint_fingerprint)}"
+                ". Pass another checkpoint directory, or delete this one to start afresh."
+            )
+        self._set_persisted_attributes(state)
+        return state
+
+    def _resume(self, state: dict | None) -> int:
+        """Load a checkpoint into the initialised nets; the number of epochs it completed."""
+        if state is None:
+            return 0
+        self._load_torch_state(state)
+        self._set_rng_states(state["rng"])
+        return int(state["epoch"])
+
     def get_iterator(self, dataset, training=False):
         if training:
             # Seeded shuffling; drop a last batch of one, which batch norm cannot train on.
@@ -192,6 +362,11 @@ class _TorchEmbedderMixin:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             return super().infer(x, **fit_params)
 
+    def _checkpoint_callbacks(self) -> list:
+        if not isinstance(self.checkpoint, str | os.PathLike):
+            return []  # None, or an invalid value that fit reports
+        return [("checkpoint", TrainingCheckpoint(self.checkpoint))]
+
     @property
     def _default_callbacks(self):
         return [
@@ -200,6 +375,7 @@ class _TorchEmbedderMixin:
             ("lr_scheduler", CosineLR()),
             ("print_log", _VerbosePrintLog()),
             ("progress", EpochProgressBar()),
+            *self._checkpoint_callbacks(),
         ]
 
     def transform(self, X):
@@ -296,6 +472,13 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, the memory bank, shuffling, negative
         sampling and augmentation.
+    checkpoint : str or path-like, default=None
+        A directory. After every epoch the whole training state (networks,
+        optimizer, memory bank, history, random generators) is written to
+        ``checkpoint/checkpoint.pt``, atomically; a later ``fit`` on the same
+        data with the same parameters and directory resumes after the last
+        completed epoch and, on the CPU, ends with the same model as an
+        uninterrupted fit. See :class:`~sklaudio.callbacks.TrainingCheckpoint`.
     verbose : int, default=0
         0: silent; 1: a progress bar over epochs with the loss; 2: skorch's
         table of epochs too.
@@ -358,6 +541,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         mixed_precision=True,
         device="auto",
         random_state=None,
+        checkpoint=None,
         verbose=0,
         **kwargs,
     ):
@@ -386,6 +570,9 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.input_norm = input_norm
         self.mixed_precision = mixed_precision
         self.random_state = random_state
+        self.checkpoint = checkpoint
+
+    _persisted_attributes = (*_TorchEmbedderMixin._persisted_attributes, "n_train_")
 
     def _check_params(self, n_samples: int) -> None:
         checks = [
@@ -475,10 +662,14 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self._check_params(len(X))
         self._reset_randomness()
         self.n_train_ = len(X)
+        saved = self._read_checkpoint(X)
         with self._resolved_device():
             if not (self.warm_start and self.initialized_):
                 self.initialize()
-            NeuralNet.partial_fit(self, X, np.arange(len(X)), **fit_params)
+            done = self._resume(saved)
+            NeuralNet.partial_fit(
+                self, X, np.arange(len(X)), epochs=max(self.max_epochs - done, 0), **fit_params
+            )
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -491,6 +682,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
                 f"partial_fit got {len(X)} clips but the memory bank holds "
                 f"{self.memory_bank_.n_samples}; instance ids must refer to the same clips"
             )
+        self._checkpoint_fingerprint = self._fingerprint(X)
         with self._resolved_device():
             NeuralNet.partial_fit(self, X, np.arange(len(X)), **fit_params)
         return self
@@ -546,7 +738,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         Sequences per batch (the paper's N = 16: the pair loss compares them).
     lr : float, default=1e-3
     optimizer : torch optimizer class, default=torch.optim.AdamW
-    mixed_precision, device, random_state, verbose, **kwargs
+    mixed_precision, device, random_state, checkpoint, verbose, **kwargs
         As for :class:`NPIDEmbedder`.
 
     Attributes
@@ -576,6 +768,10 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     """
 
     _fixed_params = ("module", "criterion", "train_split", "max_epochs")
+    _persisted_attributes = (
+        *_TorchEmbedderMixin._persisted_attributes,
+        *("frame_steps_", "hop_steps_", "n_epochs_"),
+    )
 
     def __init__(
         self,
@@ -600,6 +796,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         mixed_precision=True,
         device="auto",
         random_state=None,
+        checkpoint=None,
         verbose=0,
         **kwargs,
     ):
@@ -634,6 +831,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.widths = widths
         self.mixed_precision = mixed_precision
         self.random_state = random_state
+        self.checkpoint = checkpoint
 
     def _check_params(self):
         checks = [
@@ -738,10 +936,16 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.hop_steps_ = max(self.frame_steps_ // 4, 1)
         sequences, _ = self._sequences(X)
         self.n_epochs_ = self.mse_epochs + self.pair_epochs
+        saved = self._read_checkpoint(X)
         with self._resolved_device():
             self.initialize()
+            done = self._resume(saved)  # the phase follows from the restored history
             NeuralNet.partial_fit(
-                self, sequences, np.zeros(len(sequences)), epochs=self.n_epochs_, **fit_params
+                self,
+                sequences,
+                np.zeros(len(sequences)),
+                epochs=max(self.n_epochs_ - done, 0),
+                **fit_params,
             )
         return self
 
@@ -775,6 +979,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)
         sequences, _ = self._sequences(X)
+        self._checkpoint_fingerprint = self._fingerprint(X)
         with self._resolved_device():
             NeuralNet.partial_fit(
                 self, sequences, np.zeros(len(sequences)), epochs=self.n_epochs_, **fit_params
@@ -789,4 +994,5 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             ("mse", PassthroughScoring(name="mse", on_train=True)),
             ("print_log", _VerbosePrintLog()),
             ("progress", EpochProgressBar()),
+            *self._checkpoint_callbacks(),
         ]

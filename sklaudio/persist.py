@@ -1,0 +1,282 @@
+"""Save and load fitted sklaudio estimators without pickle.
+
+A model file is one ``torch.save`` archive holding only tensors, numbers and
+strings: the estimator's class name, its parameters as JSON, its fitted
+attributes as JSON, the ``state_dict`` of every torch module and optimizer, and
+the training history. :func:`load` reads it with ``torch.load(weights_only=True)``,
+which refuses any pickled object, checks the class against the sklaudio
+estimators it knows, and rebuilds the estimator from its parameters. Loading a
+file therefore never runs code from the file. A model trained on a GPU loads
+on a machine without one.
+
+``pickle`` / ``joblib`` also work on every sklaudio estimator (that is what
+scikit-learn's ``clone``, grid search and dask rely on), but unpickling runs
+whatever the file says: only unpickle files you made or trust.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import pickle
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["load", "save"]
+
+FORMAT = "sklaudio-model"
+FORMAT_VERSION = 1
+
+# The estimators a model file may name; nothing else is ever constructed by load().
+_ESTIMATORS = {
+    "NPIDEmbedder": "sklaudio.embedders",
+    "AFPPairLossEmbedder": "sklaudio.embedders",
+    "FineTunedClassifier": "sklaudio.classifiers",
+    "SpectrogramTransformer": "sklaudio.features",
+    "TemporalStatistics": "sklaudio.features",
+    "AudioReader": "sklaudio.io",
+}
+# Classes a parameter may hold (an optimizer, skorch's dataset and iterator), by module
+# prefix: importing these runs only torch's and skorch's own code.
+_ALLOWED_CLASS_MODULES = ("torch.optim.", "torch.nn.", "torch.utils.data.", "skorch.")
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` into a temporary file next to ``path``, then rename it into place.
+
+    A crash mid-write leaves the previous file (or none), never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
+    """``torch.load(weights_only=True)`` onto the CPU, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {os.fspath(path)!r} does not exist")
+    try:
+        with warnings.catch_warnings():
+            # a plain pickle gets a protocol warning before it is refused below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(
+            f"refusing to load {os.fspath(path)!r}: it is not a {what} made by sklaudio.persist "
+            f"(it holds pickled objects, which could run code: {str(exc).splitlines()[0]}). "
+            "If you made the file yourself with pickle/joblib, load it with joblib.load."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise ValueError(
+            f"cannot read {os.fspath(path)!r} as a {what}: {exc}; the file is truncated, "
+            "corrupt or of another format"
+        ) from exc
+
+
+def _encode(value):
+    """A parameter or fitted attribute as JSON-able data, or TypeError."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"__dict__": {k: _encode(v) for k, v in value.items()}}
+    if isinstance(value, torch.device):
+        return {"__device__": str(value)}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
+        return {"__array__": value.tolist(), "dtype": value.dtype.str}
+    if inspect.isclass(value) and (value.__module__ + ".").startswith(_ALLOWED_CLASS_MODULES):
+        return {"__class__": f"{value.__module__}.{value.__qualname__}"}
+    if type(value).__name__ in _ESTIMATORS and type(value).__module__.startswith("sklaudio."):
+        return {
+            "__estimator__": type(value).__name__,
+            "params": {k: _encode(v) for k, v in value.get_params(deep=False).items()},
+        }
+    raise TypeError(f"{type(value).__name__} value {value!r}")
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: _decode(v) for k, v in value["__dict__"].items()}
+    if "__array__" in value:
+        return np.asarray(value["__array__"], dtype=np.dtype(value["dtype"]))
+    if "__device__" in value:
+        device = torch.device(value["__device__"])
+        return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
+    if "__class__" in value:
+        return _allowed_class(value["__class__"])
+    if "__estimator__" in value:
+        return _estimator_class(value["__estimator__"])(
+            **{k: _decode(v) for k, v in value["params"].items()}
+        )
+    raise ValueError(f"unknown entry {sorted(value)} in a model file")
+
+
+def _allowed_class(dotted: str):
+    module, _, name = dotted.rpartition(".")
+    if not (module + ".").startswith(_ALLOWED_CLASS_MODULES):
+        raise ValueError(
+            f"a model file names the class {dotted!r}; only classes from "
+            f"{', '.join(m + '*' for m in _ALLOWED_CLASS_MODULES)} may appear as parameters"
+        )
+    cls = getattr(importlib.import_module(module), name, None)
+    if not inspect.isclass(cls):
+        raise ValueError(f"{dotted!r} named in a model file is not a class")
+    return cls
+
+
+def _estimator_class(name: str):
+    if name not in _ESTIMATORS:
+        raise ValueError(
+            f"a model file names the estimator {name!r}; sklaudio.persist.load only builds "
+            f"{sorted(_ESTIMATORS)}"
+        )
+    return getattr(importlib.import_module(_ESTIMATORS[name]), name)
+
+
+def _params_json(estimator) -> str:
+    params = {}
+    for key, value in estimator.get_params(deep=False).items():
+        try:
+            params[key] = _encode(value)
+        except TypeError as exc:
+            raise TypeError(
+                f"cannot save {type(estimator).__name__}: its parameter {key}= holds a "
+                f"{exc}, which a model file cannot store safely. Reset it (e.g. "
+                f"set_params({key}=None)) before saving, or pickle the estimator with joblib "
+                "(trusted files only)."
+            ) from None
+    return json.dumps(params)
+
+
+def save(estimator, path: str | os.PathLike) -> None:
+    """Save a fitted sklaudio estimator to ``path`` without pickle.
+
+    Parameters
+    ----------
+    estimator : NPIDEmbedder, AFPPairLossEmbedder, FineTunedClassifier, \
+SpectrogramTransformer, TemporalStatistics or AudioReader
+        Torch estimators must be fitted. Their parameters must be plain values,
+        torch optimizer classes or sklaudio estimators (``frontend``); custom
+        ``callbacks`` cannot be stored.
+    path : str or path-like
+        Written atomically (a temporary file renamed into place).
+
+    See Also
+    --------
+    load : The inverse.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from sklaudio import NPIDEmbedder
+    >>> from sklaudio.persist import save, load
+    >>> X = np.random.default_rng(0).normal(size=(8, 1, 16, 20)).astype(np.float32)
+    >>> emb = NPIDEmbedder(embedding_dim=4, loss="softmax", max_epochs=1, batch_size=4,
+    ...                    random_state=0).fit(X)
+    >>> path = os.path.join(tempfile.mkdtemp(), "npid.pt")
+    >>> save(emb, path)
+    >>> bool(np.allclose(load(path).transform(X), emb.transform(X), atol=1e-6))
+    True
+    """
+    name = type(estimator).__name__
+    if name not in _ESTIMATORS or not type(estimator).__module__.startswith("sklaudio."):
+        raise TypeError(
+            f"sklaudio.persist.save stores sklaudio estimators ({sorted(_ESTIMATORS)}), got "
+            f"{name}; save the sklaudio steps of a pipeline one by one, or use joblib.dump "
+            "(trusted files only)"
+        )
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": name,
+        "params": _params_json(estimator),
+    }
+    if hasattr(estimator, "_persist_state"):
+        payload.update(estimator._persist_state())
+    else:  # a numpy estimator: its fitted attributes are plain values and arrays
+        fitted = {k: v for k, v in vars(estimator).items() if k.endswith("_") and k[0] != "_"}
+        try:
+            payload["attributes"] = json.dumps({k: _encode(v) for k, v in fitted.items()})
+        except TypeError as exc:
+            raise TypeError(f"cannot save {name}: a fitted attribute holds a {exc}") from None
+    atomic_torch_save(payload, path)
+
+
+def load(path: str | os.PathLike, device: str | None = None):
+    """Load an estimator written by :func:`save`, never running code from the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    device : str, default=None
+        Override the estimator's ``device`` (e.g. ``'cpu'``). By default a
+        model saved with ``device='cuda'`` loads onto the CPU, with a warning,
+        when no GPU is present.
+
+    Returns
+    -------
+    estimator
+        Fitted, ready to ``transform`` / ``predict``.
+
+    Raises
+    ------
+    ValueError
+        The file is not a sklaudio model file: a pickle (refused without being
+        run), truncated, or naming a class sklaudio does not build.
+    """
+    payload = safe_torch_load(path, what="sklaudio model file")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a sklaudio model file (no format tag)")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{os.fspath(path)!r} was written by a newer sklaudio (model format "
+            f"{payload['format_version']}); upgrade sklaudio to load it"
+        )
+    cls = _estimator_class(payload["estimator"])
+    params = {k: _decode(v) for k, v in json.loads(payload["params"]).items()}
+    if device is not None:
+        params["device"] = device
+    elif str(params.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(
+            f"{os.fspath(path)!r} was saved with device={params['device']!r} but no CUDA "
+            "device is available; loading it on the CPU",
+            UserWarning,
+            stacklevel=2,
+        )
+        params["device"] = "cpu"
+    estimator = cls(**params)
+    if hasattr(estimator, "_restore_persisted"):
+        estimator._restore_persisted(payload)
+    else:
+        for key, value in json.loads(payload.get("attributes", "{}")).items():
+            setattr(estimator, key, _decode(value))
+    return estimator

@@ -1,0 +1,199 @@
+"""sklaudio.persist: pickle-free model files that never run code on load."""
+
+import json
+import os
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.neighbors import KNeighborsClassifier
+
+from sklaudio import (
+    AFPPairLossEmbedder,
+    AudioReader,
+    NPIDEmbedder,
+    SpectrogramTransformer,
+    TemporalStatistics,
+)
+from sklaudio.persist import FORMAT, atomic_torch_save, load, save
+
+
+@pytest.fixture(scope="module")
+def spectrograms():
+    return np.random.default_rng(0).normal(size=(12, 1, 16, 24)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def npid(spectrograms):
+    return NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=2, batch_size=6, random_state=0).fit(
+        spectrograms
+    )
+
+
+def test_npid_round_trip(npid, spectrograms, tmp_path):
+    save(npid, tmp_path / "npid.pt")
+    loaded = load(tmp_path / "npid.pt")
+    assert type(loaded) is NPIDEmbedder
+    np.testing.assert_array_equal(loaded.transform(spectrograms), npid.transform(spectrograms))
+    torch.testing.assert_close(loaded.memory_bank_.memory, npid.memory_bank_.memory)
+    assert loaded.history_.to_list() == json.loads(json.dumps(npid.history_.to_list()))
+    assert loaded.input_shape_ == npid.input_shape_ and loaded.seed_ == npid.seed_
+    assert loaded.get_params()["optimizer"] is torch.optim.AdamW
+    # the loaded model keeps training where the saved one stopped
+    loaded.partial_fit(spectrograms)
+    assert len(loaded.history_) == 4
+
+
+def test_afp_with_frontend_round_trip(tmp_path):
+    waves = np.random.default_rng(1).normal(size=(6, 8000)).astype(np.float32)
+    afp = AFPPairLossEmbedder(
+        frame_duration=0.2,
+        code_channels=8,
+        widths=(4, 4),
+        mse_epochs=1,
+        pair_epochs=1,
+        batch_size=4,
+        random_state=0,
+        frontend=SpectrogramTransformer(kind="log_mel", sample_rate=8000, n_mels=16),
+    ).fit(waves)
+    save(afp, tmp_path / "afp.pt")
+    loaded = load(tmp_path / "afp.pt")
+    assert isinstance(loaded.frontend, SpectrogramTransformer)
+    assert loaded.frontend.get_params() == afp.frontend.get_params()
+    assert (loaded.frame_steps_, loaded.n_epochs_) == (afp.frame_steps_, afp.n_epochs_)
+    np.testing.assert_array_equal(loaded.transform(waves), afp.transform(waves))
+
+
+@pytest.mark.parametrize(
+    "estimator, X",
+    [
+        (SpectrogramTransformer(kind="log_mel", sample_rate=8000, n_mels=16), "waves"),
+        (TemporalStatistics(), "frames"),
+        (AudioReader(sample_rate=8000, duration=0.5), "waves"),
+    ],
+)
+def test_numpy_estimators_round_trip(estimator, X, tmp_path):
+    rng = np.random.default_rng(2)
+    X = {
+        "waves": rng.normal(size=(3, 4000)).astype(np.float32),
+        "frames": rng.normal(size=(3, 5, 7)).astype(np.float32),
+    }[X]
+    estimator.fit(X)
+    save(estimator, tmp_path / "m.pt")
+    loaded = load(tmp_path / "m.pt")
+    assert loaded.get_params() == estimator.get_params()
+    np.testing.assert_allclose(loaded.transform(X), estimator.transform(X))
+
+
+def test_model_saved_for_cuda_loads_on_cpu(npid, spectrograms, tmp_path):
+    # A model trained with device='cuda' stores that parameter; without a GPU it loads on
+    # the CPU (state dicts are always mapped to the CPU first).
+    cuda_model = pickle.loads(pickle.dumps(npid))
+    cuda_model.device = "cuda"
+    save(cuda_model, tmp_path / "gpu.pt")
+    if torch.cuda.is_available():  # pragma: no cover - GPU machines
+        loaded = load(tmp_path / "gpu.pt")
+    else:
+        with pytest.warns(UserWarning, match="no CUDA device"):
+            loaded = load(tmp_path / "gpu.pt")
+        assert loaded.device == "cpu"
+    np.testing.assert_allclose(loaded.transform(spectrograms), npid.transform(spectrograms))
+    assert load(tmp_path / "gpu.pt", device="cpu").device == "cpu"
+
+
+class _Payload:
+    """Unpickling this touches a marker file: stands for arbitrary code execution."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch_save", "joblib"])
+def test_malicious_files_are_refused_without_running_code(writer, tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    payload = {"format": FORMAT, "estimator": "NPIDEmbedder", "evil": _Payload(str(marker))}
+    if writer == "pickle":
+        path.write_bytes(pickle.dumps(_Payload(str(marker))))
+    elif writer == "torch_save":
+        torch.save(payload, path)
+    else:
+        joblib.dump(payload, path)
+    with pytest.raises(ValueError, match="refusing to load .*model.pt"):
+        load(path)
+    assert not marker.exists()
+
+
+def test_joblib_pickled_estimator_is_refused_with_a_hint(npid, tmp_path):
+    joblib.dump(npid, tmp_path / "npid.joblib")
+    with pytest.raises(ValueError, match="joblib.load"):
+        load(tmp_path / "npid.joblib")
+
+
+def _craft(tmp_path, **fields):
+    payload = {"format": FORMAT, "format_version": 1, "estimator": "NPIDEmbedder", "params": "{}"}
+    payload.update(fields)
+    torch.save(payload, tmp_path / "crafted.pt")
+    return tmp_path / "crafted.pt"
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"estimator": "Popen"}, "only builds"),
+        ({"params": json.dumps({"optimizer": {"__class__": "os.system"}})}, "only classes from"),
+        ({"params": json.dumps({"optimizer": {"__class__": "subprocess.Popen"}})}, "only classes"),
+        ({"format": "something-else"}, "not a sklaudio model file"),
+        ({"format_version": 99}, "newer sklaudio"),
+    ],
+)
+def test_crafted_model_files_are_refused(fields, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        load(_craft(tmp_path, **fields))
+
+
+def test_truncated_and_missing_files(npid, tmp_path):
+    save(npid, tmp_path / "m.pt")
+    data = (tmp_path / "m.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.pt.*truncated"):
+        load(tmp_path / "cut.pt")
+    (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="random.pt"):
+        load(tmp_path / "random.pt")
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load(tmp_path / "nope.pt")
+
+
+def test_save_refuses_what_it_cannot_store(npid, tmp_path):
+    with pytest.raises(NotFittedError):
+        save(NPIDEmbedder(), tmp_path / "m.pt")
+    with pytest.raises(TypeError, match="KNeighborsClassifier.*joblib"):
+        save(KNeighborsClassifier(), tmp_path / "m.pt")
+    with_callback = pickle.loads(pickle.dumps(npid))
+    with_callback.callbacks = [("probe", object())]
+    with pytest.raises(TypeError, match="parameter callbacks="):
+        save(with_callback, tmp_path / "m.pt")
+    assert not any(tmp_path.iterdir())
+
+
+def test_atomic_save_keeps_the_previous_file(npid, tmp_path, monkeypatch):
+    path = tmp_path / "m.pt"
+    save(npid, path)
+    before = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half a model")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_torch_save({"x": 1}, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.pt"]
