@@ -18,6 +18,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklaudio.io import check_waveforms_not_empty
+
 __all__ = [
     "SpectrogramTransformer",
     "TemporalStatistics",
@@ -523,6 +525,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                 f"expected waveforms of shape (n_clips, n_samples) or (n_clips, n_channels, "
                 f"n_samples), got an array with {X.ndim} dimensions"
             )
+        check_waveforms_not_empty(X)
 
     def _n_channels_out(self, X) -> int:
         audio_channels = 1 if X.ndim == 2 else X.shape[1]

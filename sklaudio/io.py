@@ -68,6 +68,14 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def check_waveforms_not_empty(X: np.ndarray) -> None:
+    """Refuse ``(n, 0, samples)`` and ``(n, [channels,] 0)`` waveform arrays."""
+    if X.ndim == 3 and X.shape[1] == 0:
+        raise ValueError(f"waveforms of shape {X.shape} have 0 channels; need at least one")
+    if X.shape[-1] == 0:
+        raise ValueError(f"waveforms of shape {X.shape} have 0 samples per clip")
+
+
 def read_audio(
     path,
     sample_rate: int | None = None,
@@ -335,6 +343,7 @@ class AudioReader(TransformerMixin, BaseEstimator):
                 f"Expected 2D array (n_clips, n_samples) or 3D array (n_clips, n_channels, "
                 f"n_samples) of waveforms, got {X.ndim}D array instead. Reshape your data."
             )
+        check_waveforms_not_empty(X)
         return X
 
     def _read_one(self, path, row=None):

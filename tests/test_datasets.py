@@ -10,6 +10,7 @@ import socket
 import stat
 import tarfile
 import time
+import urllib.request
 import warnings
 import zipfile
 from pathlib import Path
@@ -504,6 +505,51 @@ def test_fetch_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="MD5"):
         fetch_esc50(tmp_path / "cache")
     assert cache_entries(tmp_path / "cache") == []
+
+
+def test_fetch_accepts_any_pinned_digest(tmp_path, monkeypatch):
+    archive = esc50_archive(tmp_path)
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    register_esc50(monkeypatch, archive, sha256="0" * 64, md5=md5)
+    assert len(fetch_esc50(tmp_path / "cache").filenames) == 30
+    register_esc50(monkeypatch, archive, sha256="0" * 64, md5="f" * 32)
+    with pytest.raises(OSError, match=r"SHA256 [0-9a-f]{64}, expected 0{64}; MD5"):
+        fetch_esc50(tmp_path / "other-cache")
+    assert cache_entries(tmp_path / "other-cache") == []
+
+
+class _BrokenResponse(io.BytesIO):
+    """An HTTP body that breaks off (or ends early) after ``limit`` bytes."""
+
+    def __init__(self, data, limit, length, fail):
+        super().__init__(data[:limit])
+        self.headers = {"Content-Length": str(length)}
+        self._fail = fail
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        if not chunk and self._fail:
+            raise ConnectionResetError("connection reset by peer")
+        return chunk
+
+
+@pytest.mark.parametrize("fail", [True, False], ids=["reset", "short"])
+def test_interrupted_download_leaves_nothing_and_retry_works(tmp_path, monkeypatch, fail):
+    archive = esc50_archive(tmp_path)
+    register_esc50(monkeypatch, archive)
+    data = archive.read_bytes()
+    real_urlopen = urllib.request.urlopen
+    monkeypatch.setattr(
+        urllib.request,
+        "urlopen",
+        lambda *a, **k: _BrokenResponse(data, len(data) // 3, len(data), fail),
+    )
+    with pytest.raises(OSError, match="broke off" if fail else "stopped at") as info:
+        fetch_esc50(tmp_path / "cache")
+    assert "nothing was cached" in str(info.value)
+    assert cache_entries(tmp_path / "cache") == []  # no .part file, no half folder
+    monkeypatch.setattr(urllib.request, "urlopen", real_urlopen)
+    assert len(fetch_esc50(tmp_path / "cache").filenames) == 30
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
