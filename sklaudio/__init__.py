@@ -1,6 +1,6 @@
 """sklaudio: unsupervised sound representations as scikit-learn estimators."""
 
-from sklaudio.classifiers import WeightedKNeighborsClassifier
+from sklaudio.classifiers import FineTunedClassifier, WeightedKNeighborsClassifier
 from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
 from sklaudio.features import SpectrogramTransformer, TemporalStatistics
 from sklaudio.io import AudioReader, read_audio
@@ -11,6 +11,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AFPPairLossEmbedder",
     "AudioReader",
+    "FineTunedClassifier",
     "NPIDEmbedder",
     "SpectrogramTransformer",
     "TemporalStatistics",

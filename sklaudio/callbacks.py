@@ -15,20 +15,23 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class CosineLR(Callback):
-    """Anneal every optimizer group's learning rate from ``net.lr`` to 0 over ``max_epochs``.
+    """Anneal every optimizer group's learning rate to 0 over ``max_epochs``.
 
-    Stateless: the rate of epoch ``e`` (counted in ``history_``) is
-    ``lr · (1 + cos(π · e / max_epochs)) / 2``, so a resumed or warm-started
-    fit continues the same schedule.
+    The rate of epoch ``e`` (counted in ``history_``) is
+    ``lr₀ · (1 + cos(π · e / max_epochs)) / 2`` where ``lr₀`` is the group's
+    own initial rate (``net.lr``, or the rate given by
+    ``optimizer__param_groups``; kept in the group as ``initial_lr`` and saved
+    with the optimizer's state), so a resumed or warm-started fit continues
+    the same schedule. ``history_`` records the first group's rate.
     """
 
     def on_epoch_begin(self, net, **kwargs):
         done = len(net.history_) - 1  # the current epoch's row already exists
         total = max(int(net.max_epochs), 1)
-        lr = net.lr * 0.5 * (1 + math.cos(math.pi * min(done, total) / total))
+        factor = 0.5 * (1 + math.cos(math.pi * min(done, total) / total))
         for group in net.optimizer_.param_groups:
-            group["lr"] = lr
-        net.history_.record("lr", lr)
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+        net.history_.record("lr", net.optimizer_.param_groups[0]["lr"])
 
 
 class EpochProgressBar(Callback):

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
+from skorch.dataset import Dataset
 
-__all__ = ["WeightedKNeighborsClassifier"]
+from sklaudio.callbacks import CosineLR, EpochProgressBar
+from sklaudio.embedders import _TorchNetMixin, _VerbosePrintLog
+from sklaudio.features import frame_sequences
+from sklaudio.nn import (
+    BACKBONES,
+    AudioFramePredictor,
+    SequenceEncoder,
+    SpectrogramAugment,
+    SpectrogramClassifier,
+    SpectrogramEncoder,
+    build_backbone,
+    load_resnet_state_dict,
+)
+from sklaudio.persist import safe_torch_load
+
+__all__ = ["FineTunedClassifier", "WeightedKNeighborsClassifier"]
 
 
 class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
@@ -101,3 +125,406 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         """The class with the largest weighted vote."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
+    """Fine-tune a pre-trained sound encoder with a new classification layer (DLS, section 5).
+
+    DLS pre-trains ESResNet without labels, then "adds a new classification
+    layer for each dataset and fine-tunes all layers". ``embedder`` gives the
+    pre-trained encoder (its weights are copied; the embedder is never
+    modified); ``embedder=None`` trains the same architecture from scratch, or
+    from ImageNet weights with ``pretrained_weights``. Built on skorch's
+    :class:`~skorch.NeuralNetClassifier` with a cross-entropy loss; labels may
+    be any hashable values (strings included).
+
+    Pass ``train_split=predefined_split(Dataset(X_test, y_test))`` to score a
+    held-out fold after every epoch: ``history_[:, 'valid_acc']`` is then the
+    learning curve of DLS Fig. 4.
+
+    Parameters
+    ----------
+    embedder : NPIDEmbedder or AFPPairLossEmbedder, default=None
+        A fitted embedder whose encoder initialises the network. Its backbone,
+        front end and input normalisation are used, and ``X`` must have the
+        clip shape it was fitted on.
+    backbone : str, default=None
+        With ``embedder=None``, the architecture (``'esresnet_tiny'`` when
+        None); with an embedder it must be None or equal the embedder's.
+    pretrained_weights : str or path-like, default=None
+        A torchvision-format ResNet state dict (e.g. ImageNet ResNet-50 for
+        ``backbone='esresnet50'``), loaded with ``torch.load(weights_only=True)``
+        and mapped by name; see :func:`sklaudio.nn.load_resnet_state_dict`.
+        The outcome per key is in ``pretrained_report_``.
+    freeze_encoder : bool, default=False
+        Train only the new layer (DLS found fine-tuning all layers learns
+        faster; kept for linear-probe experiments).
+    frontend : SpectrogramTransformer or callable, default=None
+        As for :class:`~sklaudio.embedders.NPIDEmbedder`; with an embedder,
+        None means the embedder's front end.
+    augment : bool, default=True
+        Spectrogram augmentation while training (not for AFP encoders).
+    input_norm : bool, default=False
+        Per-bin batch norm before the backbone (from scratch only; an
+        embedder brings its own setting).
+    max_epochs : int, default=30
+    batch_size : int, default=32
+    lr : float, default=1e-3
+        Annealed to 0 by a cosine schedule.
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+    train_split : callable, default=None
+        skorch's validation split; None trains on all of ``X``.
+    mixed_precision, device, random_state, checkpoint, verbose, **kwargs
+        As for :class:`~sklaudio.embedders.NPIDEmbedder`.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, sorted.
+    module_ : SpectrogramClassifier
+    history_ : skorch.History
+        ``train_loss`` per epoch; ``valid_loss`` and ``valid_acc`` with a
+        ``train_split``.
+    pretrained_report_ : TransferReport or None
+    encoder_config_ : dict
+        The encoder's architecture (what a saved model needs to rebuild it).
+
+    References
+    ----------
+    S. Hornauer et al., "Unsupervised Discriminative Learning of Sounds for
+    Audio Event Classification", ICASSP 2021, section 5 and Fig. 4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.classifiers import FineTunedClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(24, 1, 16, 20)).astype(np.float32)
+    >>> y = np.array(["dog", "rain"] * 12)
+    >>> X[y == "dog", :, :8] += 2  # dogs are louder in the low bands
+    >>> clf = FineTunedClassifier(max_epochs=10, batch_size=8, augment=False, random_state=0)
+    >>> clf.fit(X, y).classes_.tolist()
+    ['dog', 'rain']
+    >>> clf.predict(X[:4]).tolist()
+    ['dog', 'rain', 'dog', 'rain']
+    """
+
+    _fixed_params = ("module", "criterion", "classes")
+    _persisted_attributes = (
+        *_TorchNetMixin._persisted_attributes,
+        *("classes_inferred_", "encoder_config_"),
+    )
+
+    def __init__(
+        self,
+        embedder=None,
+        backbone=None,
+        pretrained_weights=None,
+        freeze_encoder=False,
+        frontend=None,
+        augment=True,
+        input_norm=False,
+        max_epochs=30,
+        batch_size=32,
+        lr=1e-3,
+        optimizer=torch.optim.AdamW,
+        train_split=None,
+        mixed_precision=True,
+        device="auto",
+        random_state=None,
+        checkpoint=None,
+        verbose=0,
+        **kwargs,
+    ):
+        for fixed in self._fixed_params:
+            kwargs.pop(fixed, None)
+        super().__init__(
+            module=SpectrogramClassifier,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.embedder = embedder
+        self.backbone = backbone
+        self.pretrained_weights = pretrained_weights
+        self.freeze_encoder = freeze_encoder
+        self.frontend = frontend
+        self.augment = augment
+        self.input_norm = input_norm
+        self.mixed_precision = mixed_precision
+        self.random_state = random_state
+        self.checkpoint = checkpoint
+
+    # -- the encoder's architecture ---------------------------------------------------
+
+    def _embedder_kind(self) -> str | None:
+        if self.embedder is None:
+            return None
+        name = type(self.embedder).__name__
+        if name not in ("NPIDEmbedder", "AFPPairLossEmbedder"):
+            raise TypeError(
+                f"embedder must be a fitted NPIDEmbedder or AFPPairLossEmbedder, got {name}"
+            )
+        return name
+
+    def _frontend(self):
+        if self.frontend is None and self.embedder is not None:
+            return self.embedder.frontend
+        return self.frontend
+
+    def _check_params(self, X) -> None:
+        kind = self._embedder_kind()
+        checks = [
+            (
+                "max_epochs",
+                isinstance(self.max_epochs, Integral) and self.max_epochs >= 0,
+                "an integer >= 0",
+            ),
+            (
+                "batch_size",
+                isinstance(self.batch_size, Integral) and self.batch_size >= 2,
+                "an integer >= 2 (batch norm needs two clips)",
+            ),
+            (
+                "backbone",
+                self.backbone is None or self.backbone in BACKBONES,
+                f"None or one of {sorted(BACKBONES)}",
+            ),
+        ]
+        self._raise_on_failed(checks)
+        if kind is None:
+            return
+        try:
+            check_is_fitted(self.embedder, "input_shape_")
+        except NotFittedError:
+            raise ValueError(
+                f"embedder {kind} is not fitted; fit it (on unlabelled audio) first, or pass "
+                "embedder=None to train from scratch"
+            ) from None
+        own = kind == "NPIDEmbedder" and self.backbone in (None, self.embedder.backbone)
+        if not own and self.backbone is not None:
+            has = self.embedder.backbone if kind == "NPIDEmbedder" else "a ConvLSTM encoder"
+            raise ValueError(
+                f"backbone={self.backbone!r} does not match the embedder, which has {has}; "
+                "leave backbone=None to use the embedder's"
+            )
+        if self.pretrained_weights is not None:
+            raise ValueError(
+                "pass either embedder= (DLS pre-training) or pretrained_weights= (ImageNet), "
+                "not both"
+            )
+        if tuple(X.shape[1:]) != tuple(self.embedder.input_shape_):
+            raise ValueError(
+                f"X has clips of shape {X.shape[1:]}, but the embedder was fitted on "
+                f"{tuple(self.embedder.input_shape_)}; use the same front end and duration"
+            )
+
+    def _encoder_config(self) -> dict:
+        kind = self._embedder_kind()
+        if kind == "AFPPairLossEmbedder":
+            e = self.embedder
+            return {
+                "kind": "sequence",
+                "code_channels": int(e.code_channels),
+                "widths": [int(w) for w in e.widths],
+                "frame_steps": int(e.frame_steps_),
+                "hop_steps": int(e.hop_steps_),
+                "n_context": int(e.n_context),
+                "short": e.short,
+            }
+        channels, n_freq = self._spectrogram_shape()[:2]
+        source = self.embedder if kind else self
+        return {
+            "kind": "spectrogram",
+            "backbone": source.backbone or "esresnet_tiny",
+            "in_channels": self._group_channels(channels),
+            "embedding_dim": int(source.embedding_dim) if kind else 1,
+            "n_freq": int(n_freq) if source.input_norm else None,
+        }
+
+    def initialize_module(self):
+        config = self.encoder_config_
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed())
+            if config["kind"] == "sequence":
+                framer = functools.partial(
+                    frame_sequences,
+                    frame_steps=config["frame_steps"],
+                    hop_steps=config["hop_steps"],
+                    sequence_length=config["n_context"] + 1,
+                    short=config["short"],
+                )
+                encoder = SequenceEncoder(
+                    AudioFramePredictor(config["code_channels"], tuple(config["widths"])),
+                    framer,
+                    config["n_context"],
+                    frontend=self._frontend_fn(),
+                )
+            else:
+                augment = SpectrogramAugment(seed=self._seed() + 3) if self.augment else None
+                encoder = SpectrogramEncoder(
+                    build_backbone(config["backbone"], in_channels=config["in_channels"]),
+                    config["embedding_dim"],
+                    frontend=self._frontend_fn(),
+                    augment=augment,
+                    n_freq=config["n_freq"],
+                )
+            self.module_ = SpectrogramClassifier(
+                encoder, len(self.classes_inferred_), freeze_encoder=self.freeze_encoder
+            )
+        return self
+
+    def _initial_weights(self) -> None:
+        """Copy the embedder's encoder, or map ImageNet weights, into the new network."""
+        self.pretrained_report_ = None
+        if self.embedder is not None:
+            source = self.embedder.module_
+            target = self.module_.encoder
+            if isinstance(target, SequenceEncoder):
+                target = target.predictor
+            target.load_state_dict(source.state_dict())  # copies: the embedder stays as it was
+        elif self.pretrained_weights is not None:
+            state = safe_torch_load(self.pretrained_weights, what="ResNet state dict")
+            try:
+                report = load_resnet_state_dict(self.module_.encoder.backbone, state)
+            except ValueError as exc:
+                raise ValueError(f"{os.fspath(self.pretrained_weights)!r}: {exc}") from None
+            self.pretrained_report_ = report
+            if report.mismatched:
+                warnings.warn(
+                    f"pretrained_weights {os.fspath(self.pretrained_weights)!r}: "
+                    f"{report.summary()}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            if self.verbose:
+                print(f"pretrained_weights: {report.summary()}")
+
+    # -- data -----------------------------------------------------------------------
+
+    def _encode_labels(self, y, what="y") -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        unseen = ~np.isin(y, self.classes_inferred_)
+        if unseen.any():
+            raise ValueError(
+                f"{what} has labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} that the "
+                f"training labels {self.classes_inferred_.tolist()[:10]} do not contain"
+            )
+        return np.searchsorted(self.classes_inferred_, y).astype(np.int64)
+
+    def check_data(self, X, y):
+        pass  # labels are checked and encoded by fit
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        # A predefined validation fold holds the user's labels; encode them like y.
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        if isinstance(dataset_valid, Dataset) and dataset_valid.y is not None:
+            y_valid = np.asarray(dataset_valid.y)
+            if not (y_valid.dtype == np.int64 and getattr(dataset_valid, "_encoded", False)):
+                X_valid = self._check_input(dataset_valid.X, reset=False)
+                dataset_valid = Dataset(X_valid, self._encode_labels(y_valid, "the validation y"))
+                dataset_valid._encoded = True
+        return dataset_train, dataset_valid
+
+    # -- fit / predict --------------------------------------------------------------
+
+    def fit(self, X, y, **fit_params):
+        """Fine-tune on labelled clips.
+
+        Parameters
+        ----------
+        X : array-like
+            Spectrograms ``(n, channels, n_freq, n_frames)``, or waveforms with
+            a front end (the embedder's, when one is given).
+        y : array-like of shape (n,)
+            Labels; at least two classes.
+        """
+        self._embedder_kind()  # a wrong type of embedder fails before its front end is read
+        X = self._check_input(X, reset=True)
+        if y is None:
+            raise ValueError(
+                "FineTunedClassifier requires y to be passed, but the target y is None; it is a "
+                "supervised classifier (use NPIDEmbedder to learn without labels)"
+            )
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
+        self._check_params(X)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"FineTunedClassifier needs at least 2 classes, got 1 class ({classes.tolist()})"
+            )
+        self.classes_inferred_ = classes
+        y_encoded = self._encode_labels(y)
+        self._reset_randomness()
+        self.encoder_config_ = self._encoder_config()
+        saved = self._read_checkpoint(X)
+        with self._resolved_device():
+            self.initialize()
+            self._initial_weights()
+            done = self._resume(saved)
+            NeuralNet.partial_fit(
+                self, X, y_encoded, epochs=max(self.max_epochs - done, 0), **fit_params
+            )
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train ``max_epochs`` more epochs on ``X, y`` (same classes)."""
+        if not self.initialized_ or not hasattr(self, "classes_inferred_"):
+            return self.fit(X, y, **fit_params)
+        X = self._check_input(X, reset=False)
+        y_encoded = self._encode_labels(y)
+        self._checkpoint_fingerprint = self._fingerprint(X)
+        with self._resolved_device():
+            NeuralNet.partial_fit(self, X, y_encoded, **fit_params)
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n, n_classes)``, columns in ``classes_`` order."""
+        check_is_fitted(self, "classes_inferred_")
+        X = self._check_input(X, reset=False)
+        with self._resolved_device():
+            proba = NeuralNet.predict_proba(self, X)
+        return proba.astype(np.float64)
+
+    def predict(self, X):
+        """The most probable label of each clip."""
+        proba = self.predict_proba(X)  # checks that the classifier is fitted
+        return self.classes_[proba.argmax(axis=1)]
+
+    @property
+    def _default_callbacks(self):
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            (
+                "valid_acc",
+                EpochScoring(
+                    _encoded_accuracy, name="valid_acc", lower_is_better=False, use_caching=True
+                ),
+            ),
+            ("lr_scheduler", CosineLR()),
+            ("print_log", _VerbosePrintLog()),
+            ("progress", EpochProgressBar()),
+            *self._checkpoint_callbacks(),
+        ]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+
+def _encoded_accuracy(net, X, y) -> float:
+    """Accuracy of the validation predictions against the encoded validation labels."""
+    # skorch hands the validation Dataset and, with caching, replays the epoch's outputs
+    return float(np.mean(NeuralNet.predict_proba(net, X).argmax(axis=1) == np.asarray(y)))

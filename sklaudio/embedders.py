@@ -78,8 +78,9 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
     )
 
 
-class _TorchEmbedderMixin:
-    """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks."""
+class _TorchNetMixin:
+    """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks,
+    checkpoints and pickle-free persistence."""
 
     # skorch arguments that the subclass fixes; they are not parameters.
     _fixed_params: tuple[str, ...] = ("module", "criterion", "train_split")
@@ -157,7 +158,7 @@ class _TorchEmbedderMixin:
             input_name="X",
             ensure_min_samples=1,
         )
-        if self.frontend is None:
+        if self._frontend() is None:
             if X.ndim == 3:  # (n, F, T): one channel
                 X = X[:, None]
             if X.ndim != 4:
@@ -187,29 +188,34 @@ class _TorchEmbedderMixin:
             )
         return X
 
+    def _frontend(self):
+        """The front end in use (the classifier may inherit its embedder's)."""
+        return self.frontend
+
     def _frontend_fn(self):
-        if self.frontend is None:
+        frontend = self._frontend()
+        if frontend is None:
             return None
-        if hasattr(self.frontend, "transform_tensor"):
-            return self.frontend.transform_tensor
-        if callable(self.frontend):
-            return self.frontend
+        if hasattr(frontend, "transform_tensor"):
+            return frontend.transform_tensor
+        if callable(frontend):
+            return frontend
         raise TypeError(
             f"frontend must be a SpectrogramTransformer or a callable on tensors, "
-            f"got {type(self.frontend).__name__}"
+            f"got {type(frontend).__name__}"
         )
 
     def _group_channels(self, n_channels: int) -> int:
         # ESResNet's 3-band images: with the esresnet front end (or 3k input
         # channels) each audio channel gives one 3-channel image.
-        kind = getattr(self.frontend, "kind", None)
+        kind = getattr(self._frontend(), "kind", None)
         if kind is not None:
             return 3 if kind == "esresnet" else 1
         return 3 if n_channels % 3 == 0 else n_channels
 
     def _spectrogram_shape(self) -> tuple[int, ...]:
         """``(channels, n_freq, n_frames)`` of one clip as the backbone sees it."""
-        if self.frontend is None:
+        if self._frontend() is None:
             return tuple(self.input_shape_)
         probe = torch.zeros((1, *self.input_shape_))
         with torch.no_grad():
@@ -377,6 +383,10 @@ class _TorchEmbedderMixin:
             ("progress", EpochProgressBar()),
             *self._checkpoint_callbacks(),
         ]
+
+
+class _TorchEmbedderMixin(_TorchNetMixin):
+    """A skorch net used as a transformer: ``transform`` gives embeddings."""
 
     def transform(self, X):
         """Embed clips: ``(n, embedding_dim)`` float32 unit vectors.
@@ -572,7 +582,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.random_state = random_state
         self.checkpoint = checkpoint
 
-    _persisted_attributes = (*_TorchEmbedderMixin._persisted_attributes, "n_train_")
+    _persisted_attributes = (*_TorchNetMixin._persisted_attributes, "n_train_")
 
     def _check_params(self, n_samples: int) -> None:
         checks = [
@@ -769,7 +779,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
 
     _fixed_params = ("module", "criterion", "train_split", "max_epochs")
     _persisted_attributes = (
-        *_TorchEmbedderMixin._persisted_attributes,
+        *_TorchNetMixin._persisted_attributes,
         *("frame_steps_", "hop_steps_", "n_epochs_"),
     )
 

@@ -7,6 +7,12 @@ wrap these modules.
 from sklaudio.nn.augment import SpectrogramAugment
 from sklaudio.nn.convlstm import AudioFramePredictor, ConvLSTM, ConvLSTMCell
 from sklaudio.nn.esresnet import BACKBONES, Attention2d, ESResNet, build_backbone
+from sklaudio.nn.finetune import (
+    SequenceEncoder,
+    SpectrogramClassifier,
+    TransferReport,
+    load_resnet_state_dict,
+)
 from sklaudio.nn.npid import (
     MemoryBank,
     NPIDLoss,
@@ -26,11 +32,15 @@ __all__ = [
     "ESResNet",
     "MemoryBank",
     "NPIDLoss",
+    "SequenceEncoder",
     "SpectrogramAugment",
+    "SpectrogramClassifier",
     "SpectrogramEncoder",
+    "TransferReport",
     "build_backbone",
     "estimate_nce_z",
     "instance_softmax_loss",
+    "load_resnet_state_dict",
     "nce_loss",
     "pair_kl_matrix",
     "pair_loss",

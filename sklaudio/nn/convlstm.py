@@ -105,6 +105,7 @@ class AudioFramePredictor(nn.Module):
 
     def __init__(self, code_channels: int = 128, widths: Sequence[int] = (32, 64)):
         super().__init__()
+        self.code_channels = code_channels
         w1, w2 = widths
         self.encoder = nn.ModuleList(
             [

@@ -63,6 +63,11 @@ class SpectrogramEncoder(nn.Module):
         self.augment = augment
         self.input_norm = None if n_freq is None else nn.BatchNorm2d(n_freq)
 
+    @property
+    def out_features(self) -> int:
+        """Size of :meth:`features` (the backbone's pooled output)."""
+        return self.backbone.out_features
+
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         if self.frontend is not None:
             with torch.no_grad():

@@ -1,0 +1,157 @@
+"""DLS Fig. 4: fine-tuning accuracy per epoch, from scratch vs DLS pre-training, official folds.
+
+Phase 2 of DLS: one NPID encoder is pre-trained without labels on the pooled
+audio of every fold of the pre-training corpus (by default the same corpus).
+Then, for every official test fold, a FineTunedClassifier is trained on the
+other folds (a) from scratch and (b) from the DLS encoder, and scored on the
+test fold after every epoch. Writes a PNG (mean ± std over folds) and a JSON of
+all curves; prints the table of accuracy at epochs 1, 3, 5, 10 and the last.
+
+    python benchmarks/dls_fig4.py --dataset esc10 --root ../shared/data/esc10
+    python benchmarks/dls_fig4.py --dataset esc10 --root ESC10 \\
+        --pretrain-dataset urbansound8k --pretrain-root UrbanSound8K   # cross-corpus
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import REPO, default_esc10_root, machine_summary
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+
+from sklaudio.classifiers import FineTunedClassifier
+from sklaudio.datasets import load_dcase2013_scenes, load_esc10, load_esc50, load_urbansound8k
+from sklaudio.embedders import NPIDEmbedder
+from sklaudio.features import SpectrogramTransformer
+from sklaudio.io import AudioReader
+from sklaudio.persist import load, save
+from sklaudio.plotting import FineTuningCurveDisplay
+
+LOADERS = {
+    "esc10": load_esc10,
+    "esc50": load_esc50,
+    "urbansound8k": load_urbansound8k,
+    "dcase2013": load_dcase2013_scenes,
+}
+TABLE_EPOCHS = (1, 3, 5, 10)
+
+
+def spectrograms(dataset, root, args):
+    bunch = LOADERS[dataset](root)
+    waves = AudioReader(sample_rate=args.sr, duration=args.duration, n_jobs=-1).fit_transform(
+        bunch.filenames
+    )
+    spec = SpectrogramTransformer(
+        "log_mel", sample_rate=args.sr, n_fft=1024, hop_length=512, n_mels=args.n_mels, device="cpu"
+    ).fit_transform(waves)
+    return spec, bunch
+
+
+def classifier(args, embedder=None, valid=None):
+    return FineTunedClassifier(
+        embedder=embedder,
+        backbone=None if embedder is not None else args.backbone,
+        input_norm=False,
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer__weight_decay=args.weight_decay,
+        # a new layer may learn faster than the pre-trained encoder (--head-lr)
+        optimizer__param_groups=[("head.*", {"lr": args.head_lr or args.lr})],
+        train_split=predefined_split(valid),
+        random_state=args.seed,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="esc10", choices=sorted(LOADERS))
+    parser.add_argument("--root", default=None, help="default: ../shared/data/esc10 for esc10")
+    parser.add_argument("--pretrain-dataset", default=None, choices=sorted(LOADERS))
+    parser.add_argument("--pretrain-root", default=None)
+    parser.add_argument("--backbone", default="esresnet_tiny")
+    parser.add_argument("--pretrain-epochs", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--head-lr", type=float, default=None, help="default: --lr")
+    parser.add_argument("--weight-decay", type=float, default=1e-2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sr", type=int, default=22050)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--n-mels", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--folds", type=int, nargs="*", default=None)
+    parser.add_argument("--png", default=None, help="default docs/images/dls_fig4_DATASET.png")
+    parser.add_argument("--json", default=None, help="default docs/images/dls_fig4_DATASET.json")
+    parser.add_argument(
+        "--npid-model", default=None, help="reuse this saved NPID encoder, or save it there"
+    )
+    args = parser.parse_args(argv)
+    root = args.root or (default_esc10_root() if args.dataset == "esc10" else None)
+    if root is None:
+        parser.error(f"--root is needed for {args.dataset}")
+    png = Path(args.png or REPO / "docs" / "images" / f"dls_fig4_{args.dataset}.png")
+    out_json = Path(args.json or png.with_suffix(".json"))
+
+    start = time.perf_counter()
+    X, bunch = spectrograms(args.dataset, root, args)
+    if args.pretrain_dataset and args.pretrain_dataset != args.dataset:
+        X_pre, _ = spectrograms(args.pretrain_dataset, args.pretrain_root, args)
+    else:
+        X_pre = X  # DLS phase 2: the pooled, unlabelled audio of all folds
+    t_features = time.perf_counter() - start
+    if args.npid_model and Path(args.npid_model).exists():
+        npid = load(args.npid_model)
+    else:
+        npid = NPIDEmbedder(
+            backbone=args.backbone,
+            max_epochs=args.pretrain_epochs,
+            batch_size=64,
+            random_state=args.seed,
+            verbose=1,
+        ).fit(X_pre)
+        if args.npid_model:
+            save(npid, args.npid_model)
+    t_pretrain = time.perf_counter() - start - t_features
+
+    folds = args.folds or sorted(np.unique(bunch.folds).tolist())
+    curves = {"scratch": [], "DLS": []}
+    for fold in folds:
+        train, test = bunch.folds != fold, bunch.folds == fold
+        valid = Dataset(X[test], bunch.target[test])
+        for name, embedder in (("scratch", None), ("DLS", npid)):
+            clf = classifier(args, embedder, valid).fit(X[train], bunch.target[train])
+            curve = clf.history_[:, "valid_acc"]
+            curves[name].append(curve)
+            print(f"fold {fold} {name}: " + " ".join(f"{a:.2f}" for a in curve), flush=True)
+    total = time.perf_counter() - start
+
+    display = FineTuningCurveDisplay.from_histories(curves)
+    display.plot(title=f"{args.dataset}: fine-tuning, {args.backbone}, {len(folds)} folds")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    display.figure_.savefig(png, dpi=120, bbox_inches="tight")
+    out_json.write_text(
+        json.dumps({"settings": vars(args), "machine": machine_summary(), "curves": curves})
+    )
+
+    print(f"machine: {machine_summary()}")
+    print(f"settings: {vars(args)}")
+    epochs = [e for e in TABLE_EPOCHS if e <= args.epochs] + [args.epochs]
+    print("| initialisation | " + " | ".join(f"epoch {e}" for e in epochs) + " |")
+    print("| --- |" + " ---: |" * len(epochs))
+    for name, (mean, std) in display.mean_std().items():
+        cells = " | ".join(f"{mean[e - 1]:.3f} ± {std[e - 1]:.3f}" for e in epochs)
+        print(f"| {name} | {cells} |")
+    print(
+        f"time: spectrograms {t_features:.0f} s, pre-training {t_pretrain:.0f} s, "
+        f"whole run {total:.0f} s; figure {png}"
+    )
+
+
+if __name__ == "__main__":
+    main()

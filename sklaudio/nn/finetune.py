@@ -1,0 +1,205 @@
+"""Fine-tuning: a pre-trained encoder plus a new classification layer (DLS, section 5).
+
+Also maps torchvision-format ResNet state dicts (the paper's ImageNet
+initialisation) onto an :class:`~sklaudio.nn.ESResNet` backbone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from sklaudio.nn.convlstm import AudioFramePredictor
+
+__all__ = [
+    "SequenceEncoder",
+    "SpectrogramClassifier",
+    "TransferReport",
+    "load_resnet_state_dict",
+]
+
+
+class SequenceEncoder(nn.Module):
+    """An AFP frame predictor's encoder as a clip-level feature extractor.
+
+    ``framer`` cuts each clip's spectrogram into AFP sequences
+    ``(n, n_sequences, n_context + 1, n_freq, frame_steps)`` (e.g.
+    :func:`sklaudio.features.frame_sequences` with fixed steps); the encoder
+    reads the ``n_context`` context frames of each sequence, and the
+    per-channel averages of the codes are averaged over the clip's sequences:
+    ``(n, code_channels)``.
+
+    Parameters
+    ----------
+    predictor : AudioFramePredictor
+    framer : callable
+        ``(n, n_freq, n_steps)`` spectrograms → sequences.
+    n_context : int
+    frontend : callable, optional
+        Waveforms → spectrograms ``(n, 1, n_freq, n_steps)``, applied first.
+    """
+
+    def __init__(self, predictor: AudioFramePredictor, framer, n_context: int, frontend=None):
+        super().__init__()
+        self.predictor = predictor
+        self.framer = framer
+        self.n_context = n_context
+        self.frontend = frontend
+        self.out_features = predictor.code_channels
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frontend is not None:
+            with torch.no_grad():
+                x = self.frontend(x.float())
+        seq = self.framer(x[:, 0])
+        n, n_seq = seq.shape[:2]
+        context = seq[:, :, : self.n_context].reshape(n * n_seq, self.n_context, *seq.shape[3:])
+        code = self.predictor.encode(context)
+        return self.predictor.features(code).view(n, n_seq, -1).mean(dim=1)
+
+
+class SpectrogramClassifier(nn.Module):
+    """``encoder.features`` followed by a new linear layer: class logits.
+
+    DLS (section 5) replaces the pre-trained network's projection by "a new
+    classification layer for each dataset" and fine-tunes all layers; with
+    ``freeze_encoder=True`` only the new layer learns and the encoder stays
+    in evaluation mode (its batch-norm statistics are kept).
+
+    Parameters
+    ----------
+    encoder : SpectrogramEncoder or SequenceEncoder
+        Anything with ``features(x) -> (n, out_features)`` and ``out_features``.
+    n_classes : int
+    freeze_encoder : bool, default=False
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.nn import SpectrogramEncoder, build_backbone
+    >>> from sklaudio.nn.finetune import SpectrogramClassifier
+    >>> enc = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=1), 8)
+    >>> SpectrogramClassifier(enc, n_classes=5)(torch.zeros(2, 1, 32, 40)).shape
+    torch.Size([2, 5])
+    """
+
+    def __init__(self, encoder: nn.Module, n_classes: int, freeze_encoder: bool = False):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.out_features, n_classes)
+        self.freeze_encoder = freeze_encoder
+        if freeze_encoder:
+            encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()
+            augment = getattr(self.encoder, "augment", None)
+            if augment is not None:
+                augment.train(mode)  # augmentation still applies while training
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder.features(x).float())
+
+
+@dataclass
+class TransferReport:
+    """What :func:`load_resnet_state_dict` did with each key."""
+
+    loaded: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)  # conv1 summed over RGB for 1-channel input
+    missing: list[str] = field(default_factory=list)  # in the backbone, not in the file
+    unexpected: list[str] = field(default_factory=list)  # in the file, not in the backbone
+    mismatched: list[str] = field(default_factory=list)  # same name, other shape
+
+    def summary(self) -> str:
+        def head(names):
+            return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+        parts = [f"{len(self.loaded)} tensors loaded"]
+        if self.adapted:
+            parts.append(f"{len(self.adapted)} adapted ({head(self.adapted)})")
+        for name in ("missing", "unexpected", "mismatched"):
+            names = getattr(self, name)
+            if names:
+                parts.append(f"{len(names)} {name} ({head(names)})")
+        return "; ".join(parts)
+
+
+def _unwrap_state_dict(state) -> dict:
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(
+            "expected a state dict (a mapping of parameter names to tensors), got "
+            f"{type(state).__name__}"
+        )
+    # checkpoints written from DataParallel / DistributedDataParallel prefix every key
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_resnet_state_dict(backbone: nn.Module, state) -> TransferReport:
+    """Copy a torchvision-format ResNet state dict into an ESResNet backbone.
+
+    ESResNet keeps torchvision's names (``conv1``, ``bn1``, ``layer1.0.conv1``,
+    ...), so ResNet weights map by name. The attention blocks (``att1``–``att5``)
+    have no ImageNet counterpart and keep their initialisation; ``fc`` is
+    dropped (a new classification layer replaces it). A 1-channel backbone
+    receives ``conv1`` summed over the three RGB input channels.
+
+    Parameters
+    ----------
+    backbone : ESResNet
+    state : dict of str to Tensor
+        Optionally wrapped as ``{'state_dict': ...}``; ``module.`` prefixes are
+        removed.
+
+    Returns
+    -------
+    TransferReport
+
+    Raises
+    ------
+    ValueError
+        ``state`` is not a state dict, or none of its tensors fits the backbone.
+    """
+    state = _unwrap_state_dict(state)
+    own = backbone.state_dict()
+    report = TransferReport()
+    update = {}
+    for name, tensor in state.items():
+        if name not in own:
+            report.unexpected.append(name)
+            continue
+        target = own[name]
+        if tensor.shape == target.shape:
+            update[name] = tensor
+            report.loaded.append(name)
+        elif (
+            name == "conv1.weight"
+            and tensor.ndim == 4
+            and tensor.shape[1] == 3
+            and target.shape[1] == 1
+            and tensor.shape[0] == target.shape[0]
+            and tensor.shape[2:] == target.shape[2:]
+        ):
+            update[name] = tensor.sum(dim=1, keepdim=True)
+            report.adapted.append(name)
+        else:
+            report.mismatched.append(f"{name} {tuple(tensor.shape)}→{tuple(target.shape)}")
+    report.missing = [name for name in own if name not in state]
+    if not any(tensor.ndim > 0 for tensor in update.values()):  # not just BN counters
+        raise ValueError(
+            "no tensor of the state dict fits the backbone (is it a ResNet of the same "
+            f"depth and width?): {report.summary()}"
+        )
+    with torch.no_grad():
+        for name, tensor in update.items():
+            own[name].copy_(tensor.to(own[name].dtype))
+    return report

@@ -1,0 +1,118 @@
+"""Display objects (matplotlib is optional: ``pip install sklaudio[plot]``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["FineTuningCurveDisplay"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "plotting needs matplotlib; install it with `pip install sklaudio[plot]` "
+            "(or `pip install matplotlib`)"
+        ) from exc
+    return plt
+
+
+def _curve_from_history(history, metric: str) -> np.ndarray:
+    """One fold's per-epoch values from a skorch History, a list of epoch dicts, or numbers."""
+    rows = history.to_list() if hasattr(history, "to_list") else list(history)
+    if rows and isinstance(rows[0], Mapping):
+        missing = [i + 1 for i, row in enumerate(rows) if metric not in row]
+        if missing:
+            raise ValueError(
+                f"epochs {missing[:5]} of a history have no {metric!r}; fit with "
+                "train_split=predefined_split(...) to score a held-out fold every epoch"
+            )
+        return np.asarray([row[metric] for row in rows], dtype=float)
+    return np.asarray(rows, dtype=float)
+
+
+class FineTuningCurveDisplay:
+    """Accuracy per epoch, mean ± std over folds, one line per pre-training (DLS Fig. 4).
+
+    Parameters
+    ----------
+    curves : dict of str to ndarray of shape (n_folds, n_epochs)
+        One entry per pre-training (``'scratch'``, ``'DLS'``, ``'ImageNet'``).
+    metric : str, default='valid_acc'
+        Shown on the y axis.
+
+    Attributes
+    ----------
+    ax_, figure_ : matplotlib Axes and Figure, after :meth:`plot`
+    lines_ : dict of str to Line2D
+
+    Examples
+    --------
+    >>> from sklaudio.plotting import FineTuningCurveDisplay
+    >>> disp = FineTuningCurveDisplay.from_histories(
+    ...     {"scratch": [[0.2, 0.4, 0.5], [0.3, 0.4, 0.6]],
+    ...      "DLS": [[0.6, 0.8, 0.9], [0.7, 0.8, 0.9]]})
+    >>> disp.mean_std()["DLS"][0].round(2).tolist()
+    [0.65, 0.8, 0.9]
+    """
+
+    def __init__(self, curves: Mapping[str, np.ndarray], metric: str = "valid_acc"):
+        self.curves = curves
+        self.metric = metric
+
+    @classmethod
+    def from_histories(
+        cls, histories: Mapping[str, Sequence], metric: str = "valid_acc"
+    ) -> FineTuningCurveDisplay:
+        """From per-fold histories: skorch ``History`` objects, lists of epoch dicts
+        (``history_.to_list()`` saved as JSON), or plain lists of values."""
+        curves = {}
+        for name, folds in histories.items():
+            per_fold = [_curve_from_history(h, metric) for h in folds]
+            if not per_fold:
+                raise ValueError(f"no fold for {name!r}")
+            lengths = {len(c) for c in per_fold}
+            if len(lengths) != 1:
+                raise ValueError(f"the folds of {name!r} have different epoch counts {lengths}")
+            curves[name] = np.stack(per_fold)
+        return cls(curves, metric=metric)
+
+    @classmethod
+    def from_estimators(
+        cls, estimators: Mapping[str, Sequence], metric: str = "valid_acc"
+    ) -> FineTuningCurveDisplay:
+        """From fitted classifiers (one per fold) whose ``history_`` holds ``metric``."""
+        return cls.from_histories(
+            {name: [est.history_ for est in ests] for name, ests in estimators.items()}, metric
+        )
+
+    def mean_std(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per pre-training: mean and standard deviation over folds, per epoch."""
+        return {name: (c.mean(axis=0), c.std(axis=0)) for name, c in self.curves.items()}
+
+    def plot(self, ax=None, *, std: bool = True, title: str | None = None):
+        """Draw the curves (a band of ± one std over folds with ``std=True``)."""
+        plt = _pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        self.lines_ = {}
+        for name, (mean, spread) in self.mean_std().items():
+            epochs = np.arange(1, len(mean) + 1)
+            n_folds = len(self.curves[name])
+            (line,) = ax.plot(epochs, mean, label=f"{name} ({n_folds} folds)")
+            if std and n_folds > 1:
+                ax.fill_between(
+                    epochs, mean - spread, mean + spread, alpha=0.2, color=line.get_color()
+                )
+            self.lines_[name] = line
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(self.metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+        if title:
+            ax.set_title(title)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self

@@ -1,0 +1,272 @@
+"""FineTunedClassifier (DLS section 5), weight transfer and the Fig. 4 display."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+
+from sklaudio import AFPPairLossEmbedder, NPIDEmbedder
+from sklaudio.callbacks import CHECKPOINT_FILE
+from sklaudio.classifiers import FineTunedClassifier
+from sklaudio.nn import build_backbone, load_resnet_state_dict
+from sklaudio.persist import load, save
+from sklaudio.plotting import FineTuningCurveDisplay
+
+
+def _toy(n=48, seed=0):
+    """Two classes that differ in the level of the low frequency bins."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 1, 16, 20)).astype(np.float32)
+    y = np.array(["dog", "rain"] * (n // 2))
+    X[y == "dog", :, :8] += 2
+    return X, y
+
+
+FAST = dict(max_epochs=6, batch_size=8, augment=False, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return _toy()
+
+
+@pytest.fixture(scope="module")
+def npid(toy):
+    X, _ = toy
+    return NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=2, batch_size=8, random_state=0).fit(X)
+
+
+def test_from_scratch_learns_string_labels(toy):
+    X, y = toy
+    clf = FineTunedClassifier(**FAST).fit(X, y)
+    assert clf.classes_.tolist() == ["dog", "rain"]
+    assert clf.score(X, y) >= 0.9
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert set(clf.predict(X)) <= {"dog", "rain"}
+    assert clf.encoder_config_["backbone"] == "esresnet_tiny"
+
+
+def test_embedder_weights_are_copied_and_the_embedder_is_untouched(toy, npid):
+    X, y = toy
+    before = {k: v.clone() for k, v in npid.module_.state_dict().items()}
+    bank = npid.memory_bank_.memory.clone()
+    start = FineTunedClassifier(embedder=npid, **{**FAST, "max_epochs": 0}).fit(X, y)
+    for key, value in npid.module_.state_dict().items():
+        torch.testing.assert_close(start.module_.encoder.state_dict()[key], value)
+    tuned = FineTunedClassifier(embedder=npid, **FAST).fit(X, y)
+    for key, value in npid.module_.state_dict().items():
+        torch.testing.assert_close(value, before[key])  # the embedder kept its weights
+    torch.testing.assert_close(npid.memory_bank_.memory, bank)
+    changed = tuned.module_.encoder.backbone.conv1.weight
+    assert not torch.equal(changed, npid.module_.backbone.conv1.weight)  # all layers tuned
+    assert tuned.encoder_config_["embedding_dim"] == 8
+
+
+def test_freeze_encoder_trains_only_the_head(toy, npid):
+    X, y = toy
+    clf = FineTunedClassifier(embedder=npid, freeze_encoder=True, **FAST).fit(X, y)
+    for key, value in npid.module_.state_dict().items():
+        torch.testing.assert_close(clf.module_.encoder.state_dict()[key], value)
+    assert not clf.module_.encoder.training  # batch-norm statistics are kept too
+
+
+def test_validation_fold_gives_a_learning_curve(toy):
+    X, y = toy
+    valid = Dataset(X[:12], y[:12])
+    clf = FineTunedClassifier(train_split=predefined_split(valid), **FAST).fit(X[12:], y[12:])
+    curve = clf.history_[:, "valid_acc"]
+    assert len(curve) == FAST["max_epochs"]
+    assert all(0 <= a <= 1 for a in curve)
+    assert curve[-1] == pytest.approx(clf.score(X[:12], y[:12]))
+    bad = Dataset(X[:4], np.array(["cat"] * 4))
+    with pytest.raises(ValueError, match=r"validation y has labels \['cat'\]"):
+        FineTunedClassifier(train_split=predefined_split(bad), **FAST).fit(X, y)
+
+
+def test_afp_embedder_initialises_a_sequence_classifier():
+    X, y = _toy(24)
+    X = np.repeat(X, 2, axis=-1)  # 40 steps: a few AFP sequences per clip
+    afp = AFPPairLossEmbedder(
+        frame_duration=0.4,
+        sample_rate=400,
+        hop_length=20,
+        code_channels=8,
+        widths=(4, 4),
+        mse_epochs=1,
+        pair_epochs=0,
+        batch_size=4,
+        random_state=0,
+    ).fit(X)
+    clf = FineTunedClassifier(embedder=afp, **{**FAST, "max_epochs": 2}).fit(X, y)
+    assert clf.encoder_config_["kind"] == "sequence"
+    assert clf.predict_proba(X).shape == (24, 2)
+    torch.testing.assert_close(
+        clf.module_.encoder.predictor.encoder[0].cell.input_conv.weight.shape,
+        afp.module_.encoder[0].cell.input_conv.weight.shape,
+    )
+
+
+def _torchvision_resnet_state(in_channels=3, n_classes=1000):
+    """A torchvision-format ResNet state dict (no attention blocks, an fc layer)."""
+    state = build_backbone("esresnet_tiny", in_channels=in_channels, attention=False).state_dict()
+    gen = torch.Generator().manual_seed(0)
+    state = {
+        k: torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
+        for k, v in state.items()
+    }
+    state["fc.weight"] = torch.randn(n_classes, 128, generator=gen)
+    state["fc.bias"] = torch.zeros(n_classes)
+    return state
+
+
+def test_load_resnet_state_dict_reports_every_key():
+    state = _torchvision_resnet_state()
+    backbone = build_backbone("esresnet_tiny", in_channels=1)
+    report = load_resnet_state_dict(
+        backbone, {"state_dict": {f"module.{k}": v for k, v in state.items()}}
+    )
+    assert report.adapted == ["conv1.weight"]
+    torch.testing.assert_close(backbone.conv1.weight, state["conv1.weight"].sum(1, keepdim=True))
+    torch.testing.assert_close(backbone.layer2[0].conv1.weight, state["layer2.0.conv1.weight"])
+    assert sorted(report.unexpected) == ["fc.bias", "fc.weight"]
+    assert report.missing and all(k.startswith("att") for k in report.missing)
+    assert not report.mismatched
+    assert "adapted" in report.summary() and "missing" in report.summary()
+
+
+def test_pretrained_weights_file(toy, tmp_path):
+    X, y = toy
+    path = tmp_path / "resnet.pth"
+    torch.save(_torchvision_resnet_state(), path)
+    clf = FineTunedClassifier(pretrained_weights=path, **{**FAST, "max_epochs": 0}).fit(X, y)
+    torch.testing.assert_close(
+        clf.module_.encoder.backbone.layer3[0].conv2.weight,
+        torch.load(path)["layer3.0.conv2.weight"],
+    )
+    assert clf.pretrained_report_.adapted == ["conv1.weight"]
+
+    # a ResNet of another width: nothing fits
+    wide = build_backbone("esresnet_small", in_channels=3, attention=False).state_dict()
+    torch.save(wide, tmp_path / "wide.pth")
+    with pytest.raises(ValueError, match=r"wide.pth.*no tensor of the state dict fits"):
+        FineTunedClassifier(pretrained_weights=tmp_path / "wide.pth", **FAST).fit(X, y)
+    # not a state dict
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    with pytest.raises(ValueError, match="expected a state dict"):
+        FineTunedClassifier(pretrained_weights=tmp_path / "list.pth", **FAST).fit(X, y)
+    # a pickle that would run code is refused before anything runs
+    torch.save({"w": Callback()}, tmp_path / "code.pth")
+    with pytest.raises(ValueError, match="refusing to load"):
+        FineTunedClassifier(pretrained_weights=tmp_path / "code.pth", **FAST).fit(X, y)
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        FineTunedClassifier(pretrained_weights=tmp_path / "nope.pth", **FAST).fit(X, y)
+
+
+def test_partially_matching_state_dict_warns(toy, tmp_path):
+    X, y = toy
+    state = _torchvision_resnet_state()
+    state["layer4.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)
+    torch.save(state, tmp_path / "odd.pth")
+    with pytest.warns(UserWarning, match=r"1 mismatched \(layer4.0.conv1.weight"):
+        FineTunedClassifier(
+            pretrained_weights=tmp_path / "odd.pth", **{**FAST, "max_epochs": 0}
+        ).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda e: dict(embedder=NPIDEmbedder()), "embedder NPIDEmbedder is not fitted"),
+        (lambda e: dict(embedder=e, backbone="esresnet18"), "does not match the embedder"),
+        (lambda e: dict(embedder=e, pretrained_weights="w.pth"), "not both"),
+        (lambda e: dict(embedder=object()), "embedder must be a fitted NPIDEmbedder"),
+        (lambda e: dict(backbone="resnet9000"), "backbone must be None or one of"),
+    ],
+)
+def test_bad_parameters(toy, npid, make, match):
+    X, y = toy
+    with pytest.raises((ValueError, TypeError), match=match):
+        FineTunedClassifier(**FAST, **make(npid)).fit(X, y)
+
+
+def test_bad_labels_and_shapes(toy, npid):
+    X, y = toy
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        FineTunedClassifier(**FAST).fit(X, y[:-1])
+    with pytest.raises(ValueError, match=r"at least 2 classes, got 1 class \(\['dog'\]\)"):
+        FineTunedClassifier(**FAST).fit(X, np.array(["dog"] * len(X)))
+    with pytest.raises(ValueError, match="requires y"):
+        FineTunedClassifier(**FAST).fit(X, None)
+    with pytest.raises(ValueError, match=r"embedder was fitted on \(1, 16, 20\)"):
+        FineTunedClassifier(embedder=npid, **FAST).fit(X[..., :10], y)
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}).fit(X, y)
+    with pytest.raises(ValueError, match="fitted on"):
+        clf.predict(X[..., :10])
+
+
+def test_checkpoint_and_persistence(toy, npid, tmp_path):
+    X, y = toy
+
+    class Crash(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 3:
+                raise RuntimeError("crash")
+
+    params = dict(embedder=npid, **FAST)
+    with pytest.raises(RuntimeError):
+        FineTunedClassifier(**params, checkpoint=tmp_path, callbacks=[("c", Crash())]).fit(X, y)
+    assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["epoch"] == 3
+    resumed = FineTunedClassifier(**params, checkpoint=tmp_path).fit(X, y)
+    reference = FineTunedClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+
+    save(reference, tmp_path / "clf.pt")
+    loaded = load(tmp_path / "clf.pt")
+    assert loaded.classes_.tolist() == ["dog", "rain"]
+    np.testing.assert_array_equal(loaded.predict_proba(X), reference.predict_proba(X))
+    assert isinstance(loaded.embedder, NPIDEmbedder)  # its parameters, for the architecture
+
+
+def test_fine_tuning_curve_display(toy, tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, y = toy
+    valid = Dataset(X[:12], y[:12])
+    fits = [
+        FineTunedClassifier(train_split=predefined_split(valid), **{**FAST, "random_state": s}).fit(
+            X[12:], y[12:]
+        )
+        for s in (0, 1)
+    ]
+    disp = FineTuningCurveDisplay.from_estimators({"scratch": fits}).plot()
+    mean, spread = disp.mean_std()["scratch"]
+    assert spread.shape == mean.shape and (spread >= 0).all()
+    expected = np.mean([f.history_[:, "valid_acc"] for f in fits], axis=0)
+    np.testing.assert_allclose(mean, expected)
+    assert disp.lines_["scratch"].get_ydata().tolist() == pytest.approx(expected.tolist())
+    # the same figure from histories saved as JSON
+    saved = json.loads(json.dumps([f.history_.to_list() for f in fits]))
+    again = FineTuningCurveDisplay.from_histories({"scratch": saved})
+    np.testing.assert_allclose(again.mean_std()["scratch"][0], mean)
+    with pytest.raises(ValueError, match="no 'valid_acc'"):
+        FineTuningCurveDisplay.from_estimators({"x": [FineTunedClassifier(**FAST).fit(X, y)]})
+    with pytest.raises(ValueError, match="different epoch counts"):
+        FineTuningCurveDisplay.from_histories({"x": [[0.1, 0.2], [0.3]]})
+
+
+def test_cosine_schedule_keeps_per_group_learning_rates(toy):
+    X, y = toy
+    clf = FineTunedClassifier(
+        **{**FAST, "max_epochs": 4}, lr=1e-3, optimizer__param_groups=[("head.*", {"lr": 1e-2})]
+    ).fit(X, y)
+    rates = sorted(group["lr"] for group in clf.optimizer_.param_groups)
+    factor = 0.5 * (1 + np.cos(np.pi * 3 / 4))  # the last epoch's share of the initial rate
+    assert rates == pytest.approx([1e-3 * factor, 1e-2 * factor])
