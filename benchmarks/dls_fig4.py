@@ -62,7 +62,7 @@ def classifier(args, embedder=None, valid=None):
         lr=args.lr,
         optimizer__weight_decay=args.weight_decay,
         # a new layer may learn faster than the pre-trained encoder (--head-lr)
-        optimizer__param_groups=[("head.*", {"lr": args.head_lr or args.lr})],
+        optimizer__param_groups=[("head.*", {"lr": args.head_lr})],
         train_split=predefined_split(valid),
         random_state=args.seed,
     )
@@ -78,7 +78,7 @@ def main(argv=None):
     parser.add_argument("--pretrain-epochs", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--head-lr", type=float, default=None, help="default: --lr")
+    parser.add_argument("--head-lr", type=float, default=1e-2, help="lr of the new layer")
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sr", type=int, default=22050)
