@@ -89,6 +89,190 @@ def _demo(args) -> int:
     return 0
 
 
+CORPORA = {
+    "esc10": "load_esc10",
+    "esc50": "load_esc50",
+    "urbansound8k": "load_urbansound8k",
+    "dcase2013": "load_dcase2013_scenes",
+    "folder": "load_folder",
+}
+PROTOCOLS = ("knn", "linear", "finetune", "cluster")
+
+
+def _load_corpus(name: str, root: str):
+    from sklaudio import datasets
+
+    return getattr(datasets, CORPORA[name])(root)
+
+
+def _say(args):
+    return (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
+
+
+def _reader_for(model, n_jobs=None):
+    """The AudioReader that gives a saved model the waveforms it was trained on."""
+    from sklaudio.io import AudioReader
+
+    frontend = getattr(model, "frontend", None)
+    if frontend is None or not hasattr(frontend, "sample_rate"):
+        raise ValueError(
+            "this model reads spectrograms, not audio files; models made by "
+            "`sklaudio pretrain` carry their front end"
+        )
+    n_samples = int(model.input_shape_[-1])
+    return AudioReader(
+        sample_rate=frontend.sample_rate, duration=n_samples / frontend.sample_rate, n_jobs=n_jobs
+    )
+
+
+def _pretrain(args) -> int:
+    from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
+    from sklaudio.features import SpectrogramTransformer
+    from sklaudio.io import AudioReader
+    from sklaudio.persist import save
+
+    say = _say(args)
+    if len(args.root) != len(args.dataset):
+        raise ValueError(
+            f"give one --root per --dataset ({len(args.dataset)} datasets, {len(args.root)} roots)"
+        )
+    reader = AudioReader(sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs)
+    waves = []
+    for name, root in zip(args.dataset, args.root):
+        corpus = _load_corpus(name, root)
+        say(f"{name}: {len(corpus.filenames)} clips from {root}")
+        waves.append(reader.fit_transform(corpus.filenames))
+    waves = np.concatenate(waves)
+    frontend = SpectrogramTransformer(
+        args.features,
+        sample_rate=args.sample_rate,
+        n_fft=1024,
+        hop_length=512,
+        n_mels=args.n_mels,
+        device=args.device,
+    )
+    common = dict(
+        frontend=frontend,
+        device=args.device,
+        random_state=args.random_state,
+        verbose=0 if args.quiet else 1,
+        checkpoint=args.checkpoint,
+    )
+    if args.method == "npid":
+        model = NPIDEmbedder(
+            backbone=args.backbone,
+            nce_k=min(64, len(waves) - 1),
+            max_epochs=args.epochs,
+            batch_size=min(args.batch_size, len(waves)),
+            **common,
+        )
+    else:
+        if args.features != "log_mel":
+            raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
+        mse_epochs = max(1, (2 * args.epochs) // 3)  # the paper's two phases, 2:1
+        model = AFPPairLossEmbedder(
+            mse_epochs=mse_epochs, pair_epochs=args.epochs - mse_epochs, batch_size=16, **common
+        )
+    say(f"pre-training {args.method} on {len(waves)} pooled clips, {args.epochs} epochs")
+    model.fit(waves)
+    save(model, args.out)
+    say(f"saved {type(model).__name__} to {args.out}")
+    return 0
+
+
+def _embed(args) -> int:
+    from pathlib import Path
+
+    from sklaudio.io import list_audio_files
+    from sklaudio.persist import load
+
+    say = _say(args)
+    model = load(args.model, device=args.device)
+    files = []
+    for item in args.files:
+        files += list_audio_files(item) if Path(item).is_dir() else [item]
+    if not files:
+        raise ValueError(f"no audio file in {args.files}")
+    reader = _reader_for(model, args.n_jobs)
+    chunks = []
+    for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
+        chunks.append(model.transform(reader.fit_transform(files[start : start + args.chunk_size])))
+        say(f"embedded {min(start + args.chunk_size, len(files))}/{len(files)} files", end="\r")
+    embeddings = np.concatenate(chunks)
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        out.mkdir(parents=True, exist_ok=True)
+        out = out / "embeddings.npy"
+    np.save(out, embeddings)
+    out.with_name(out.stem + ".files.txt").write_text("\n".join(files) + "\n")
+    say(f"\nwrote {embeddings.shape} embeddings to {out} (file order in {out.stem}.files.txt)")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from sklearn.cluster import KMeans
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklaudio.classifiers import FineTunedClassifier, WeightedKNeighborsClassifier
+    from sklaudio.metrics import cluster_accuracy
+    from sklaudio.persist import load
+
+    say = _say(args)
+    model = load(args.model, device=args.device)
+    corpus = _load_corpus(args.dataset, args.root)
+    if corpus.target is None:
+        raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
+    waves = _reader_for(model, args.n_jobs).fit_transform(corpus.filenames)
+    y, folds = corpus.target, corpus.folds
+    Z = None if args.protocol == "finetune" else model.transform(waves)
+    scores, curves = [], []
+    for fold in np.unique(folds):
+        train, test = folds != fold, folds == fold
+        if args.protocol == "knn":
+            clf = WeightedKNeighborsClassifier(n_neighbors=5).fit(Z[train], y[train])
+            score = clf.score(Z[test], y[test])
+        elif args.protocol == "linear":
+            clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+            score = clf.fit(Z[train], y[train]).score(Z[test], y[test])
+        elif args.protocol == "cluster":
+            k = len(np.unique(y[test]))
+            pred = KMeans(k, n_init=10, random_state=0).fit_predict(Z[test])
+            score = cluster_accuracy(y[test], pred)
+        else:
+            from skorch.dataset import Dataset
+            from skorch.helper import predefined_split
+
+            clf = FineTunedClassifier(
+                embedder=model,
+                max_epochs=args.epochs,
+                train_split=predefined_split(Dataset(waves[test], y[test])),
+                device=args.device,
+                random_state=0,
+                verbose=0 if args.quiet else 1,
+            ).fit(waves[train], y[train])
+            curves.append(clf.history_[:, "valid_acc"])
+            score = curves[-1][-1]
+        scores.append(score)
+        say(f"fold {fold}: {score:.3f}")
+    scores = np.asarray(scores)
+    mean, std = scores.mean(), scores.std()
+    print(f"{args.protocol} accuracy: {mean:.3f} ± {std:.3f} over {len(scores)} folds")
+    if args.plot:
+        from sklaudio.plotting import EmbeddingDisplay, FineTuningCurveDisplay
+
+        if curves:
+            display = FineTuningCurveDisplay.from_histories({"fine-tuned": curves}).plot()
+        else:
+            display = EmbeddingDisplay.from_embeddings(Z, y, target_names=corpus.target_names).plot(
+                title=f"{args.dataset}: {type(model).__name__}"
+            )
+        display.figure_.savefig(args.plot, dpi=120, bbox_inches="tight")
+        say(f"plot written to {args.plot}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -126,6 +310,65 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
+
+    def common(p, device=True):
+        if device:
+            p.add_argument(
+                "--device", default="auto", help="torch device (default: cuda if present)"
+            )
+        p.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+
+    pretrain = sub.add_parser(
+        "pretrain",
+        help="pre-train an embedder without labels on one or several corpora, save it",
+        description="Pre-train NPID (DLS) or AFP on the pooled audio of the given corpora "
+        "(labels are not used) and save the model with sklaudio.persist.",
+    )
+    pretrain.add_argument("--dataset", nargs="+", required=True, choices=sorted(CORPORA))
+    pretrain.add_argument("--root", nargs="+", required=True, help="one folder per --dataset")
+    pretrain.add_argument("--method", choices=("npid", "afp"), default="npid")
+    pretrain.add_argument("--epochs", type=_positive_int, default=200)
+    pretrain.add_argument("--out", required=True, help="model file to write")
+    pretrain.add_argument("--features", choices=("log_mel", "esresnet"), default="log_mel")
+    pretrain.add_argument("--backbone", default="esresnet_tiny", help="NPID backbone")
+    pretrain.add_argument("--batch-size", type=_positive_int, default=64)
+    pretrain.add_argument("--sample-rate", type=_positive_int, default=22050)
+    pretrain.add_argument("--duration", type=_positive_float, default=5.0, help="seconds per clip")
+    pretrain.add_argument("--n-mels", type=_positive_int, default=64)
+    pretrain.add_argument("--random-state", type=int, default=0)
+    pretrain.add_argument("--checkpoint", default=None, help="directory to resume from / save to")
+    common(pretrain)
+    pretrain.set_defaults(func=_pretrain)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="official-fold evaluation of a saved model",
+        description="Embed a labelled corpus with a saved model and score it over the corpus' "
+        "official folds: weighted kNN, a linear classifier, k-means cluster accuracy, or "
+        "fine-tuning (DLS section 5).",
+    )
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--dataset", required=True, choices=sorted(CORPORA))
+    evaluate.add_argument("--root", required=True)
+    evaluate.add_argument("--protocol", choices=PROTOCOLS, default="knn")
+    evaluate.add_argument("--epochs", type=_positive_int, default=30, help="for finetune")
+    evaluate.add_argument("--plot", default=None, help="write a figure (PNG, PDF, ...)")
+    common(evaluate)
+    evaluate.set_defaults(func=_evaluate)
+
+    embed = sub.add_parser(
+        "embed",
+        help="embed audio files with a saved model",
+        description="Write the embeddings of audio files (or of every audio file in the "
+        "given folders) to a .npy file, with the file order beside it.",
+    )
+    embed.add_argument("--model", required=True)
+    embed.add_argument("files", nargs="+", help="audio files or folders")
+    embed.add_argument("--out", required=True, help="embeddings.npy, or a folder")
+    embed.add_argument("--chunk-size", type=_positive_int, default=256, help="files per batch")
+    common(embed)
+    embed.set_defaults(func=_embed)
     return parser
 
 
@@ -138,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, OSError) as exc:
-        print(f"sklaudio {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"sklaudio {args.command}: error: {reason}", file=sys.stderr)
         return 1
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["FineTuningCurveDisplay"]
+__all__ = ["EmbeddingDisplay", "FineTuningCurveDisplay"]
 
 
 def _pyplot():
@@ -112,6 +112,89 @@ class FineTuningCurveDisplay:
         ax.set_ylabel(self.metric.replace("_", " "))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
+        if title:
+            ax.set_title(title)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+class EmbeddingDisplay:
+    """A 2-D map of embeddings (PCA or t-SNE), coloured by label (AFP Fig. 2).
+
+    Parameters
+    ----------
+    points : ndarray of shape (n, 2)
+    labels : array-like of shape (n,), default=None
+    target_names : list of str, default=None
+        Names of integer labels, for the legend.
+    method : str, default='pca'
+        How ``points`` were made (axis titles).
+
+    Attributes
+    ----------
+    ax_, figure_ : after :meth:`plot`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.plotting import EmbeddingDisplay
+    >>> Z = np.random.default_rng(0).normal(size=(30, 8))
+    >>> EmbeddingDisplay.from_embeddings(Z, np.arange(30) % 3).points.shape
+    (30, 2)
+    """
+
+    def __init__(self, points, labels=None, target_names=None, method: str = "pca"):
+        self.points = points
+        self.labels = labels
+        self.target_names = target_names
+        self.method = method
+
+    @classmethod
+    def from_embeddings(
+        cls, Z, y=None, *, method: str = "pca", target_names=None, random_state=0
+    ) -> EmbeddingDisplay:
+        """Project embeddings ``(n, d)`` to 2-D with ``'pca'`` or ``'tsne'``."""
+        Z = np.asarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or len(Z) < 3:
+            raise ValueError(f"expected embeddings of shape (n >= 3, d), got {Z.shape}")
+        if method == "pca":
+            from sklearn.decomposition import PCA
+
+            points = PCA(n_components=2, random_state=random_state).fit_transform(Z)
+        elif method == "tsne":
+            from sklearn.manifold import TSNE
+
+            perplexity = min(30.0, (len(Z) - 1) / 3)
+            points = TSNE(2, perplexity=perplexity, random_state=random_state).fit_transform(Z)
+        else:
+            raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+        return cls(points, y, target_names, method)
+
+    @classmethod
+    def from_estimator(cls, embedder, X, y=None, **kwargs) -> EmbeddingDisplay:
+        """Embed ``X`` with a fitted embedder (or pipeline ending in one), then project."""
+        return cls.from_embeddings(embedder.transform(X), y, **kwargs)
+
+    def plot(self, ax=None, *, title: str | None = None, **scatter_kwargs):
+        """Scatter the points, one colour per label."""
+        plt = _pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 5))
+        labels = (
+            np.zeros(len(self.points), dtype=int)
+            if self.labels is None
+            else np.asarray(self.labels)
+        )
+        for label in np.unique(labels):
+            mask = labels == label
+            name = label
+            if self.target_names is not None and np.issubdtype(type(label), np.integer):
+                name = self.target_names[int(label)]
+            ax.scatter(*self.points[mask].T, s=12, label=str(name), **scatter_kwargs)
+        if self.labels is not None:
+            ax.legend(fontsize="small", markerscale=1.5, loc="best")
+        ax.set_xlabel(f"{self.method} 1")
+        ax.set_ylabel(f"{self.method} 2")
         if title:
             ax.set_title(title)
         self.ax_, self.figure_ = ax, ax.figure

@@ -92,3 +92,127 @@ def test_readme_opens_with_the_two_commands_ci_runs():
     assert readme[fence + 2].startswith('pip install ".[test]"')
     assert "pytest" in readme[fence + 2]
     assert "grep -m1 '^pip install \".\\[test\\]\"' README.md" in (REPO / ".ci" / "run").read_text()
+
+
+# -- pretrain / embed / evaluate on a generated corpus ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory):
+    """30 generated clips in one folder per class (the 'folder' corpus layout)."""
+    import shutil
+
+    from sklaudio.datasets import make_sounds
+
+    base = tmp_path_factory.mktemp("corpus")
+    sounds = make_sounds(
+        n_samples=30,
+        n_classes=3,
+        sample_rate=8000,
+        duration=0.5,
+        random_state=0,
+        directory=base / "flat",
+    )
+    root = base / "labelled"
+    for path, label in zip(sounds.filenames, sounds.target):
+        folder = root / sounds.target_names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, folder)
+    return root
+
+
+SMALL = ["--sample-rate", "8000", "--duration", "0.5", "--n-mels", "16", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def npid_model(labelled_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "npid.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "2"]
+    assert main([*argv, *SMALL, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_pretrain_pools_corpora_and_saves_a_loadable_model(labelled_folder, tmp_path, capsys):
+    from sklaudio.persist import load
+
+    out = tmp_path / "pooled.pt"
+    root = str(labelled_folder)
+    argv = ["pretrain", "--dataset", "folder", "folder", "--root", root, root, "--epochs", "1"]
+    assert main([*argv, *SMALL, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "on 60 pooled clips" in printed and f"saved NPIDEmbedder to {out}" in printed
+    model = load(out)
+    assert model.memory_bank_.n_samples == 60 and model.frontend.sample_rate == 8000
+
+
+def test_pretrain_afp(labelled_folder, tmp_path):
+    from sklaudio.persist import load
+
+    out = tmp_path / "afp.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--method", "afp"]
+    assert main([*argv, "--epochs", "2", *SMALL, "--out", str(out), "--quiet"]) == 0
+    assert load(out).n_epochs_ == 2
+
+
+def test_embed_files_and_folders(npid_model, labelled_folder, tmp_path):
+    import numpy as np
+
+    one = sorted(labelled_folder.rglob("*.wav"))[0]
+    out = tmp_path / "emb"
+    argv = ["embed", "--model", str(npid_model), str(labelled_folder), str(one), "--out", str(out)]
+    assert main([*argv, "--chunk-size", "7", "--quiet"]) == 0
+    Z = np.load(out / "embeddings.npy")
+    files = (out / "embeddings.files.txt").read_text().split()
+    assert Z.shape == (31, 128) and len(files) == 31 and files[-1] == str(one)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("protocol", ["knn", "linear", "cluster", "finetune"])
+def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, protocol):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "plot.png"
+    argv = ["evaluate", "--model", str(npid_model), "--dataset", "folder"]
+    argv += ["--root", str(labelled_folder), "--protocol", protocol, "--epochs", "1"]
+    assert main([*argv, "--plot", str(plot), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"{protocol} accuracy: \d\.\d{{3}} ± \d\.\d{{3}} over 5 folds", out)
+    assert len(re.findall(r"fold \d: \d\.\d{3}", out)) == 5
+    assert plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["pretrain", "--dataset", "folder", "--root", "a", "b", "--out", "m.pt"], "one --root"),
+        (
+            ["pretrain", "--dataset", "folder", "--root", "/nonexistent", "--out", "m.pt"],
+            "not a directory",
+        ),
+        (["embed", "--model", "/nonexistent.pt", "x.wav", "--out", "e.npy"], "does not exist"),
+        (
+            ["evaluate", "--model", "/nonexistent.pt", "--dataset", "esc10", "--root", "."],
+            "does not exist",
+        ),
+    ],
+)
+def test_subcommand_errors_are_one_line(argv, reason, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and reason in err and err.startswith(f"sklaudio {argv[0]}: error:")
+
+
+def test_embed_refuses_a_bad_audio_file(npid_model, tmp_path, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    assert (
+        main(["embed", "--model", str(npid_model), str(bad), "--out", str(tmp_path / "e.npy")]) == 1
+    )
+    assert "bad.wav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "pretrain", "evaluate", "embed"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: sklaudio {command}" in capsys.readouterr().out

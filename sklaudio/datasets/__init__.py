@@ -15,6 +15,7 @@ from sklaudio.datasets._fetch import (
     fetch_urbansound8k,
     get_data_home,
 )
+from sklaudio.datasets._folder import load_folder
 from sklaudio.datasets._urbansound8k import load_urbansound8k
 from sklaudio.datasets.synthetic import make_sounds
 
@@ -26,6 +27,7 @@ __all__ = [
     "load_dcase2013_scenes",
     "load_esc10",
     "load_esc50",
+    "load_folder",
     "load_urbansound8k",
     "make_sounds",
 ]

@@ -1,0 +1,108 @@
+"""A folder of audio files, one sub-folder per class: the corpus of your own recordings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import Bunch
+
+from sklaudio.datasets._base import make_dataset_bunch
+from sklaudio.io import list_audio_files
+
+__all__ = ["load_folder"]
+
+_LAYOUT = """ROOT/
+  dog/    a.wav b.flac ...      one sub-folder per class (its name is the label)
+  rain/   c.wav ...
+  (or audio files directly in ROOT: unlabelled, for pre-training)"""
+
+
+def load_folder(
+    root: str | os.PathLike, n_folds: int = 5, random_state: int = 0, on_error: str = "raise"
+) -> Bunch:
+    """Load a folder of audio files whose sub-folders name the classes.
+
+    Files directly in ``root`` make an unlabelled corpus (``target`` and
+    ``folds`` are None), enough for pre-training. With class folders, the
+    clips are split into ``n_folds`` stratified folds (deterministic for a
+    given ``random_state``) so that official-fold tools work unchanged.
+
+    Parameters
+    ----------
+    root : str or path-like
+    n_folds : int, default=5
+    random_state : int, default=0
+        Seeds the fold assignment.
+    on_error : {'raise', 'skip'}, default='raise'
+        Unreadable files raise, or are left out with a warning.
+
+    Returns
+    -------
+    Bunch
+        ``filenames``, ``target`` (int), ``target_names``, ``folds`` (1..n_folds),
+        ``DESCR``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklaudio.datasets import load_folder, make_sounds
+    >>> root = tempfile.mkdtemp()
+    >>> sounds = make_sounds(n_samples=20, n_classes=2, sample_rate=8000, random_state=0,
+    ...                      directory=root)
+    >>> import os, shutil
+    >>> for path, label in zip(sounds.filenames, sounds.target):
+    ...     os.makedirs(os.path.join(root, sounds.target_names[label]), exist_ok=True)
+    ...     _ = shutil.move(path, os.path.join(root, sounds.target_names[label]))
+    >>> bunch = load_folder(root, n_folds=2)
+    >>> len(bunch.filenames), sorted(set(bunch.folds.tolist()))
+    (20, [1, 2])
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{os.fspath(root)!r} is not a directory; expected:\n{_LAYOUT}")
+    files = list_audio_files(root)
+    if not files:
+        raise FileNotFoundError(f"no audio file below {os.fspath(root)!r}; expected:\n{_LAYOUT}")
+    labels = [
+        Path(f).relative_to(root).parts[0] if len(Path(f).relative_to(root).parts) > 1 else None
+        for f in files
+    ]
+    if all(label is None for label in labels):
+        bunch = make_dataset_bunch(
+            filenames=files,
+            target=np.zeros(len(files)),
+            target_names=[],
+            folds=np.zeros(len(files)),
+            descr=f"Unlabelled audio files in {os.fspath(root)}",
+            on_error=on_error,
+            layout=_LAYOUT,
+        )
+        bunch.target = bunch.folds = None
+        return bunch
+    if any(label is None for label in labels):
+        loose = [f for f, label in zip(files, labels) if label is None][:3]
+        raise ValueError(
+            f"{os.fspath(root)!r} mixes files in class folders with files outside any ({loose}); "
+            f"move them into a class folder. Expected:\n{_LAYOUT}"
+        )
+    names = sorted(set(labels))
+    target = np.searchsorted(names, labels)
+    if len(names) < 2 or np.bincount(target).min() < n_folds:
+        folds = np.arange(len(files)) % n_folds + 1
+    else:
+        folds = np.zeros(len(files), dtype=np.int64)
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+        for fold, (_, test) in enumerate(splitter.split(files, target), start=1):
+            folds[test] = fold
+    return make_dataset_bunch(
+        filenames=files,
+        target=target,
+        target_names=names,
+        folds=folds,
+        descr=f"Audio files in {os.fspath(root)}, one class per folder, {n_folds} stratified folds",
+        on_error=on_error,
+        layout=_LAYOUT,
+    )
