@@ -14,12 +14,22 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "myst_parser",
+    "sphinx_gallery.gen_gallery",
 ]
+# examples/ becomes the gallery. The scripts are shown, not run, while building the docs
+# (the test suite runs each in its fast mode; run them yourself for real figures).
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": "/plot_",
+    "plot_gallery": "False",
+    "download_all_examples": False,
+}
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 html_theme = "alabaster"
 templates_path = ["_templates"]
 # The docs build offline (no intersphinx inventories to fetch); cross-references to

@@ -42,6 +42,6 @@ for fold in np.unique(sounds.folds):
 
 display = FineTuningCurveDisplay.from_estimators(fits)
 for name, (mean, std) in display.mean_std().items():
-    print(f"{name}: accuracy after epoch 1 {mean[0]:.3f}, at the end {mean[-1]:.3f} ± {std[-1]:.3f}")
+    print(f"{name}: epoch 1 {mean[0]:.3f}, last epoch {mean[-1]:.3f} ± {std[-1]:.3f}")
 display.plot(title="fine-tuning, 3 folds")
 plt.show()
