@@ -270,3 +270,38 @@ def test_cosine_schedule_keeps_per_group_learning_rates(toy):
     rates = sorted(group["lr"] for group in clf.optimizer_.param_groups)
     factor = 0.5 * (1 + np.cos(np.pi * 3 / 4))  # the last epoch's share of the initial rate
     assert rates == pytest.approx([1e-3 * factor, 1e-2 * factor])
+
+
+def test_displays_say_how_to_get_matplotlib(monkeypatch):
+    import builtins
+
+    from sklaudio.plotting import EmbeddingDisplay
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    display = EmbeddingDisplay.from_embeddings(np.eye(4, 3), [0, 1, 0, 1])
+    with pytest.raises(ImportError, match=r"pip install sklaudio\[plot\]"):
+        display.plot()
+    with pytest.raises(ImportError, match="matplotlib"):
+        FineTuningCurveDisplay.from_histories({"a": [[0.1, 0.2]]}).plot()
+
+
+def test_embedding_display_from_estimator(toy, npid):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklaudio.plotting import EmbeddingDisplay
+
+    X, y = toy
+    display = EmbeddingDisplay.from_estimator(npid, X, y, method="tsne").plot(title="t")
+    assert display.points.shape == (len(X), 2)
+    assert sorted(t.get_text() for t in display.ax_.get_legend().get_texts()) == ["dog", "rain"]
+    with pytest.raises(ValueError, match="method must be 'pca' or 'tsne'"):
+        EmbeddingDisplay.from_embeddings(np.eye(5), method="umap")
