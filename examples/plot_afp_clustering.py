@@ -19,7 +19,7 @@ from sklaudio.plotting import EmbeddingDisplay
 
 FAST = os.environ.get("SKLAUDIO_EXAMPLES_FAST") == "1"
 sounds = make_sounds(
-    n_samples=40 if FAST else 150, n_classes=4, sample_rate=8000, duration=2.0, random_state=0
+    n_samples=40 if FAST else 100, n_classes=4, sample_rate=8000, duration=2.0, random_state=0
 )
 S = SpectrogramTransformer(
     "log_mel", sample_rate=8000, n_fft=512, hop_length=128, n_mels=32
