@@ -307,8 +307,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 f"embedder {kind} is not fitted; fit it (on unlabelled audio) first, or pass "
                 "embedder=None to train from scratch"
             ) from None
-        own = kind == "NPIDEmbedder" and self.backbone in (None, self.embedder.backbone)
-        if not own and self.backbone is not None:
+        if self.backbone is not None and (
+            kind != "NPIDEmbedder" or self.backbone != self.embedder.backbone
+        ):
             has = self.embedder.backbone if kind == "NPIDEmbedder" else "a ConvLSTM encoder"
             raise ValueError(
                 f"backbone={self.backbone!r} does not match the embedder, which has {has}; "
@@ -425,11 +426,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         # A predefined validation fold holds the user's labels; encode them like y.
         dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
         if isinstance(dataset_valid, Dataset) and dataset_valid.y is not None:
-            y_valid = np.asarray(dataset_valid.y)
-            if not (y_valid.dtype == np.int64 and getattr(dataset_valid, "_encoded", False)):
-                X_valid = self._check_input(dataset_valid.X, reset=False)
-                dataset_valid = Dataset(X_valid, self._encode_labels(y_valid, "the validation y"))
-                dataset_valid._encoded = True
+            X_valid = self._check_input(dataset_valid.X, reset=False)
+            y_valid = self._encode_labels(np.asarray(dataset_valid.y), "the validation y")
+            dataset_valid = Dataset(X_valid, y_valid)
         return dataset_train, dataset_valid
 
     # -- fit / predict --------------------------------------------------------------

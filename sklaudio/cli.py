@@ -311,11 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
-    def common(p, device=True):
-        if device:
-            p.add_argument(
-                "--device", default="auto", help="torch device (default: cuda if present)"
-            )
+    def common(p):
+        p.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
         p.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
         p.add_argument("--quiet", action="store_true", help="no progress output")
 
