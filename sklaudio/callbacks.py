@@ -14,6 +14,12 @@ __all__ = ["CosineLR", "EpochProgressBar", "TrainingCheckpoint"]
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
+def is_main_process(net) -> bool:
+    """False on the secondary processes of a multi-process accelerator (they stay quiet)."""
+    accelerator = getattr(net, "accelerator", None)
+    return accelerator is None or accelerator.is_main_process
+
+
 class CosineLR(Callback):
     """Anneal every optimizer group's learning rate to 0 over ``max_epochs``.
 
@@ -39,7 +45,7 @@ class EpochProgressBar(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.bar_ = None
-        if net.verbose == 1:
+        if net.verbose == 1 and is_main_process(net):
             from tqdm.auto import tqdm
 
             done = len(net.history_)
@@ -102,4 +108,6 @@ class TrainingCheckpoint(Checkpoint):
     def save_model(self, net):
         from sklaudio.persist import atomic_torch_save
 
+        if not is_main_process(net):
+            return  # the processes hold the same state; one writes it
         atomic_torch_save(net._training_state(), Path(os.fspath(self.dirname)) / CHECKPOINT_FILE)

@@ -21,7 +21,7 @@ from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 from skorch.dataset import Dataset
 
 from sklaudio.callbacks import CosineLR, EpochProgressBar
-from sklaudio.embedders import _TorchNetMixin, _VerbosePrintLog
+from sklaudio.embedders import _bare, _TorchNetMixin, _VerbosePrintLog
 from sklaudio.features import frame_sequences
 from sklaudio.nn import (
     BACKBONES,
@@ -174,7 +174,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     optimizer : torch optimizer class, default=torch.optim.AdamW
     train_split : callable, default=None
         skorch's validation split; None trains on all of ``X``.
-    mixed_precision, device, random_state, checkpoint, verbose, **kwargs
+    mixed_precision, device, random_state, checkpoint, accelerator, verbose, **kwargs
         As for :class:`~sklaudio.embedders.NPIDEmbedder`.
 
     Attributes
@@ -233,6 +233,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         device="auto",
         random_state=None,
         checkpoint=None,
+        accelerator=None,
         verbose=0,
         **kwargs,
     ):
@@ -260,6 +261,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.checkpoint = checkpoint
+        self.accelerator = accelerator
 
     # -- the encoder's architecture ---------------------------------------------------
 
@@ -320,9 +322,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 "pass either embedder= (DLS pre-training) or pretrained_weights= (ImageNet), "
                 "not both"
             )
-        if tuple(X.shape[1:]) != tuple(self.embedder.input_shape_):
+        if tuple(self.input_shape_) != tuple(self.embedder.input_shape_):
             raise ValueError(
-                f"X has clips of shape {X.shape[1:]}, but the embedder was fitted on "
+                f"X has clips of shape {tuple(self.input_shape_)}, but the embedder was fitted on "
                 f"{tuple(self.embedder.input_shape_)}; use the same front end and duration"
             )
 
@@ -368,7 +370,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                     frontend=self._frontend_fn(),
                 )
             else:
-                augment = SpectrogramAugment(seed=self._seed() + 3) if self.augment else None
+                augment_seed = self._seed() + 3 + 7919 * self._process_index()
+                augment = SpectrogramAugment(seed=augment_seed) if self.augment else None
                 encoder = SpectrogramEncoder(
                     build_backbone(config["backbone"], in_channels=config["in_channels"]),
                     config["embedding_dim"],
@@ -386,14 +389,14 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         self.pretrained_report_ = None
         if self.embedder is not None:
             source = self.embedder.module_
-            target = self.module_.encoder
+            target = _bare(self.module_).encoder
             if isinstance(target, SequenceEncoder):
                 target = target.predictor
             target.load_state_dict(source.state_dict())  # copies: the embedder stays as it was
         elif self.pretrained_weights is not None:
             state = safe_torch_load(self.pretrained_weights, what="ResNet state dict")
             try:
-                report = load_resnet_state_dict(self.module_.encoder.backbone, state)
+                report = load_resnet_state_dict(_bare(self.module_).encoder.backbone, state)
             except ValueError as exc:
                 raise ValueError(f"{os.fspath(self.pretrained_weights)!r}: {exc}") from None
             self.pretrained_report_ = report
@@ -428,7 +431,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         if isinstance(dataset_valid, Dataset) and dataset_valid.y is not None:
             X_valid = self._check_input(dataset_valid.X, reset=False)
             y_valid = self._encode_labels(np.asarray(dataset_valid.y), "the validation y")
-            dataset_valid = Dataset(X_valid, y_valid)
+            dataset_valid = self.get_dataset(X_valid, y_valid)
         return dataset_train, dataset_valid
 
     # -- fit / predict --------------------------------------------------------------

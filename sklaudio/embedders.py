@@ -14,16 +14,26 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
+from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
+from skorch.hf import AccelerateMixin
 from skorch.history import History
+from skorch.utils import is_dataset
 
-from sklaudio.callbacks import CHECKPOINT_FILE, CosineLR, EpochProgressBar, TrainingCheckpoint
+from sklaudio.callbacks import (
+    CHECKPOINT_FILE,
+    CosineLR,
+    EpochProgressBar,
+    TrainingCheckpoint,
+    is_main_process,
+)
 from sklaudio.features import resolve_device
+from sklaudio.io import AudioFileDataset, AudioReader, _as_path_list
 from sklaudio.nn import (
     BACKBONES,
     AudioFramePredictor,
@@ -42,7 +52,7 @@ class _VerbosePrintLog(PrintLog):
     """skorch's per-epoch table, printed only with ``verbose >= 2``."""
 
     def on_epoch_end(self, net, **kwargs):
-        if net.verbose >= 2:
+        if net.verbose >= 2 and is_main_process(net):
             super().on_epoch_end(net, **kwargs)
 
 
@@ -78,9 +88,26 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
     )
 
 
-class _TorchNetMixin:
+def _bare(module):
+    """The module inside a DistributedDataParallel wrapper (what the accelerator prepared)."""
+    wrapped = isinstance(module, torch.nn.parallel.DistributedDataParallel)
+    return module.module if wrapped else module
+
+
+class _TorchNetMixin(AccelerateMixin):
     """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks,
-    checkpoints and pickle-free persistence."""
+    checkpoints, pickle-free persistence and the optional ``accelerator``.
+
+    With ``accelerator=None`` every hook of skorch's :class:`~skorch.hf.AccelerateMixin`
+    falls through to plain skorch; with a Hugging Face ``Accelerator`` the modules,
+    optimizer and DataLoaders are prepared by it (data-parallel over its processes, its
+    mixed precision) and unwrapped after training.
+    """
+
+    # AccelerateMixin's state, without its __init__ (which makes accelerator mandatory and
+    # adds a print-sink parameter that initialisation would overwrite).
+    _wrapped_with_accelerator = False
+    unwrap_after_train = True
 
     # skorch arguments that the subclass fixes; they are not parameters.
     _fixed_params: tuple[str, ...] = ("module", "criterion", "train_split")
@@ -88,6 +115,99 @@ class _TorchNetMixin:
     _persisted_attributes: tuple[str, ...] = ("seed_", "n_features_in_", "input_shape_")
     # Parameters that may change between an interrupted fit and its resumption.
     _resumable_params: tuple[str, ...] = ("verbose", "callbacks", "checkpoint", "device")
+
+    def __init__(self, *args, **kwargs):
+        super(AccelerateMixin, self).__init__(*args, **kwargs)
+
+    # -- the accelerator (None: plain skorch) ----------------------------------------------
+
+    @property
+    def _accelerated(self) -> bool:
+        return getattr(self, "accelerator", None) is not None
+
+    def _n_processes(self) -> int:
+        return self.accelerator.num_processes if self._accelerated else 1
+
+    def _process_index(self) -> int:
+        return self.accelerator.process_index if self._accelerated else 0
+
+    def _autocast(self):
+        return self.accelerator.autocast() if self._accelerated else contextlib.nullcontext()
+
+    def _backward(self, loss) -> None:
+        if self._accelerated:
+            self.accelerator.backward(loss)
+        else:
+            loss.backward()
+
+    def _validate_params(self):
+        # skorch's checks only: with an accelerator, _resolved_device sets its device.
+        super(AccelerateMixin, self)._validate_params()
+
+    def _initialize_callbacks(self):
+        return super(AccelerateMixin, self)._initialize_callbacks()
+
+    def _prepare_modules(self) -> None:
+        for name in (*self._modules, *self._criteria):
+            module = getattr(self, name + "_")
+            if not isinstance(module, torch.nn.Module):
+                continue
+            if any(p.requires_grad for p in module.parameters()):
+                module = self.accelerator.prepare(module)
+            else:  # DDP refuses modules with nothing to train (memory bank, losses)
+                module = module.to(self.accelerator.device)
+            setattr(self, name + "_", module)
+        self._wrapped_with_accelerator = True
+
+    def _initialize_accelerator(self):
+        if not self._accelerated or self._wrapped_with_accelerator:
+            return self
+        self._prepare_modules()
+        for name in self._optimizers:
+            setattr(self, name + "_", self.accelerator.prepare(getattr(self, name + "_")))
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        if self._accelerated and not self._wrapped_with_accelerator:
+            self._prepare_modules()  # partial_fit after a fit that unwrapped them
+
+    def train_step(self, batch, **fit_params):
+        if self._accelerated:
+            return super().train_step(batch, **fit_params)
+        return super(AccelerateMixin, self).train_step(batch, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        if self._accelerated:
+            return super().train_step_single(batch, **fit_params)
+        return super(AccelerateMixin, self).train_step_single(batch, **fit_params)
+
+    def _step_optimizer(self, step_fn):
+        if self._accelerated:
+            return super()._step_optimizer(step_fn)
+        return super(AccelerateMixin, self)._step_optimizer(step_fn)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        if self._accelerated:
+            return super().on_train_end(net, X=X, y=y, **kwargs)
+        return super(AccelerateMixin, self).on_train_end(net, X=X, y=y, **kwargs)
+
+    def evaluation_step(self, batch, training=False):
+        if self._accelerated:
+            return super().evaluation_step(batch, training=training)
+        return super(AccelerateMixin, self).evaluation_step(batch, training=training)
+
+    def save_params(self, *args, **kwargs):
+        if self._accelerated:
+            return super().save_params(*args, **kwargs)
+        return super(AccelerateMixin, self).save_params(*args, **kwargs)
+
+    def load_params(self, *args, **kwargs):
+        if self._accelerated:
+            return super().load_params(*args, **kwargs)
+        return super(AccelerateMixin, self).load_params(*args, **kwargs)
+
+    # -- parameters, device, randomness ------------------------------------------------------
 
     def _get_param_names(self):
         # skorch lists every attribute that does not end in "_"; private ones and the
@@ -103,7 +223,9 @@ class _TorchNetMixin:
         # skorch reads self.device everywhere; 'auto' is resolved for the duration
         # of a call so that get_params still returns the parameter as given.
         requested = self.device
-        if requested == "auto" or requested is None:
+        if self._accelerated:
+            self.device = str(self.accelerator.device)  # the accelerator places everything
+        elif requested == "auto" or requested is None:
             self.device = str(resolve_device("auto"))
         try:
             yield
@@ -137,7 +259,13 @@ class _TorchNetMixin:
     def _seed(self) -> int:
         if not hasattr(self, "seed_"):
             # One integer drives every source of randomness (init, shuffling, sampling, masks).
-            self.seed_ = int(check_random_state(self.random_state).randint(2**31 - 1))
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+            if self._n_processes() > 1:
+                from accelerate.utils import broadcast_object_list
+
+                # every process builds the same networks (and NPID's memory bank)
+                seed = int(broadcast_object_list([seed])[0])
+            self.seed_ = seed
         return self.seed_
 
     def _generator(self, name: str, device) -> torch.Generator:
@@ -145,11 +273,35 @@ class _TorchNetMixin:
         key = (name, str(device))
         if key not in generators:
             offset = {"shuffle": 1, "sample": 2, "augment": 3}.get(name, 0)
+            if name != "shuffle":  # each process draws its own negatives and masks
+                offset += 7919 * self._process_index()
             generators[key] = torch.Generator(device=device).manual_seed(self._seed() + offset)
         return generators[key]
 
+    def _check_paths(self, X, reset: bool) -> np.ndarray:
+        """Audio paths for a frontend that starts with an AudioReader (streaming)."""
+        paths = _as_path_list(X)
+        if paths is None:
+            shape = getattr(X, "shape", None) or (len(X),)
+            raise ValueError(
+                f"{type(self).__name__}'s frontend starts with an AudioReader, so X must be a 1-d "
+                f"array of audio file paths, got an array of shape {shape}; pass paths, or drop "
+                "the AudioReader from the frontend to pass waveforms"
+            )
+        if not paths:
+            raise ValueError(f"X holds 0 paths; {type(self).__name__} needs at least one clip")
+        if reset:
+            # The first file fixes the clip shape and fails early if it is unreadable.
+            wave, _ = AudioFileDataset(paths[:1], self._frontend_steps()[0])[0]
+            self.input_shape_ = tuple(wave.shape)
+            self.__dict__.pop("n_features_in_", None)  # paths have no feature axis
+        return np.asarray(paths, dtype=object)
+
     def _check_input(self, X, reset: bool) -> np.ndarray:
-        """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim."""
+        """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim;
+        a 1-d array of paths when the frontend starts with an AudioReader."""
+        if self._frontend_steps()[0] is not None:
+            return self._check_paths(X, reset)
         X = check_array(
             X,
             allow_nd=True,
@@ -192,8 +344,28 @@ class _TorchNetMixin:
         """The front end in use (the classifier may inherit its embedder's)."""
         return self.frontend
 
-    def _frontend_fn(self):
+    def _frontend_steps(self):
+        """``(reader, spectrogram step)`` of the frontend; either may be None.
+
+        A frontend is a spectrogram step (a :class:`SpectrogramTransformer` or a
+        callable on waveform tensors) run per batch on the device, or a
+        Pipeline ``[AudioReader, spectrogram step]``: then ``X`` holds paths and
+        the files are decoded per batch by the DataLoader (streaming).
+        """
         frontend = self._frontend()
+        if not isinstance(frontend, Pipeline):
+            return None, frontend
+        steps = [step for _, step in frontend.steps]
+        if len(steps) != 2 or not isinstance(steps[0], AudioReader):
+            names = [type(step).__name__ for step in steps]
+            raise ValueError(
+                "a Pipeline frontend must be [AudioReader, SpectrogramTransformer] (files decoded "
+                f"per batch, spectrograms on the device), got steps {names}"
+            )
+        return steps[0], steps[1]
+
+    def _frontend_fn(self):
+        frontend = self._frontend_steps()[1]
         if frontend is None:
             return None
         if hasattr(frontend, "transform_tensor"):
@@ -208,7 +380,7 @@ class _TorchNetMixin:
     def _group_channels(self, n_channels: int) -> int:
         # ESResNet's 3-band images: with the esresnet front end (or 3k input
         # channels) each audio channel gives one 3-channel image.
-        kind = getattr(self._frontend(), "kind", None)
+        kind = getattr(self._frontend_steps()[1], "kind", None)
         if kind is not None:
             return 3 if kind == "esresnet" else 1
         return 3 if n_channels % 3 == 0 else n_channels
@@ -233,7 +405,9 @@ class _TorchNetMixin:
         }
         return {
             "attributes": json.dumps(attributes),
-            "modules": {name: getattr(self, name + "_").state_dict() for name in self._modules},
+            "modules": {
+                name: _bare(getattr(self, name + "_")).state_dict() for name in self._modules
+            },
             "optimizers": {
                 name: getattr(self, name + "_").state_dict() for name in self._optimizers
             },
@@ -246,7 +420,7 @@ class _TorchNetMixin:
 
     def _load_torch_state(self, state: dict) -> None:
         for name, module_state in state["modules"].items():
-            getattr(self, name + "_").load_state_dict(module_state)
+            _bare(getattr(self, name + "_")).load_state_dict(module_state)
         for name, optimizer_state in state["optimizers"].items():
             getattr(self, name + "_").load_state_dict(optimizer_state)
         self.history_ = History(json.loads(state["history"]))
@@ -263,7 +437,7 @@ class _TorchNetMixin:
         for (name, device), generator in self.__dict__.get("_generators", {}).items():
             states[f"net:{name}@{device}"] = generator.get_state()
         for module_name in self._modules:
-            for sub_name, sub in getattr(self, module_name + "_").named_modules():
+            for sub_name, sub in _bare(getattr(self, module_name + "_")).named_modules():
                 for device, generator in getattr(sub, "_generators", {}).items():
                     states[f"{module_name}:{sub_name}@{device}"] = generator.get_state()
         return states
@@ -277,7 +451,7 @@ class _TorchNetMixin:
             if owner == "net":
                 generator = self._generator(name, device)
             else:
-                generator = getattr(self, owner + "_").get_submodule(name)._generator(device)
+                generator = _bare(getattr(self, owner + "_")).get_submodule(name)._generator(device)
             generator.set_state(value)
 
     def _training_state(self) -> dict:
@@ -292,8 +466,11 @@ class _TorchNetMixin:
 
     def _fingerprint(self, X: np.ndarray) -> str:
         """The data and parameters a checkpoint belongs to (a resumed fit must match)."""
-        flat = X.reshape(len(X), -1)
-        sample = np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 1024)])
+        if X.dtype == object:  # paths: the files named are the data
+            sample = np.frombuffer("\0".join(map(os.fspath, X)).encode(), dtype=np.uint8)
+        else:
+            flat = X.reshape(len(X), -1)
+            sample = np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 1024)])
         params = {
             name: _stable_repr(value)
             for name, value in sorted(self.get_params(deep=False).items())
@@ -347,11 +524,17 @@ class _TorchNetMixin:
         self._set_rng_states(state["rng"])
         return int(state["epoch"])
 
+    def get_dataset(self, X, y=None):
+        reader = self._frontend_steps()[0]
+        if reader is None or is_dataset(X):
+            return super().get_dataset(X, y)
+        return AudioFileDataset(X, reader, y=y, shape=self.input_shape_)
+
     def get_iterator(self, dataset, training=False):
+        iterator = super(AccelerateMixin, self).get_iterator(dataset, training=training)
         if training:
             # Seeded shuffling; drop a last batch of one, which batch norm cannot train on.
-            iterator = super().get_iterator(dataset, training=True)
-            return type(iterator)(
+            iterator = type(iterator)(
                 dataset,
                 batch_size=iterator.batch_size,
                 shuffle=True,
@@ -361,10 +544,17 @@ class _TorchNetMixin:
                 collate_fn=iterator.collate_fn,
                 pin_memory=iterator.pin_memory,
             )
-        return super().get_iterator(dataset, training=False)
+        if self._accelerated:
+            iterator = self.accelerator.prepare(iterator)  # one shard per process
+        return iterator
 
     def infer(self, x, **fit_params):
-        use_amp = self.mixed_precision and torch.device(self.device).type == "cuda"
+        # With an accelerator, its own mixed-precision setting applies.
+        use_amp = (
+            self.mixed_precision
+            and not self._accelerated
+            and torch.device(self.device).type == "cuda"
+        )
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             return super().infer(x, **fit_params)
 
@@ -489,6 +679,16 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         data with the same parameters and directory resumes after the last
         completed epoch and, on the CPU, ends with the same model as an
         uninterrupted fit. See :class:`~sklaudio.callbacks.TrainingCheckpoint`.
+    accelerator : accelerate.Accelerator, default=None
+        Train through Hugging Face ``accelerate`` (skorch's
+        :class:`~skorch.hf.AccelerateMixin`): launched with ``accelerate launch
+        --num_processes N`` (or ``torchrun``), every process trains on its
+        shard of each epoch with ``batch_size`` clips per batch, gradients are
+        averaged (DistributedDataParallel), and each process's new embeddings
+        are gathered before the memory-bank update so that every process keeps
+        the same bank. The accelerator's device and ``mixed_precision`` replace
+        ``device`` and ``mixed_precision``. Set it back to None before
+        ``sklaudio.persist.save`` or pickling (an Accelerator is not saved).
     verbose : int, default=0
         0: silent; 1: a progress bar over epochs with the loss; 2: skorch's
         table of epochs too.
@@ -552,6 +752,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         device="auto",
         random_state=None,
         checkpoint=None,
+        accelerator=None,
         verbose=0,
         **kwargs,
     ):
@@ -581,6 +782,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.checkpoint = checkpoint
+        self.accelerator = accelerator
 
     _persisted_attributes = (*_TorchNetMixin._persisted_attributes, "n_train_")
 
@@ -622,7 +824,8 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             torch.manual_seed(seed)
             channels, n_freq = self._spectrogram_shape()[:2]
             backbone = build_backbone(self.backbone, in_channels=self._group_channels(channels))
-            augment = SpectrogramAugment(seed=seed + 3) if self.augment else None
+            augment_seed = seed + 3 + 7919 * self._process_index()
+            augment = SpectrogramAugment(seed=augment_seed) if self.augment else None
             self.module_ = SpectrogramEncoder(
                 backbone,
                 self.embedding_dim,
@@ -650,10 +853,21 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         # skorch's step, plus NPID's memory update with the batch's new embeddings.
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss.backward()
-        self.memory_bank_.update(yi.to(self.memory_bank_.memory.device), y_pred)
+        bank = self.memory_bank_
+        distributed = self._n_processes() > 1
+        z_unset = distributed and bool(bank.nce_z < 0)
+        with self._autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self._backward(loss)
+        indices, features = yi.to(bank.memory.device), y_pred.detach()
+        if distributed:
+            # Every process applies the embeddings of every process, so that the banks stay
+            # identical; NCE's Z, estimated on each process's first batch, is averaged.
+            indices, features = self.accelerator.gather((indices, features))
+            if z_unset:
+                bank.nce_z.copy_(self.accelerator.reduce(bank.nce_z.clone(), "mean"))
+        bank.update(indices, features)
         return {"loss": loss, "y_pred": y_pred}
 
     def fit(self, X, y=None, **fit_params):
@@ -748,8 +962,9 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         Sequences per batch (the paper's N = 16: the pair loss compares them).
     lr : float, default=1e-3
     optimizer : torch optimizer class, default=torch.optim.AdamW
-    mixed_precision, device, random_state, checkpoint, verbose, **kwargs
-        As for :class:`NPIDEmbedder`.
+    mixed_precision, device, random_state, checkpoint, accelerator, verbose, **kwargs
+        As for :class:`NPIDEmbedder`. With an accelerator, the pair loss compares the
+        sequences of each process's own batch (``batch_size`` per process).
 
     Attributes
     ----------
@@ -807,6 +1022,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         device="auto",
         random_state=None,
         checkpoint=None,
+        accelerator=None,
         verbose=0,
         **kwargs,
     ):
@@ -842,6 +1058,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.checkpoint = checkpoint
+        self.accelerator = accelerator
 
     def _check_params(self):
         checks = [
@@ -930,7 +1147,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             return mse
         from sklaudio.nn import pair_loss
 
-        dist = torch.softmax(self.module_.features(code).float(), dim=1)
+        dist = torch.softmax(_bare(self.module_).features(code).float(), dim=1)
         pair = pair_loss(dist, self.threshold, self.margin)
         self.history_.record_batch("mse", float(mse.detach()))
         self.history_.record_batch("pair", float(pair.detach()))
@@ -938,6 +1155,12 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
 
     def fit(self, X, y=None, **fit_params):
         """Train the frame predictor (two phases); ``y`` is ignored."""
+        if self._frontend_steps()[0] is not None:
+            raise ValueError(
+                "AFPPairLossEmbedder does not stream audio files yet (its training items are "
+                "sequences cut from every clip): decode them first with AudioReader and pass "
+                "the waveforms, with frontend=SpectrogramTransformer('log_mel', ...)"
+            )
         X = self._check_input(X, reset=True)
         self._check_params()
         self._reset_randomness()

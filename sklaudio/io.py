@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 from joblib import Parallel, delayed
 from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -21,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 __all__ = [
+    "AudioFileDataset",
     "AudioReader",
     "fix_length",
     "read_audio",
@@ -469,3 +471,79 @@ def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus",
         raise NotADirectoryError(f"{_describe(root)} is not a directory")
     exts = tuple(e.lower() for e in extensions)
     return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+
+
+class AudioFileDataset(torch.utils.data.Dataset):
+    """Audio files decoded one at a time: the torch Dataset behind streaming fits.
+
+    Item ``i`` is ``(waveform, target)``: file ``paths[i]`` read by
+    ``reader`` (resampled, mixed down if ``reader.mono``, centre-cropped or
+    padded to ``reader.duration``) as a float32 tensor, and ``y[i]`` (``0``
+    when ``y`` is None). Used by a DataLoader with ``num_workers > 0``, the
+    files are decoded in worker processes, batch by batch, so no array of
+    the whole corpus is ever built. The embedders and
+    :class:`~sklaudio.classifiers.FineTunedClassifier` create it themselves
+    when their ``frontend`` starts with an :class:`AudioReader` and ``X``
+    holds paths.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        The audio files.
+    reader : AudioReader
+        How to decode them; ``duration`` must be set (clips are batched) and
+        ``on_error`` must be ``'raise'`` (a dataset cannot drop an item: filter
+        the files first, e.g. with a dataset loader's ``on_error='skip'``).
+    y : array-like of shape (n_files,), default=None
+        Targets returned beside the waveforms.
+    shape : tuple of int, default=None
+        Expected shape of every decoded clip; a file that decodes to another
+        shape (e.g. a different number of channels with ``mono=False``) raises
+        an error naming it.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, soundfile as sf
+    >>> from sklaudio.io import AudioFileDataset, AudioReader
+    >>> path = tempfile.mkdtemp() + "/tone.wav"
+    >>> sf.write(path, np.zeros(8000, dtype=np.float32), 8000)
+    >>> data = AudioFileDataset([path], AudioReader(sample_rate=16000, duration=0.5))
+    >>> wave, target = data[0]
+    >>> len(data), tuple(wave.shape), wave.dtype
+    (1, (8000,), torch.float32)
+    """
+
+    def __init__(self, paths, reader: AudioReader, y=None, shape=None):
+        if not isinstance(reader, AudioReader):
+            raise TypeError(f"reader must be an AudioReader, got {type(reader).__name__}")
+        if reader.duration is None:
+            raise ValueError(
+                "streaming audio files needs a fixed clip length to batch them: set "
+                "AudioReader(duration=...) in the frontend"
+            )
+        if reader.on_error != "raise":
+            raise ValueError(
+                f"AudioReader(on_error={reader.on_error!r}) cannot drop files while streaming "
+                "(every file is a training item); filter the files first, e.g. with a dataset "
+                "loader's on_error='skip', and use on_error='raise'"
+            )
+        self.paths = list(paths)
+        self.reader = reader
+        self.y = None if y is None else np.asarray(y)
+        if self.y is not None and len(self.y) != len(self.paths):
+            raise ValueError(f"got {len(self.paths)} paths but {len(self.y)} targets")
+        self.shape = None if shape is None else tuple(shape)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        path = self.paths[index]
+        wave = self.reader._read_one(path)
+        if self.shape is not None and wave.shape != self.shape:
+            raise ValueError(
+                f"{_describe(path)} decodes to a clip of shape {wave.shape}, but the other clips "
+                f"have shape {self.shape}; pass mono=True to the AudioReader or convert the file"
+            )
+        target = 0 if self.y is None else self.y[index]
+        return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), target

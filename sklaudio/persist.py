@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.pipeline import Pipeline
 
 __all__ = ["load", "save"]
 
@@ -109,6 +110,8 @@ def _encode(value):
         return {"__array__": value.tolist(), "dtype": value.dtype.str}
     if inspect.isclass(value) and (value.__module__ + ".").startswith(_ALLOWED_CLASS_MODULES):
         return {"__class__": f"{value.__module__}.{value.__qualname__}"}
+    if isinstance(value, Pipeline):  # a streaming frontend: [AudioReader, spectrogram step]
+        return {"__pipeline__": [[name, _encode(step)] for name, step in value.steps]}
     if type(value).__name__ in _ESTIMATORS and type(value).__module__.startswith("sklaudio."):
         return {
             "__estimator__": type(value).__name__,
@@ -133,6 +136,8 @@ def _decode(value):
         return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
     if "__class__" in value:
         return _allowed_class(value["__class__"])
+    if "__pipeline__" in value:
+        return Pipeline([(str(name), _decode(step)) for name, step in value["__pipeline__"]])
     if "__estimator__" in value:
         return _estimator_class(value["__estimator__"])(
             **{k: _decode(v) for k, v in value["params"].items()}

@@ -92,6 +92,15 @@ class SpectrogramClassifier(nn.Module):
         self.freeze_encoder = freeze_encoder
         if freeze_encoder:
             encoder.requires_grad_(False)
+        # What ``features`` never runs (the NPID projection the head replaces, the AFP
+        # decoder) gets no gradient: frozen, so that data-parallel training accepts it.
+        unused = [getattr(encoder, "projection", None)]
+        predictor = getattr(encoder, "predictor", None)
+        if predictor is not None:
+            unused += [predictor.decoder, predictor.output]
+        for module in unused:
+            if module is not None:
+                module.requires_grad_(False)
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -1,0 +1,146 @@
+"""Training through Hugging Face accelerate (skorch's AccelerateMixin), on the CPU.
+
+One process in this interpreter, and two processes (gloo) started by ``torchrun`` as
+``accelerate launch`` would: the memory bank must stay identical across processes.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from test_afp_embedder import TINY as TINY_AFP
+
+from sklaudio.classifiers import FineTunedClassifier
+from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
+
+accelerate = pytest.importorskip("accelerate")
+
+
+@pytest.fixture
+def accelerator():
+    from accelerate.state import AcceleratorState, GradientState
+
+    yield accelerate.Accelerator(cpu=True)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def _spectrograms(n=24, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 1, 16, 24)).astype(np.float32)
+
+
+def test_npid_with_an_accelerator_trains_and_embeds(accelerator):
+    X = _spectrograms()
+    npid = NPIDEmbedder(
+        embedding_dim=8,
+        nce_k=4,
+        max_epochs=3,
+        batch_size=8,
+        random_state=0,
+        accelerator=accelerator,
+    )
+    npid.fit(X)
+    assert npid.get_params()["accelerator"] is accelerator  # the parameter is untouched
+    assert len(npid.history_) == 3 and np.isfinite(npid.history_[:, "train_loss"]).all()
+    assert not npid._wrapped_with_accelerator  # unwrapped after training
+    Z = npid.transform(X)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+    # every clip's bank row was updated from its random unit initialisation
+    fresh = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=0)
+    initial = fresh.fit(X).memory_bank_.memory.numpy()
+    assert not np.isclose(npid.memory_bank_.memory.numpy(), initial).all(axis=1).any()
+    npid.partial_fit(X)  # wraps the modules again for the extra epochs
+    assert len(npid.history_) == 6
+
+
+def test_afp_and_classifier_with_an_accelerator(accelerator):
+    S = _spectrograms(8, seed=1)
+    afp = AFPPairLossEmbedder(**TINY_AFP, accelerator=accelerator).fit(S)
+    assert "pair" in afp.history_[-1]["batches"][-1] and afp.transform(S).shape == (8, 8)
+    y = np.array(["a", "b"] * 12)
+    X = _spectrograms()
+    clf = FineTunedClassifier(max_epochs=2, batch_size=8, random_state=0, accelerator=accelerator)
+    assert clf.fit(X, y).predict(X).shape == (24,)
+
+
+def test_saving_an_estimator_with_an_accelerator_says_how(accelerator, tmp_path):
+    from sklaudio import persist
+
+    npid = NPIDEmbedder(
+        embedding_dim=8,
+        nce_k=4,
+        max_epochs=1,
+        batch_size=8,
+        random_state=0,
+        accelerator=accelerator,
+    ).fit(_spectrograms())
+    with pytest.raises(TypeError, match="accelerator"):
+        persist.save(npid, tmp_path / "m.pt")
+    persist.save(npid.set_params(accelerator=None), tmp_path / "m.pt")
+    assert persist.load(tmp_path / "m.pt").transform(_spectrograms()).shape == (24, 8)
+
+
+TWO_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from accelerate import Accelerator
+    from sklaudio.classifiers import FineTunedClassifier
+    from sklaudio.embedders import NPIDEmbedder
+
+    accelerator = Accelerator(cpu=True)
+    X = np.random.default_rng(0).normal(size=(40, 1, 16, 24)).astype(np.float32)
+    # random_state=None: the processes must agree on a seed by themselves
+    npid = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=3, batch_size=4,
+                        accelerator=accelerator).fit(X)
+    bank = npid.memory_bank_.memory.numpy()
+    weights = npid.module_.projection.weight.detach().numpy()
+    Z = npid.transform(X)
+    y = np.array(["a", "b"] * 20)
+    clf = FineTunedClassifier(embedder=npid, max_epochs=1, batch_size=4,
+                              accelerator=accelerator).fit(X, y)
+    head = clf.module_.head.weight.detach().numpy()
+    np.savez(sys.argv[1] + f"/rank{accelerator.process_index}.npz", bank=bank,
+             weights=weights, Z=Z, head=head, z=float(npid.memory_bank_.nce_z),
+             initial=NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=4,
+                                  random_state=npid.seed_).fit(X).memory_bank_.memory.numpy())
+    print(json.dumps({"rank": accelerator.process_index, "n": accelerator.num_processes}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_processes_keep_one_memory_bank(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(TWO_PROCESS_SCRIPT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if '"rank"' in line]
+    ranks = sorted(json.loads(line)["rank"] for line in lines)
+    assert ranks == [0, 1]
+    r0, r1 = (np.load(tmp_path / f"rank{r}.npz") for r in (0, 1))
+    # Gathered updates: both processes hold the same bank, and every clip's row moved
+    # although each process saw only half of every epoch.
+    np.testing.assert_array_equal(r0["bank"], r1["bank"])
+    assert not np.isclose(r0["bank"], r0["initial"]).all(axis=1).any()
+    assert float(r0["z"]) == float(r1["z"]) > 0
+    np.testing.assert_array_equal(r0["weights"], r1["weights"])  # DDP kept the weights equal
+    np.testing.assert_array_equal(r0["head"], r1["head"])
+    np.testing.assert_allclose(r0["Z"], r1["Z"], rtol=1e-6, atol=1e-6)
+    assert r0["Z"].shape == (40, 8)
