@@ -524,6 +524,10 @@ class _TorchNetMixin(AccelerateMixin):
         self._set_rng_states(state["rng"])
         return int(state["epoch"])
 
+    def _items_per_batch(self, batch_size: int) -> int:
+        """Dataset items per training batch (AFP streams whole clips of several sequences)."""
+        return batch_size
+
     def get_dataset(self, X, y=None):
         reader = self._frontend_steps()[0]
         if reader is None or is_dataset(X):
@@ -536,9 +540,9 @@ class _TorchNetMixin(AccelerateMixin):
             # Seeded shuffling; drop a last batch of one, which batch norm cannot train on.
             iterator = type(iterator)(
                 dataset,
-                batch_size=iterator.batch_size,
+                batch_size=self._items_per_batch(iterator.batch_size),
                 shuffle=True,
-                drop_last=len(dataset) % iterator.batch_size == 1,
+                drop_last=len(dataset) % self._items_per_batch(iterator.batch_size) == 1,
                 generator=self._generator("shuffle", "cpu"),
                 num_workers=iterator.num_workers,
                 collate_fn=iterator.collate_fn,
@@ -954,8 +958,13 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     sample_rate, hop_length : int, default=22050, 512
         Time resolution of the input spectrograms (taken from ``frontend``
         when one is set), to convert ``frame_duration`` into steps.
-    frontend : SpectrogramTransformer, default=None
-        Compute log-mel spectrograms per batch from waveforms.
+    frontend : SpectrogramTransformer or Pipeline, default=None
+        Compute log-mel spectrograms per batch from waveforms. A Pipeline
+        ``[AudioReader, SpectrogramTransformer]`` streams: ``X`` holds paths,
+        files are decoded per batch and a batch holds whole clips,
+        ``max(1, batch_size // sequences_per_clip_)`` of them, all of whose
+        sequences are trained on (without streaming, sequences of all clips
+        are shuffled together).
     widths : tuple of 2 int, default=(32, 64)
         Channels of the first two encoder layers.
     batch_size : int, default=16
@@ -973,6 +982,8 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         ``train_loss``, ``mse`` and ``pair`` per epoch.
     frame_steps_, hop_steps_ : int
         Frame length and hop in spectrogram steps.
+    sequences_per_clip_ : int
+        Training sequences cut from each clip.
     input_shape_ : tuple
 
     References
@@ -995,7 +1006,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     _fixed_params = ("module", "criterion", "train_split", "max_epochs")
     _persisted_attributes = (
         *_TorchNetMixin._persisted_attributes,
-        *("frame_steps_", "hop_steps_", "n_epochs_"),
+        *("frame_steps_", "hop_steps_", "n_epochs_", "sequences_per_clip_"),
     )
 
     def __init__(
@@ -1103,29 +1114,56 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             raise ValueError("mse_epochs + pair_epochs must be at least 1")
 
     def _time_resolution(self):
-        if self.frontend is not None and hasattr(self.frontend, "stft_params"):
-            return self.frontend.sample_rate, self.frontend.stft_params()["hop_length"]
+        spectrogram = self._frontend_steps()[1]
+        if spectrogram is not None and hasattr(spectrogram, "stft_params"):
+            return spectrogram.sample_rate, spectrogram.stft_params()["hop_length"]
         return self.sample_rate, self.hop_length
 
-    def _sequences(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """All training sequences of all clips, and the clip each comes from."""
+    @property
+    def _streaming(self) -> bool:
+        return self._frontend_steps()[0] is not None
+
+    def _clip_sequences(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips (waveforms with a frontend, else spectrograms) → their training sequences
+        ``(n, n_sequences, n_context + 1, n_mels, frame_steps)``, on ``x``'s device."""
         from sklaudio.features import frame_sequences
 
         with torch.no_grad():
-            spec = torch.from_numpy(X)
-            if self.frontend is not None:
-                spec = self._frontend_fn()(spec)
+            frontend = self._frontend_fn()
+            spec = x if frontend is None else frontend(x.float())
             if spec.shape[1] != 1:
                 raise ValueError(
                     f"AFPPairLossEmbedder reads one-channel (mono) spectrograms, got "
                     f"{spec.shape[1]} channels; use AudioReader(mono=True) and kind='log_mel'"
                 )
-            seq = frame_sequences(
+            return frame_sequences(
                 spec[:, 0], self.frame_steps_, self.hop_steps_, self.n_context + 1, short=self.short
             )
+
+    def _sequences(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """All training sequences of all clips, and the clip each comes from."""
+        seq = self._clip_sequences(torch.from_numpy(X))
         n, n_seq = seq.shape[:2]
         clips = np.repeat(np.arange(n), n_seq)
         return seq.reshape(n * n_seq, *seq.shape[2:]).numpy(), clips
+
+    def _training_items(self, X) -> np.ndarray:
+        """What the DataLoader iterates: every clip's sequences, or the paths when streaming
+        (then a batch holds whole clips, cut into sequences by ``train_step_single``)."""
+        return X if self._streaming else self._sequences(X)[0]
+
+    def _items_per_batch(self, batch_size: int) -> int:
+        if not self._streaming:
+            return batch_size
+        # about batch_size sequences per step, as without streaming
+        return max(1, batch_size // self.sequences_per_clip_)
+
+    def train_step_single(self, batch, **fit_params):
+        if self._streaming:  # a batch of clips: train on all their sequences
+            Xi, yi = unpack_data(batch)
+            seq = self._clip_sequences(Xi)
+            batch = (seq.reshape(-1, *seq.shape[2:]), yi)
+        return super().train_step_single(batch, **fit_params)
 
     def initialize_module(self):
         with torch.random.fork_rng(devices=[]):
@@ -1155,19 +1193,17 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
 
     def fit(self, X, y=None, **fit_params):
         """Train the frame predictor (two phases); ``y`` is ignored."""
-        if self._frontend_steps()[0] is not None:
-            raise ValueError(
-                "AFPPairLossEmbedder does not stream audio files yet (its training items are "
-                "sequences cut from every clip): decode them first with AudioReader and pass "
-                "the waveforms, with frontend=SpectrogramTransformer('log_mel', ...)"
-            )
         X = self._check_input(X, reset=True)
         self._check_params()
         self._reset_randomness()
         sample_rate, hop = self._time_resolution()
         self.frame_steps_ = max(int(round(self.frame_duration * sample_rate / hop)), 1)
         self.hop_steps_ = max(self.frame_steps_ // 4, 1)
-        sequences, _ = self._sequences(X)
+        # a probe clip: the sequences per clip, and an early error for too-short clips
+        self.sequences_per_clip_ = self._clip_sequences(torch.zeros((1, *self.input_shape_))).shape[
+            1
+        ]
+        sequences = self._training_items(X)
         self.n_epochs_ = self.mse_epochs + self.pair_epochs
         saved = self._read_checkpoint(X)
         with self._resolved_device():
@@ -1182,25 +1218,40 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             )
         return self
 
+    def _sequence_features(self, sequences: torch.Tensor) -> torch.Tensor:
+        """Feature vectors of ``(m, n_context + 1, ...)`` sequences: ``(m, K)`` on the CPU.
+
+        Only the encoder runs: skorch's forward would also decode every sequence.
+        """
+        use_amp = (
+            self.mixed_precision
+            and not self._accelerated
+            and torch.device(self.device).type == "cuda"
+        )
+        codes = []
+        for start in range(0, len(sequences), self.batch_size):
+            context = sequences[start : start + self.batch_size, : self.n_context]
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                codes.append(self.module_.encode(context.to(self.device)).float().cpu())
+        feats = self.module_.features(torch.cat(codes))
+        return torch.softmax(feats, dim=1) if self.output == "distribution" else feats
+
     def transform(self, X):
         """One vector per clip: the mean over its sequences (see ``output``)."""
         check_is_fitted(self, "input_shape_")
         X = self._check_input(X, reset=False)
-        sequences, clips = self._sequences(X)
-        # Only the encoder is needed: skip skorch's forward, which would also decode.
         self._set_training(False)
-        codes = []
         with self._resolved_device(), torch.no_grad():
-            use_amp = self.mixed_precision and torch.device(self.device).type == "cuda"
-            for start in range(0, len(sequences), self.batch_size):
-                batch = torch.from_numpy(sequences[start : start + self.batch_size])
-                context = batch[:, : self.n_context].to(self.device)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                    codes.append(self.module_.encode(context).float().cpu())
-        feats = self.module_.features(torch.cat(codes))
-        if self.output == "distribution":
-            feats = torch.softmax(feats, dim=1)
-        feats = feats.numpy()
+            if self._streaming:  # batches of clips decoded by the DataLoader
+                feats = []
+                for waves, _ in self.get_iterator(self.get_dataset(X), training=False):
+                    seq = self._clip_sequences(waves.to(self.device))
+                    n, n_seq = seq.shape[:2]
+                    clip_feats = self._sequence_features(seq.reshape(n * n_seq, *seq.shape[2:]))
+                    feats.append(clip_feats.view(n, n_seq, -1).mean(dim=1))
+                return torch.cat(feats).numpy()
+            sequences, clips = self._sequences(X)
+            feats = self._sequence_features(torch.from_numpy(sequences)).numpy()
         out = np.zeros((len(X), feats.shape[1]), dtype=np.float32)
         np.add.at(out, clips, feats)
         counts = np.bincount(clips, minlength=len(X))[:, None].astype(np.float32)
@@ -1211,7 +1262,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)
-        sequences, _ = self._sequences(X)
+        sequences = self._training_items(X)
         self._checkpoint_fingerprint = self._fingerprint(X)
         with self._resolved_device():
             NeuralNet.partial_fit(
