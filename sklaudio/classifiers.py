@@ -20,7 +20,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 from skorch.dataset import Dataset
 
-from sklaudio.callbacks import CosineLR, EpochProgressBar
+from sklaudio.callbacks import CosineLR, EpochProgressBar, is_main_process
 from sklaudio.embedders import _bare, _TorchNetMixin, _VerbosePrintLog
 from sklaudio.features import frame_sequences
 from sklaudio.nn import (
@@ -407,7 +407,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                     UserWarning,
                     stacklevel=3,
                 )
-            if self.verbose:
+            if self.verbose and is_main_process(self):
                 print(f"pretrained_weights: {report.summary()}")
 
     # -- data -----------------------------------------------------------------------

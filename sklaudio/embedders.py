@@ -23,7 +23,7 @@ from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
 from skorch.history import History
-from skorch.utils import is_dataset
+from skorch.utils import is_dataset, to_tensor
 
 from sklaudio.callbacks import (
     CHECKPOINT_FILE,
@@ -114,7 +114,13 @@ class _TorchNetMixin(AccelerateMixin):
     # Fitted attributes besides the torch state, saved by persist.save and checkpoints.
     _persisted_attributes: tuple[str, ...] = ("seed_", "n_features_in_", "input_shape_")
     # Parameters that may change between an interrupted fit and its resumption.
-    _resumable_params: tuple[str, ...] = ("verbose", "callbacks", "checkpoint", "device")
+    _resumable_params: tuple[str, ...] = (
+        "verbose",
+        "callbacks",
+        "checkpoint",
+        "device",
+        "accelerator",
+    )
 
     def __init__(self, *args, **kwargs):
         super(AccelerateMixin, self).__init__(*args, **kwargs)
@@ -159,6 +165,10 @@ class _TorchNetMixin(AccelerateMixin):
             setattr(self, name + "_", module)
         self._wrapped_with_accelerator = True
 
+    def initialize(self):
+        self._wrapped_with_accelerator = False  # new modules (also after a failed fit)
+        return super().initialize()
+
     def _initialize_accelerator(self):
         if not self._accelerated or self._wrapped_with_accelerator:
             return self
@@ -170,7 +180,15 @@ class _TorchNetMixin(AccelerateMixin):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         if self._accelerated and not self._wrapped_with_accelerator:
-            self._prepare_modules()  # partial_fit after a fit that unwrapped them
+            # partial_fit after a fit that unwrapped the modules, or an accelerator set on
+            # a net initialised without one (its optimizer is a plain torch one then)
+            from accelerate.optimizer import AcceleratedOptimizer
+
+            self._prepare_modules()
+            for name in self._optimizers:
+                optimizer = getattr(self, name + "_")
+                if not isinstance(optimizer, AcceleratedOptimizer):
+                    setattr(self, name + "_", self.accelerator.prepare(optimizer))
 
     def train_step(self, batch, **fit_params):
         if self._accelerated:
@@ -189,6 +207,13 @@ class _TorchNetMixin(AccelerateMixin):
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         if self._accelerated:
+            if self._n_processes() > 1:
+                # DDP copies buffers from the main process at the start of each forward, so
+                # the last step's batch-norm statistics still differ: every process ends
+                # with the main process's model.
+                for name in self._modules:
+                    for buffer in _bare(getattr(self, name + "_")).buffers():
+                        torch.distributed.broadcast(buffer, src=0)
             return super().on_train_end(net, X=X, y=y, **kwargs)
         return super(AccelerateMixin, self).on_train_end(net, X=X, y=y, **kwargs)
 
@@ -282,7 +307,10 @@ class _TorchNetMixin(AccelerateMixin):
         """Audio paths for a frontend that starts with an AudioReader (streaming)."""
         paths = _as_path_list(X)
         if paths is None:
-            shape = getattr(X, "shape", None) or (len(X),)
+            try:
+                shape = np.shape(X)
+            except ValueError:  # ragged
+                shape = (len(X),)
             raise ValueError(
                 f"{type(self).__name__}'s frontend starts with an AudioReader, so X must be a 1-d "
                 f"array of audio file paths, got an array of shape {shape}; pass paths, or drop "
@@ -444,6 +472,10 @@ class _TorchNetMixin(AccelerateMixin):
 
     def _set_rng_states(self, states: dict) -> None:
         for key, value in states.items():
+            if self._n_processes() > 1 and not key.startswith("net:shuffle@"):
+                # The checkpoint holds the main process's generators; the others' negatives
+                # and masks restart from their own seeds (not bit-identical to no crash).
+                continue
             where, _, device = key.rpartition("@")
             if torch.device(device).type == "cuda" and not torch.cuda.is_available():
                 continue  # resumed on another device: those generators restart from the seed
@@ -467,7 +499,7 @@ class _TorchNetMixin(AccelerateMixin):
     def _fingerprint(self, X: np.ndarray) -> str:
         """The data and parameters a checkpoint belongs to (a resumed fit must match)."""
         if X.dtype == object:  # paths: the files named are the data
-            sample = np.frombuffer("\0".join(map(os.fspath, X)).encode(), dtype=np.uint8)
+            sample = np.frombuffer("\0".join(map(os.fsdecode, X)).encode(), dtype=np.uint8)
         else:
             flat = X.reshape(len(X), -1)
             sample = np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 1024)])
@@ -547,6 +579,11 @@ class _TorchNetMixin(AccelerateMixin):
                 num_workers=iterator.num_workers,
                 collate_fn=iterator.collate_fn,
                 pin_memory=iterator.pin_memory,
+                timeout=iterator.timeout,
+                worker_init_fn=iterator.worker_init_fn,
+                multiprocessing_context=iterator.multiprocessing_context,
+                prefetch_factor=iterator.prefetch_factor,
+                persistent_workers=iterator.persistent_workers,
             )
         if self._accelerated:
             iterator = self.accelerator.prepare(iterator)  # one shard per process
@@ -1161,7 +1198,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     def train_step_single(self, batch, **fit_params):
         if self._streaming:  # a batch of clips: train on all their sequences
             Xi, yi = unpack_data(batch)
-            seq = self._clip_sequences(Xi)
+            seq = self._clip_sequences(to_tensor(Xi, device=self.device))
             batch = (seq.reshape(-1, *seq.shape[2:]), yi)
         return super().train_step_single(batch, **fit_params)
 
@@ -1244,7 +1281,9 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         with self._resolved_device(), torch.no_grad():
             if self._streaming:  # batches of clips decoded by the DataLoader
                 feats = []
-                for waves, _ in self.get_iterator(self.get_dataset(X), training=False):
+                # a plain DataLoader: with an accelerator, every process embeds every clip
+                iterator = super(AccelerateMixin, self).get_iterator(self.get_dataset(X))
+                for waves, _ in iterator:
                     seq = self._clip_sequences(waves.to(self.device))
                     n, n_seq = seq.shape[:2]
                     clip_feats = self._sequence_features(seq.reshape(n * n_seq, *seq.shape[2:]))

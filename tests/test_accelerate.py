@@ -11,10 +11,13 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
+from skorch.callbacks import Callback
 from test_afp_embedder import TINY as TINY_AFP
 
 from sklaudio.classifiers import FineTunedClassifier
 from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
+from sklaudio.nn import MemoryBank
 
 accelerate = pytest.importorskip("accelerate")
 
@@ -26,6 +29,12 @@ def accelerator():
     yield accelerate.Accelerator(cpu=True)
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+def _initial_bank(n, dim, seed):
+    """The memory bank NPIDEmbedder starts from (its initialize_module: seed + 4)."""
+    generator = torch.Generator().manual_seed(seed + 4)
+    return MemoryBank(n, dim, generator=generator).memory.numpy()
 
 
 def _spectrograms(n=24, seed=0):
@@ -48,9 +57,8 @@ def test_npid_with_an_accelerator_trains_and_embeds(accelerator):
     assert not npid._wrapped_with_accelerator  # unwrapped after training
     Z = npid.transform(X)
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
-    # every clip's bank row was updated from its random unit initialisation
-    fresh = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=0)
-    initial = fresh.fit(X).memory_bank_.memory.numpy()
+    # every clip's bank row moved away from its random unit initialisation
+    initial = _initial_bank(len(X), 8, npid.seed_)
     assert not np.isclose(npid.memory_bank_.memory.numpy(), initial).all(axis=1).any()
     npid.partial_fit(X)  # wraps the modules again for the extra epochs
     assert len(npid.history_) == 6
@@ -64,6 +72,53 @@ def test_afp_and_classifier_with_an_accelerator(accelerator):
     X = _spectrograms()
     clf = FineTunedClassifier(max_epochs=2, batch_size=8, random_state=0, accelerator=accelerator)
     assert clf.fit(X, y).predict(X).shape == (24,)
+
+
+class _FailOnce(Callback):
+    """Fails the first epoch it sees."""
+
+    failed = False
+
+    def on_epoch_end(self, net, **kwargs):
+        if not _FailOnce.failed:
+            _FailOnce.failed = True
+            raise RuntimeError("interrupted")
+
+
+def test_a_fit_after_a_failed_one_is_prepared_again(accelerator):
+    from accelerate.optimizer import AcceleratedOptimizer
+
+    X = _spectrograms()
+    npid = NPIDEmbedder(
+        embedding_dim=8,
+        nce_k=4,
+        max_epochs=2,
+        batch_size=8,
+        random_state=0,
+        accelerator=accelerator,
+        callbacks=[("fail", _FailOnce())],
+    )
+    with pytest.raises(RuntimeError, match="interrupted"):
+        npid.fit(X)
+    npid.fit(X)  # new modules and optimizer: they must be prepared, not skipped
+    assert isinstance(npid.optimizer_, AcceleratedOptimizer)
+
+
+def test_an_accelerator_set_after_loading_prepares_the_optimizer(accelerator, tmp_path):
+    from accelerate.optimizer import AcceleratedOptimizer
+
+    from sklaudio import persist
+
+    X = _spectrograms()
+    NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=0).fit(X)
+    persist.save(
+        NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=0).fit(X),
+        tmp_path / "m.pt",
+    )
+    npid = persist.load(tmp_path / "m.pt").set_params(accelerator=accelerator)
+    npid.partial_fit(X)
+    assert isinstance(npid.optimizer_, AcceleratedOptimizer)
+    assert len(npid.history_) == 2
 
 
 def test_saving_an_estimator_with_an_accelerator_says_how(accelerator, tmp_path):
@@ -87,7 +142,9 @@ TWO_PROCESS_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import numpy as np
+    import torch
     from accelerate import Accelerator
+    from sklaudio.nn import MemoryBank
     from sklaudio.classifiers import FineTunedClassifier
     from sklaudio.embedders import NPIDEmbedder
 
@@ -103,10 +160,23 @@ TWO_PROCESS_SCRIPT = textwrap.dedent(
     clf = FineTunedClassifier(embedder=npid, max_epochs=1, batch_size=4,
                               accelerator=accelerator).fit(X, y)
     head = clf.module_.head.weight.detach().numpy()
+    initial = MemoryBank(40, 8, generator=torch.Generator().manual_seed(npid.seed_ + 4))
+    # AFP streaming files (written by the test): every process embeds every clip
+    from sklearn.pipeline import make_pipeline
+    from sklaudio.embedders import AFPPairLossEmbedder
+    from sklaudio.features import SpectrogramTransformer
+    from sklaudio.io import AudioReader, list_audio_files
+    paths = list_audio_files(sys.argv[1] + "/sounds")
+    frontend = make_pipeline(
+        AudioReader(sample_rate=8000, duration=0.5),
+        SpectrogramTransformer("log_mel", sample_rate=8000, n_mels=32, n_fft=256, hop_length=64),
+    )
+    afp = AFPPairLossEmbedder(frame_duration=0.128, code_channels=8, widths=(4, 4),
+                              mse_epochs=1, pair_epochs=1, batch_size=18, frontend=frontend,
+                              accelerator=accelerator).fit(paths)
     np.savez(sys.argv[1] + f"/rank{accelerator.process_index}.npz", bank=bank,
              weights=weights, Z=Z, head=head, z=float(npid.memory_bank_.nce_z),
-             initial=NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=4,
-                                  random_state=npid.seed_).fit(X).memory_bank_.memory.numpy())
+             initial=initial.memory.numpy(), afp=afp.transform(paths))
     print(json.dumps({"rank": accelerator.process_index, "n": accelerator.num_processes}))
     """
 )
@@ -114,8 +184,18 @@ TWO_PROCESS_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_two_processes_keep_one_memory_bank(tmp_path):
+    from sklaudio.datasets import make_sounds
+
     script = tmp_path / "train.py"
     script.write_text(TWO_PROCESS_SCRIPT)
+    make_sounds(
+        n_samples=12,
+        n_classes=2,
+        sample_rate=8000,
+        duration=0.5,
+        random_state=0,
+        directory=tmp_path / "sounds",
+    )
     result = subprocess.run(
         [
             sys.executable,
@@ -144,3 +224,6 @@ def test_two_processes_keep_one_memory_bank(tmp_path):
     np.testing.assert_array_equal(r0["head"], r1["head"])
     np.testing.assert_allclose(r0["Z"], r1["Z"], rtol=1e-6, atol=1e-6)
     assert r0["Z"].shape == (40, 8)
+    # streamed AFP: each process embedded all 12 clips, in order, with the same weights
+    assert r0["afp"].shape == r1["afp"].shape == (12, 8)
+    np.testing.assert_allclose(r0["afp"], r1["afp"], rtol=1e-6, atol=1e-7)

@@ -1,5 +1,7 @@
 """Streaming: estimators that read audio files per batch (frontend = [AudioReader, spectrogram])."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -160,3 +162,11 @@ def test_audio_file_dataset_names_a_clip_of_another_shape(tmp_path):
         data[1]
     with pytest.raises(ValueError, match="2 paths but 1 targets"):
         AudioFileDataset([mono, stereo], reader, y=[0])
+
+
+def test_bytes_paths_are_read_like_str_paths(sounds):
+    as_bytes = np.array([os.fsencode(p) for p in sounds.filenames], dtype=object)
+    npid = _npid(_frontend()).fit(as_bytes)
+    np.testing.assert_array_equal(
+        npid.transform(as_bytes), _npid(_frontend()).fit(sounds.filenames).transform(as_bytes)
+    )
