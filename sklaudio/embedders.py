@@ -146,6 +146,10 @@ class _TorchNetMixin(AccelerateMixin):
         else:
             loss.backward()
 
+    def _skorch_hooks(self):
+        """AccelerateMixin's hooks with an accelerator, plain skorch's without."""
+        return super() if self._accelerated else super(AccelerateMixin, self)
+
     def _validate_params(self):
         # skorch's checks only: with an accelerator, _resolved_device sets its device.
         super(AccelerateMixin, self)._validate_params()
@@ -191,46 +195,32 @@ class _TorchNetMixin(AccelerateMixin):
                     setattr(self, name + "_", self.accelerator.prepare(optimizer))
 
     def train_step(self, batch, **fit_params):
-        if self._accelerated:
-            return super().train_step(batch, **fit_params)
-        return super(AccelerateMixin, self).train_step(batch, **fit_params)
+        return self._skorch_hooks().train_step(batch, **fit_params)
 
     def train_step_single(self, batch, **fit_params):
-        if self._accelerated:
-            return super().train_step_single(batch, **fit_params)
-        return super(AccelerateMixin, self).train_step_single(batch, **fit_params)
+        return self._skorch_hooks().train_step_single(batch, **fit_params)
 
     def _step_optimizer(self, step_fn):
-        if self._accelerated:
-            return super()._step_optimizer(step_fn)
-        return super(AccelerateMixin, self)._step_optimizer(step_fn)
+        return self._skorch_hooks()._step_optimizer(step_fn)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        if self._accelerated:
-            if self._n_processes() > 1:
-                # DDP copies buffers from the main process at the start of each forward, so
-                # the last step's batch-norm statistics still differ: every process ends
-                # with the main process's model.
-                for name in self._modules:
-                    for buffer in _bare(getattr(self, name + "_")).buffers():
-                        torch.distributed.broadcast(buffer, src=0)
-            return super().on_train_end(net, X=X, y=y, **kwargs)
-        return super(AccelerateMixin, self).on_train_end(net, X=X, y=y, **kwargs)
+        if self._n_processes() > 1:
+            # DDP copies buffers from the main process at the start of each forward, so the
+            # last step's batch-norm statistics still differ: every process ends with the
+            # main process's model.
+            for name in self._modules:
+                for buffer in _bare(getattr(self, name + "_")).buffers():
+                    torch.distributed.broadcast(buffer, src=0)
+        return self._skorch_hooks().on_train_end(net, X=X, y=y, **kwargs)
 
     def evaluation_step(self, batch, training=False):
-        if self._accelerated:
-            return super().evaluation_step(batch, training=training)
-        return super(AccelerateMixin, self).evaluation_step(batch, training=training)
+        return self._skorch_hooks().evaluation_step(batch, training=training)
 
     def save_params(self, *args, **kwargs):
-        if self._accelerated:
-            return super().save_params(*args, **kwargs)
-        return super(AccelerateMixin, self).save_params(*args, **kwargs)
+        return self._skorch_hooks().save_params(*args, **kwargs)
 
     def load_params(self, *args, **kwargs):
-        if self._accelerated:
-            return super().load_params(*args, **kwargs)
-        return super(AccelerateMixin, self).load_params(*args, **kwargs)
+        return self._skorch_hooks().load_params(*args, **kwargs)
 
     # -- parameters, device, randomness ------------------------------------------------------
 
