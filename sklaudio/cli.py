@@ -109,6 +109,16 @@ def _say(args):
     return (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
 
 
+def _model_input(model, files, n_jobs=None):
+    """What ``model.transform`` takes for these files: the paths themselves for a model that
+    streams (its front end starts with an AudioReader), else the decoded waveforms."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(getattr(model, "frontend", None), Pipeline):
+        return np.asarray(files, dtype=object)
+    return _reader_for(model, n_jobs).fit_transform(files)
+
+
 def _reader_for(model, n_jobs=None):
     """The AudioReader that gives a saved model the waveforms it was trained on."""
     from sklaudio.io import AudioReader
@@ -126,6 +136,8 @@ def _reader_for(model, n_jobs=None):
 
 
 def _pretrain(args) -> int:
+    from sklearn.pipeline import make_pipeline
+
     from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
     from sklaudio.features import SpectrogramTransformer
     from sklaudio.io import AudioReader
@@ -137,12 +149,13 @@ def _pretrain(args) -> int:
             f"give one --root per --dataset ({len(args.dataset)} datasets, {len(args.root)} roots)"
         )
     reader = AudioReader(sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs)
-    waves = []
+    clips = []
     for name, root in zip(args.dataset, args.root):
         corpus = _load_corpus(name, root)
         say(f"{name}: {len(corpus.filenames)} clips from {root}")
-        waves.append(reader.fit_transform(corpus.filenames))
-    waves = np.concatenate(waves)
+        # --stream: the model reads the files per batch; else they are decoded here, once
+        clips.append(corpus.filenames if args.stream else reader.fit_transform(corpus.filenames))
+    clips = np.concatenate(clips)
     frontend = SpectrogramTransformer(
         args.features,
         sample_rate=args.sample_rate,
@@ -151,19 +164,23 @@ def _pretrain(args) -> int:
         n_mels=args.n_mels,
         device=args.device,
     )
+    if args.stream:
+        frontend = make_pipeline(reader.set_params(n_jobs=None), frontend)
     common = dict(
         frontend=frontend,
         device=args.device,
         random_state=args.random_state,
         verbose=0 if args.quiet else 1,
         checkpoint=args.checkpoint,
+        iterator_train__num_workers=args.workers,
+        iterator_valid__num_workers=args.workers,
     )
     if args.method == "npid":
         model = NPIDEmbedder(
             backbone=args.backbone,
-            nce_k=min(64, len(waves) - 1),
+            nce_k=min(64, len(clips) - 1),
             max_epochs=args.epochs,
-            batch_size=min(args.batch_size, len(waves)),
+            batch_size=min(args.batch_size, len(clips)),
             **common,
         )
     else:
@@ -173,8 +190,9 @@ def _pretrain(args) -> int:
         model = AFPPairLossEmbedder(
             mse_epochs=mse_epochs, pair_epochs=args.epochs - mse_epochs, batch_size=16, **common
         )
-    say(f"pre-training {args.method} on {len(waves)} pooled clips, {args.epochs} epochs")
-    model.fit(waves)
+    streamed = ", streamed from the files" if args.stream else ""
+    say(f"pre-training {args.method} on {len(clips)} pooled clips{streamed}, {args.epochs} epochs")
+    model.fit(clips)
     save(model, args.out)
     say(f"saved {type(model).__name__} to {args.out}")
     return 0
@@ -193,10 +211,10 @@ def _embed(args) -> int:
         files += list_audio_files(item) if Path(item).is_dir() else [item]
     if not files:
         raise ValueError(f"no audio file in {args.files}")
-    reader = _reader_for(model, args.n_jobs)
     chunks = []
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
-        chunks.append(model.transform(reader.fit_transform(files[start : start + args.chunk_size])))
+        chunk = files[start : start + args.chunk_size]
+        chunks.append(model.transform(_model_input(model, chunk, args.n_jobs)))
         say(f"embedded {min(start + args.chunk_size, len(files))}/{len(files)} files", end="\r")
     embeddings = np.concatenate(chunks)
     out = Path(args.out)
@@ -224,7 +242,7 @@ def _evaluate(args) -> int:
     corpus = _load_corpus(args.dataset, args.root)
     if corpus.target is None:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
-    waves = _reader_for(model, args.n_jobs).fit_transform(corpus.filenames)
+    waves = _model_input(model, corpus.filenames, args.n_jobs)
     y, folds = corpus.target, corpus.folds
     Z = None if args.protocol == "finetune" else model.transform(waves)
     scores, curves = [], []
@@ -335,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--n-mels", type=_positive_int, default=64)
     pretrain.add_argument("--random-state", type=int, default=0)
     pretrain.add_argument("--checkpoint", default=None, help="directory to resume from / save to")
+    pretrain.add_argument(
+        "--stream",
+        action="store_true",
+        help="read the files per batch instead of decoding the corpus into memory first "
+        "(for corpora larger than memory; the model keeps its AudioReader)",
+    )
+    pretrain.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="DataLoader worker processes that decode files with --stream (default 0)",
+    )
     common(pretrain)
     pretrain.set_defaults(func=_pretrain)
 

@@ -154,6 +154,32 @@ def test_pretrain_afp(labelled_folder, tmp_path):
     assert load(out).n_epochs_ == 2
 
 
+def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
+    labelled_folder, npid_model, tmp_path, capsys
+):
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+
+    from sklaudio.persist import load
+
+    out = tmp_path / "streamed.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "2"]
+    assert main([*argv, *SMALL, "--stream", "--workers", "1", "--out", str(out)]) == 0
+    assert "30 pooled clips, streamed from the files" in capsys.readouterr().out
+    streamed, decoded = load(out), load(npid_model)  # npid_model: the same run, decoded first
+    assert isinstance(streamed.frontend, Pipeline)
+    np.testing.assert_array_equal(
+        streamed.memory_bank_.memory.numpy(), decoded.memory_bank_.memory.numpy()
+    )
+    embeddings = tmp_path / "emb.npy"
+    argv = ["embed", "--model", str(out), str(labelled_folder), "--out", str(embeddings)]
+    assert main([*argv, "--chunk-size", "7", "--quiet"]) == 0
+    assert np.load(embeddings).shape == (30, 128)
+    argv = ["evaluate", "--model", str(out), "--dataset", "folder", "--root", str(labelled_folder)]
+    assert main([*argv, "--protocol", "knn", "--device", "cpu"]) == 0
+    assert "knn accuracy" in capsys.readouterr().out
+
+
 def test_embed_files_and_folders(npid_model, labelled_folder, tmp_path):
     import numpy as np
 
