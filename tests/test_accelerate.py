@@ -31,6 +31,10 @@ def accelerator():
     GradientState._reset_state()
 
 
+def _tiny_npid(**params):
+    return NPIDEmbedder(embedding_dim=8, nce_k=4, batch_size=8, random_state=0, **params)
+
+
 def _initial_bank(n, dim, seed):
     """The memory bank NPIDEmbedder starts from (its initialize_module: seed + 4)."""
     generator = torch.Generator().manual_seed(seed + 4)
@@ -43,14 +47,7 @@ def _spectrograms(n=24, seed=0):
 
 def test_npid_with_an_accelerator_trains_and_embeds(accelerator):
     X = _spectrograms()
-    npid = NPIDEmbedder(
-        embedding_dim=8,
-        nce_k=4,
-        max_epochs=3,
-        batch_size=8,
-        random_state=0,
-        accelerator=accelerator,
-    )
+    npid = _tiny_npid(max_epochs=3, accelerator=accelerator)
     npid.fit(X)
     assert npid.get_params()["accelerator"] is accelerator  # the parameter is untouched
     assert len(npid.history_) == 3 and np.isfinite(npid.history_[:, "train_loss"]).all()
@@ -89,15 +86,7 @@ def test_a_fit_after_a_failed_one_is_prepared_again(accelerator):
     from accelerate.optimizer import AcceleratedOptimizer
 
     X = _spectrograms()
-    npid = NPIDEmbedder(
-        embedding_dim=8,
-        nce_k=4,
-        max_epochs=2,
-        batch_size=8,
-        random_state=0,
-        accelerator=accelerator,
-        callbacks=[("fail", _FailOnce())],
-    )
+    npid = _tiny_npid(max_epochs=2, accelerator=accelerator, callbacks=[("fail", _FailOnce())])
     with pytest.raises(RuntimeError, match="interrupted"):
         npid.fit(X)
     npid.fit(X)  # new modules and optimizer: they must be prepared, not skipped
@@ -110,11 +99,7 @@ def test_an_accelerator_set_after_loading_prepares_the_optimizer(accelerator, tm
     from sklaudio import persist
 
     X = _spectrograms()
-    NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=0).fit(X)
-    persist.save(
-        NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=0).fit(X),
-        tmp_path / "m.pt",
-    )
+    persist.save(_tiny_npid(max_epochs=1).fit(X), tmp_path / "m.pt")
     npid = persist.load(tmp_path / "m.pt").set_params(accelerator=accelerator)
     npid.partial_fit(X)
     assert isinstance(npid.optimizer_, AcceleratedOptimizer)
@@ -124,14 +109,7 @@ def test_an_accelerator_set_after_loading_prepares_the_optimizer(accelerator, tm
 def test_saving_an_estimator_with_an_accelerator_says_how(accelerator, tmp_path):
     from sklaudio import persist
 
-    npid = NPIDEmbedder(
-        embedding_dim=8,
-        nce_k=4,
-        max_epochs=1,
-        batch_size=8,
-        random_state=0,
-        accelerator=accelerator,
-    ).fit(_spectrograms())
+    npid = _tiny_npid(max_epochs=1, accelerator=accelerator).fit(_spectrograms())
     with pytest.raises(TypeError, match="accelerator"):
         persist.save(npid, tmp_path / "m.pt")
     persist.save(npid.set_params(accelerator=None), tmp_path / "m.pt")
