@@ -560,11 +560,12 @@ class _TorchNetMixin(AccelerateMixin):
         iterator = super(AccelerateMixin, self).get_iterator(dataset, training=training)
         if training:
             # Seeded shuffling; drop a last batch of one, which batch norm cannot train on.
+            batch_size = self._items_per_batch(iterator.batch_size)
             iterator = type(iterator)(
                 dataset,
-                batch_size=self._items_per_batch(iterator.batch_size),
+                batch_size=batch_size,
                 shuffle=True,
-                drop_last=len(dataset) % self._items_per_batch(iterator.batch_size) == 1,
+                drop_last=len(dataset) % batch_size == 1,
                 generator=self._generator("shuffle", "cpu"),
                 num_workers=iterator.num_workers,
                 collate_fn=iterator.collate_fn,
