@@ -49,10 +49,22 @@ __all__ = ["AFPPairLossEmbedder", "NPIDEmbedder"]
 
 
 class _VerbosePrintLog(PrintLog):
-    """skorch's per-epoch table, printed only with ``verbose >= 2``."""
+    """skorch's per-epoch table, printed only with ``verbose >= 2``.
+
+    The header is printed again when the columns change (AFP's phase 2 adds
+    the pair-loss columns), so that values stay under their names.
+    """
+
+    def initialize(self):
+        self._columns = None
+        return super().initialize()
 
     def on_epoch_end(self, net, **kwargs):
         if net.verbose >= 2 and is_main_process(net):
+            columns = tuple(self._sorted_keys(net.history[-1].keys()))
+            if self._columns is not None and columns != self._columns:
+                self.first_iteration_ = True
+            self._columns = columns
             super().on_epoch_end(net, **kwargs)
 
 
@@ -1007,7 +1019,10 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     ----------
     module_ : AudioFramePredictor
     history_ : skorch.History
-        ``train_loss``, ``mse`` and ``pair`` per epoch.
+        ``train_loss`` and ``mse`` per epoch (and per batch); in phase 2 also
+        ``pair``, the pair loss, and ``pair_similar``, the fraction of
+        pairs of distinct sequences that ``threshold`` calls similar (see
+        :func:`~sklaudio.nn.similar_pair_fraction`).
     frame_steps_, hop_steps_ : int
         Frame length and hop in spectrogram steps.
     sequences_per_clip_ : int
@@ -1211,12 +1226,14 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         if not phase_two:
             self.history_.record_batch("mse", float(mse.detach()))
             return mse
-        from sklaudio.nn import pair_loss
+        from sklaudio.nn import pair_loss, similar_pair_fraction
 
         dist = torch.softmax(_bare(self.module_).features(code).float(), dim=1)
         pair = pair_loss(dist, self.threshold, self.margin)
         self.history_.record_batch("mse", float(mse.detach()))
         self.history_.record_batch("pair", float(pair.detach()))
+        similar = similar_pair_fraction(dist.detach(), self.threshold)
+        self.history_.record_batch("pair_similar", similar)
         return mse + self.pair_weight * pair
 
     def fit(self, X, y=None, **fit_params):
@@ -1306,6 +1323,12 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("mse", PassthroughScoring(name="mse", on_train=True)),
+            # phase 2 only (skipped while the batches have no such key)
+            ("pair", PassthroughScoring(name="pair", lower_is_better=None, on_train=True)),
+            (
+                "pair_similar",
+                PassthroughScoring(name="pair_similar", lower_is_better=None, on_train=True),
+            ),
             ("print_log", _VerbosePrintLog()),
             ("progress", EpochProgressBar()),
             *self._checkpoint_callbacks(),

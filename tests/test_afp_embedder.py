@@ -32,6 +32,9 @@ def test_two_phases_and_distribution_output(spectrograms):
     assert len(afp.history_) == 2
     assert "pair" not in afp.history_[0]["batches"][0]  # phase 1: MSE only
     assert "pair" in afp.history_[1]["batches"][0]  # phase 2: MSE + pair loss
+    # epoch averages of the phase-2 diagnostics, absent from phase 1
+    assert "pair" not in afp.history_[0] and "pair_similar" not in afp.history_[0]
+    assert afp.history_[-1, "pair"] >= 0 and 0 <= afp.history_[-1, "pair_similar"] <= 1
     Z = afp.transform(spectrograms)
     assert Z.shape == (8, 8) and Z.dtype == np.float32
     np.testing.assert_allclose(Z.sum(axis=1), 1, atol=1e-5)  # mean of distributions
@@ -93,3 +96,10 @@ def test_nan_and_stereo_rejected(spectrograms):
         AFPPairLossEmbedder(**TINY).fit(bad)
     with pytest.raises(ValueError, match="mono"):
         AFPPairLossEmbedder(**TINY).fit(np.concatenate([spectrograms, spectrograms], axis=1))
+
+
+def test_verbose_table_reprints_header_when_phase_two_adds_columns(spectrograms, capsys):
+    AFPPairLossEmbedder(**{**TINY, "verbose": 2}).fit(spectrograms)
+    headers = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
+    assert len(headers) == 2
+    assert "pair_similar" not in headers[0] and "pair_similar" in headers[1]

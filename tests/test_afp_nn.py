@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from sklaudio.nn import AudioFramePredictor, ConvLSTM, ConvLSTMCell, pair_kl_matrix, pair_loss
+from sklaudio.nn import (
+    AudioFramePredictor,
+    ConvLSTM,
+    ConvLSTMCell,
+    pair_kl_matrix,
+    pair_loss,
+    similar_pair_fraction,
+)
 
 B = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.9, 0.1]])
 KL_02 = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
@@ -34,6 +41,16 @@ def test_pair_loss_gradients_pull_and_push():
     pair_loss(torch.softmax(logits, dim=1), threshold=0.5, margin=5.0).backward()
     # the dissimilar third clip is pushed further from the first two
     assert logits.grad[2, 0] < 0 and logits.grad[2, 1] > 0
+
+
+def test_similar_pair_fraction_counts_distinct_pairs_below_threshold():
+    # two tight groups of two: within-group KLs are far below the mean, across far above
+    B = torch.tensor([[0.9, 0.1], [0.89, 0.11], [0.1, 0.9], [0.11, 0.89]])
+    assert similar_pair_fraction(B, threshold=0.5) == pytest.approx(4 / 12)
+    assert similar_pair_fraction(B, threshold=100.0) == 1.0  # every distinct pair
+    assert similar_pair_fraction(B[:1], threshold=1.0) == 0.0  # no pair at all
+    # it is the fraction pair_loss uses: with everything similar the loss is the KL sum
+    assert float(pair_loss(B, 100.0, 1.0)) == pytest.approx(float(pair_kl_matrix(B).sum()))
 
 
 @pytest.mark.parametrize("threshold, margin", [(0.0, 1.0), (1.0, -1.0)])

@@ -21,7 +21,7 @@ from sklaudio.nn.npid import (
     instance_softmax_loss,
     nce_loss,
 )
-from sklaudio.nn.pair_loss import pair_kl_matrix, pair_loss
+from sklaudio.nn.pair_loss import pair_kl_matrix, pair_loss, similar_pair_fraction
 
 __all__ = [
     "BACKBONES",
@@ -44,4 +44,5 @@ __all__ = [
     "nce_loss",
     "pair_kl_matrix",
     "pair_loss",
+    "similar_pair_fraction",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["pair_kl_matrix", "pair_loss"]
+__all__ = ["pair_kl_matrix", "pair_loss", "similar_pair_fraction"]
 
 
 def pair_kl_matrix(distributions: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -47,3 +47,31 @@ def pair_loss(distributions: torch.Tensor, threshold: float, margin: float) -> t
         f = kl / kl.mean().clamp_min(1e-12)
     similar = f < threshold
     return torch.where(similar, kl, torch.relu(margin - kl)).sum()
+
+
+@torch.no_grad()
+def similar_pair_fraction(distributions: torch.Tensor, threshold: float) -> float:
+    """Fraction of pairs of distinct rows that :func:`pair_loss` treats as similar.
+
+    The diagnostic for choosing ``threshold``: ``f < threshold`` pulls a
+    pair together, so this fraction should be near the share of pairs that
+    truly belong together — about ``1 / n_classes`` for a batch drawn from
+    ``n_classes`` balanced classes. With ``threshold=1`` (the mean KL) it is
+    usually over one half, because the KLs of a batch are skewed: most pairs
+    lie below their mean.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklaudio.nn import similar_pair_fraction
+    >>> B = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.9, 0.1]])
+    >>> similar_pair_fraction(B, threshold=0.5)  # only the identical pair (both orders)
+    0.3333333333333333
+    """
+    n = distributions.shape[0]
+    if n < 2:
+        return 0.0
+    kl = pair_kl_matrix(distributions)
+    similar = kl / kl.mean().clamp_min(1e-12) < threshold
+    similar.fill_diagonal_(False)
+    return float(similar.sum()) / (n * (n - 1))
