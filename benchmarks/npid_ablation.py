@@ -1,0 +1,152 @@
+"""NPID on one ESC-10 fold: input clamps, extra augmentations and read-outs, side by side.
+
+The exploration behind the "other settings tried" rows of docs/benchmarks.md.
+The embedder is fitted on the training folds of one official fold (no labels)
+and the weighted kNN (K=5, τ=0.07) is scored with four read-outs of the same
+fitted model:
+
+- ``proj``: ``transform``, the 128-d unit embedding (what the pipeline uses);
+- ``feat``: the backbone's pooled features before the projection;
+- ``feat_std``: the same, standardised with the training clips' mean and std;
+- ``bank``: the memory bank as the training side, test clips by ``transform``.
+
+Options beyond NPIDEmbedder's own augmentation (these are probes, not
+library features):
+
+- ``--top-db D``: clamp each log-mel spectrogram at its maximum minus D dB;
+- ``--resized-crop``: random resized crop (60–100 % of the bands, 50–100 % of
+  the frames, stretched back to full size), as in BYOL-A;
+- ``--mix A``: mix each clip with another clip of the batch at a random
+  proportion in ``[0, A]`` in the power domain (BYOL-A's log-mixup-exp).
+
+    python benchmarks/npid_ablation.py [--fold 1] [--epochs 100] [--top-db 80]
+                                       [--resized-crop] [--mix 0.4] [--loss softmax]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _common import default_esc10_root, machine_summary
+
+from sklaudio.classifiers import WeightedKNeighborsClassifier
+from sklaudio.datasets import load_esc10
+from sklaudio.embedders import NPIDEmbedder
+from sklaudio.features import SpectrogramTransformer
+from sklaudio.io import AudioReader
+from sklaudio.nn import SpectrogramAugment
+
+SR = 22050
+DB = 10 / math.log(10)  # dB per neper of power
+
+
+class ProbeAugment(SpectrogramAugment):
+    """SpectrogramAugment preceded by the optional mixing and resized crop."""
+
+    def __init__(self, mix=0.0, resized_crop=False, **kwargs):
+        super().__init__(**kwargs)
+        self.mix = mix
+        self.resized_crop = resized_crop
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        n, device = x.shape[0], x.device
+        if self.mix > 0:
+            other = x[torch.randperm(n, generator=self._generator(device), device=device)]
+            lam = self._uniform((n, 1, 1, 1), device, 0.0, self.mix).clamp_min(1e-6)
+            x = DB * torch.logaddexp(torch.log1p(-lam) + x / DB, torch.log(lam) + other / DB)
+        if self.resized_crop:
+            scale_f = self._uniform((n,), device, 0.6, 1.0)
+            scale_t = self._uniform((n,), device, 0.5, 1.0)
+            start_f = self._uniform((n,), device) * (1 - scale_f)
+            start_t = self._uniform((n,), device) * (1 - scale_t)
+            theta = torch.zeros(n, 2, 3, device=device)
+            theta[:, 0, 0], theta[:, 0, 2] = scale_t, 2 * start_t + scale_t - 1
+            theta[:, 1, 1], theta[:, 1, 2] = scale_f, 2 * start_f + scale_f - 1
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
+        return super().forward(x)
+
+
+class ProbeNPID(NPIDEmbedder):
+    probe = {}
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.augment:
+            seed = self.module_.augment.seed
+            self.module_.augment = ProbeAugment(seed=seed, **self.probe)
+        return self
+
+
+def knn_accuracy(train, y_train, test, y_test):
+    train = train / np.linalg.norm(train, axis=1, keepdims=True)
+    test = test / np.linalg.norm(test, axis=1, keepdims=True)
+    knn = WeightedKNeighborsClassifier(n_neighbors=5, temperature=0.07)
+    return knn.fit(train, y_train).score(test, y_test)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=default_esc10_root())
+    parser.add_argument("--fold", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--backbone", default="esresnet_tiny")
+    parser.add_argument("--loss", default="nce", choices=["nce", "softmax"])
+    parser.add_argument("--nce-k", type=int, default=64)
+    parser.add_argument("--nce-t", type=float, default=0.4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-db", type=float, default=None)
+    parser.add_argument("--resized-crop", action="store_true")
+    parser.add_argument("--mix", type=float, default=0.0)
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    esc10 = load_esc10(args.root)
+    waves = AudioReader(sample_rate=SR, duration=5.0, n_jobs=-1).fit_transform(esc10.filenames)
+    S = SpectrogramTransformer(
+        "log_mel", sample_rate=SR, n_fft=1024, hop_length=512, n_mels=64, device="cpu"
+    ).fit_transform(waves)
+    if args.top_db is not None:
+        S = np.maximum(S, S.max(axis=(1, 2, 3), keepdims=True) - args.top_db)
+    train, test = esc10.folds != args.fold, esc10.folds == args.fold
+    y_train, y_test = esc10.target[train], esc10.target[test]
+
+    ProbeNPID.probe = {"mix": args.mix, "resized_crop": args.resized_crop}
+    npid = ProbeNPID(
+        backbone=args.backbone,
+        loss=args.loss,
+        nce_k=args.nce_k,
+        nce_t=args.nce_t,
+        lr=args.lr,
+        max_epochs=args.epochs,
+        random_state=args.seed,
+        device="cpu",
+    ).fit(S[train])
+    encoder = npid.module_.eval()
+    with torch.no_grad():
+        f_train = encoder.features(torch.from_numpy(S[train])).numpy()
+        f_test = encoder.features(torch.from_numpy(S[test])).numpy()
+    mean, std = f_train.mean(0), f_train.std(0) + 1e-6
+    z_test = npid.transform(S[test])
+    scores = {
+        "proj": knn_accuracy(npid.transform(S[train]), y_train, z_test, y_test),
+        "feat": knn_accuracy(f_train, y_train, f_test, y_test),
+        "feat_std": knn_accuracy((f_train - mean) / std, y_train, (f_test - mean) / std, y_test),
+        "bank": knn_accuracy(npid.memory_bank_.memory.numpy(), y_train, z_test, y_test),
+    }
+    print(f"machine: {machine_summary()}")
+    print(f"settings: {vars(args)}")
+    print("read-out accuracies: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    print(f"time: {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
