@@ -1226,14 +1226,13 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         if not phase_two:
             self.history_.record_batch("mse", float(mse.detach()))
             return mse
-        from sklaudio.nn import pair_loss, similar_pair_fraction
+        from sklaudio.nn.pair_loss import _distinct_pair_fraction, _pair_loss_terms
 
         dist = torch.softmax(_bare(self.module_).features(code).float(), dim=1)
-        pair = pair_loss(dist, self.threshold, self.margin)
+        pair, similar = _pair_loss_terms(dist, self.threshold, self.margin)
         self.history_.record_batch("mse", float(mse.detach()))
         self.history_.record_batch("pair", float(pair.detach()))
-        similar = similar_pair_fraction(dist.detach(), self.threshold)
-        self.history_.record_batch("pair_similar", similar)
+        self.history_.record_batch("pair_similar", _distinct_pair_fraction(similar))
         return mse + self.pair_weight * pair
 
     def fit(self, X, y=None, **fit_params):

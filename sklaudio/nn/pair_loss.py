@@ -40,13 +40,30 @@ def pair_loss(distributions: torch.Tensor, threshold: float, margin: float) -> t
     >>> float(pair_loss(B, threshold=0.5, margin=1.0)) > 0
     True
     """
+    return _pair_loss_terms(distributions, threshold, margin)[0]
+
+
+def _pair_loss_terms(distributions: torch.Tensor, threshold: float, margin: float):
+    """:func:`pair_loss` and the ``(N, N)`` boolean mask of the pairs it calls similar."""
     if threshold <= 0 or margin <= 0:
         raise ValueError(f"threshold and margin must be > 0, got {threshold} and {margin}")
     kl = pair_kl_matrix(distributions)
-    with torch.no_grad():
-        f = kl / kl.mean().clamp_min(1e-12)
-    similar = f < threshold
-    return torch.where(similar, kl, torch.relu(margin - kl)).sum()
+    similar = _similar(kl, threshold)
+    return torch.where(similar, kl, torch.relu(margin - kl)).sum(), similar
+
+
+@torch.no_grad()
+def _similar(kl: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Eq. 2's test ``f(n, m) = KL / mean KL < threshold``, not differentiated through."""
+    return kl / kl.mean().clamp_min(1e-12) < threshold
+
+
+def _distinct_pair_fraction(mask: torch.Tensor) -> float:
+    """Fraction of the off-diagonal entries of a square boolean mask that are True."""
+    n = mask.shape[0]
+    if n < 2:
+        return 0.0
+    return float(mask.sum() - mask.diagonal().sum()) / (n * (n - 1))
 
 
 @torch.no_grad()
@@ -68,10 +85,4 @@ def similar_pair_fraction(distributions: torch.Tensor, threshold: float) -> floa
     >>> similar_pair_fraction(B, threshold=0.5)  # only the identical pair (both orders)
     0.3333333333333333
     """
-    n = distributions.shape[0]
-    if n < 2:
-        return 0.0
-    kl = pair_kl_matrix(distributions)
-    similar = kl / kl.mean().clamp_min(1e-12) < threshold
-    similar.fill_diagonal_(False)
-    return float(similar.sum()) / (n * (n - 1))
+    return _distinct_pair_fraction(_similar(pair_kl_matrix(distributions), threshold))
