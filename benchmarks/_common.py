@@ -1,4 +1,4 @@
-"""Shared bits of the benchmark scripts: locating ESC-10 and describing the machine."""
+"""Shared bits of the benchmark scripts: locating and loading ESC-10, describing the machine."""
 
 from __future__ import annotations
 
@@ -31,3 +31,17 @@ def machine_summary() -> str:
         f"{datetime.date.today().isoformat()}, {cpu}, {os.cpu_count()} cores, {device}, "
         f"Python {platform.python_version()}, torch {torch.__version__}"
     )
+
+
+def esc10_log_mel(root, n_mels: int, sample_rate: int = 22050):
+    """ESC-10 and its 5 s clips as log-mel spectrograms (n_fft 1024, hop 512), on the CPU."""
+    from sklaudio.datasets import load_esc10
+    from sklaudio.features import SpectrogramTransformer
+    from sklaudio.io import AudioReader
+
+    esc10 = load_esc10(root)
+    reader = AudioReader(sample_rate=sample_rate, duration=5.0, n_jobs=-1)
+    spectrogram = SpectrogramTransformer(
+        "log_mel", sample_rate=sample_rate, n_fft=1024, hop_length=512, n_mels=n_mels, device="cpu"
+    )
+    return esc10, spectrogram.fit_transform(reader.fit_transform(esc10.filenames))

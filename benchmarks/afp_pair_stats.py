@@ -16,12 +16,9 @@ import time
 
 import numpy as np
 import torch
-from _common import default_esc10_root, machine_summary
+from _common import default_esc10_root, esc10_log_mel, machine_summary
 
-from sklaudio.datasets import load_esc10
 from sklaudio.embedders import AFPPairLossEmbedder
-from sklaudio.features import SpectrogramTransformer
-from sklaudio.io import AudioReader
 from sklaudio.nn import pair_kl_matrix, similar_pair_fraction
 
 SR = 22050
@@ -43,11 +40,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    esc10 = load_esc10(args.root)
-    waves = AudioReader(sample_rate=SR, duration=5.0, n_jobs=-1).fit_transform(esc10.filenames)
-    spec = SpectrogramTransformer(
-        "log_mel", sample_rate=SR, n_fft=1024, hop_length=512, n_mels=args.n_mels, device="cpu"
-    ).fit_transform(waves)
+    esc10, spec = esc10_log_mel(args.root, n_mels=args.n_mels, sample_rate=SR)
     train = esc10.folds != args.fold
     afp = AFPPairLossEmbedder(
         pair_loss=False,

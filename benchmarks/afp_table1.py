@@ -18,17 +18,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import REPO, default_esc10_root, machine_summary
+from _common import REPO, default_esc10_root, esc10_log_mel, machine_summary
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.manifold import TSNE
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklaudio.datasets import load_esc10
 from sklaudio.embedders import AFPPairLossEmbedder
-from sklaudio.features import SpectrogramTransformer
-from sklaudio.io import AudioReader
 from sklaudio.metrics import cluster_accuracy
 
 SR = 22050
@@ -66,11 +63,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    esc10 = load_esc10(args.root)
-    waves = AudioReader(sample_rate=SR, duration=5.0, n_jobs=-1).fit_transform(esc10.filenames)
-    spec = SpectrogramTransformer(
-        "log_mel", sample_rate=SR, n_fft=1024, hop_length=512, n_mels=args.n_mels, device="cpu"
-    ).fit_transform(waves)
+    esc10, spec = esc10_log_mel(args.root, n_mels=args.n_mels, sample_rate=SR)
     n_classes = len(esc10.target_names)
     results = {True: [], False: []}
     for fold, seed in ((fold, seed) for fold in args.folds for seed in args.seeds):

@@ -32,13 +32,10 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import default_esc10_root, machine_summary
+from _common import default_esc10_root, esc10_log_mel, machine_summary
 
 from sklaudio.classifiers import WeightedKNeighborsClassifier
-from sklaudio.datasets import load_esc10
 from sklaudio.embedders import NPIDEmbedder
-from sklaudio.features import SpectrogramTransformer
-from sklaudio.io import AudioReader
 from sklaudio.nn import SpectrogramAugment
 
 SR = 22050
@@ -109,11 +106,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    esc10 = load_esc10(args.root)
-    waves = AudioReader(sample_rate=SR, duration=5.0, n_jobs=-1).fit_transform(esc10.filenames)
-    S = SpectrogramTransformer(
-        "log_mel", sample_rate=SR, n_fft=1024, hop_length=512, n_mels=64, device="cpu"
-    ).fit_transform(waves)
+    esc10, S = esc10_log_mel(args.root, n_mels=64, sample_rate=SR)
     if args.top_db is not None:
         S = np.maximum(S, S.max(axis=(1, 2, 3), keepdims=True) - args.top_db)
     train, test = esc10.folds != args.fold, esc10.folds == args.fold
