@@ -71,11 +71,29 @@ class ProbeAugment(SpectrogramAugment):
         return super().forward(x)
 
 
+def _avg_max_forward(self, x):
+    """ESResNet forward whose last pooling is PANNs': mean over frequency, mean + max over time."""
+    x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+    for i, stage in enumerate((self.layer1, self.layer2, self.layer3, self.layer4), start=1):
+        y = stage(x)
+        if self.attention:
+            y = y * getattr(self, f"att{i}")(x, y.shape[-2:])
+        x = y
+    if self.attention:
+        x = x * self.att5(x, x.shape[-2:])
+    x = x.mean(dim=2)
+    return x.mean(dim=-1) + x.amax(dim=-1)
+
+
 class ProbeNPID(NPIDEmbedder):
     probe = {}
+    pool = "avg"
 
     def initialize_module(self):
         super().initialize_module()
+        if self.pool == "avg+max":
+            backbone = self.module_.backbone
+            backbone.forward = _avg_max_forward.__get__(backbone)
         if self.augment:
             seed = self.module_.augment.seed
             self.module_.augment = ProbeAugment(seed=seed, **self.probe)
@@ -103,6 +121,7 @@ def main(argv=None):
     parser.add_argument("--top-db", type=float, default=None)
     parser.add_argument("--resized-crop", action="store_true")
     parser.add_argument("--mix", type=float, default=0.0)
+    parser.add_argument("--pool", default="avg", choices=["avg", "avg+max"])
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -113,6 +132,7 @@ def main(argv=None):
     y_train, y_test = esc10.target[train], esc10.target[test]
 
     ProbeNPID.probe = {"mix": args.mix, "resized_crop": args.resized_crop}
+    ProbeNPID.pool = args.pool
     npid = ProbeNPID(
         backbone=args.backbone,
         loss=args.loss,

@@ -1,0 +1,133 @@
+"""DLS fine-tuning recipe probes on ESC-10: mixup, label smoothing, longer training.
+
+The exploration behind the "fine-tuning recipes tried" rows of docs/benchmarks.md
+(issue #4). A saved NPIDEmbedder (``dls_fig4.py --npid-model PATH`` writes one)
+initialises a FineTunedClassifier for every official fold, as in dls_fig4.py,
+and the test-fold accuracy after every epoch is summarised. The probes are not
+library features:
+
+- ``--mix A``: mixup with λ ~ Beta(A, A) (folded to λ ≥ 0.5) between a batch and
+  a permutation of it, the loss mixed with the same λ; ``--mix-mode linear``
+  mixes the dB values, ``power`` mixes the powers (BYOL-A's log-mixup-exp);
+- ``--smoothing S``: label smoothing of the cross-entropy.
+
+    python benchmarks/dls_fig4.py --folds 1 --npid-model /tmp/bench/npid_esc10_tiny_200.pt
+    python benchmarks/finetune_ablation.py --npid-model /tmp/bench/npid_esc10_tiny_200.pt \\
+        [--mix 0.4] [--mix-mode power] [--smoothing 0.1] [--epochs 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _common import default_esc10_root, machine_summary
+from dls_fig4 import spectrograms
+from skorch.dataset import Dataset, unpack_data
+from skorch.helper import predefined_split
+
+from sklaudio.classifiers import FineTunedClassifier
+from sklaudio.persist import load
+
+DB = 10 / math.log(10)  # dB per neper of power
+
+
+class ProbeClassifier(FineTunedClassifier):
+    """FineTunedClassifier with mixup and label smoothing in its training loss."""
+
+    mix = 0.0
+    mix_mode = "linear"
+    smoothing = 0.0
+    rng = np.random.default_rng(0)
+
+    def train_step_single(self, batch, **fit_params):
+        Xi, yi = unpack_data(batch)
+        self._mixed = None
+        if self.mix > 0:
+            perm = torch.randperm(Xi.shape[0])
+            lam = float(self.rng.beta(self.mix, self.mix))
+            lam = max(lam, 1 - lam)
+            if self.mix_mode == "linear":
+                Xi = lam * Xi + (1 - lam) * Xi[perm]
+            else:
+                Xi = DB * torch.logaddexp(
+                    math.log(lam) + Xi / DB, math.log(1 - lam) + Xi[perm] / DB
+                )
+            self._mixed = (perm, lam)
+        return super().train_step_single((Xi, yi), **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not training:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        y_true = y_true.to(y_pred.device)
+
+        def ce(target):
+            return F.cross_entropy(y_pred.float(), target, label_smoothing=self.smoothing)
+
+        if self._mixed is None:
+            return ce(y_true)
+        perm, lam = self._mixed
+        return lam * ce(y_true) + (1 - lam) * ce(y_true[perm.to(y_true.device)])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=default_esc10_root())
+    parser.add_argument("--npid-model", required=True, help="a saved NPIDEmbedder")
+    parser.add_argument("--folds", type=int, nargs="*", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--mix", type=float, default=0.0)
+    parser.add_argument("--mix-mode", default="linear", choices=["linear", "power"])
+    parser.add_argument("--smoothing", type=float, default=0.0)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--head-lr", type=float, default=1e-2)
+    parser.add_argument("--weight-decay", type=float, default=1e-2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    X, bunch = spectrograms("esc10", args.root, _front_end_args())
+    npid = load(args.npid_model)
+    ProbeClassifier.mix, ProbeClassifier.mix_mode = args.mix, args.mix_mode
+    ProbeClassifier.smoothing = args.smoothing
+    ProbeClassifier.rng = np.random.default_rng(args.seed)  # the mixup draws
+    torch.manual_seed(args.seed)
+    curves = []
+    for fold in args.folds:
+        train, test = bunch.folds != fold, bunch.folds == fold
+        clf = ProbeClassifier(
+            embedder=npid,
+            max_epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer__weight_decay=args.weight_decay,
+            optimizer__param_groups=[("head.*", {"lr": args.head_lr})],
+            train_split=predefined_split(Dataset(X[test], bunch.target[test])),
+            random_state=args.seed,
+        ).fit(X[train], bunch.target[train])
+        curve = clf.history_[:, "valid_acc"]
+        curves.append(curve)
+        print(f"fold {fold}: " + " ".join(f"{a:.2f}" for a in curve), flush=True)
+    c = np.array(curves)
+    print(f"machine: {machine_summary()}")
+    print(f"settings: {vars(args)}")
+    mean, std = c.mean(0), c.std(0)
+    shown = [e for e in (1, 3, 10) if e < c.shape[1]]
+    cells = [f"epoch {e} {mean[e - 1]:.3f} ± {std[e - 1]:.3f}" for e in shown]
+    cells.append(f"final {mean[-1]:.3f} ± {std[-1]:.3f}")
+    print("test-fold accuracy, mean ± std over folds: " + ", ".join(cells))
+    print(f"time: {time.perf_counter() - start:.0f} s")
+
+
+def _front_end_args():
+    """dls_fig4.py's default front end: 22.05 kHz, 5 s, 64 log-mel bands."""
+    return argparse.Namespace(sr=22050, duration=5.0, n_mels=64)
+
+
+if __name__ == "__main__":
+    main()
