@@ -7,8 +7,13 @@ by (i) a linear classifier (LogisticRegression) trained on the training
 folds and (ii) TSNE(2) → KMeans(n_classes) → cluster accuracy (Hungarian
 matching) on the test fold. Saves t-SNE scatter plots of the first fold.
 
+Both systems of one fold and seed share phase 1, so the script also prints
+their paired difference over the fold/seed runs (mean ± standard error, and
+in how many runs the pair loss was better). ``--tsne-runs R`` averages the
+cluster accuracy over R t-SNE → k-means runs per embedding.
+
     python benchmarks/afp_table1.py [--root ../shared/data/esc10] [--folds 1 2 3 4 5]
-                                    [--seeds 0 1 2]
+                                    [--seeds 0 1 2] [--tsne-runs 5]
 """
 
 from __future__ import annotations
