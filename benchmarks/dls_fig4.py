@@ -52,8 +52,9 @@ def spectrograms(dataset, root, args):
     return spec, bunch
 
 
-def classifier(args, embedder=None, valid=None):
-    return FineTunedClassifier(
+def classifier(args, embedder=None, valid=None, cls=FineTunedClassifier):
+    """The fine-tuning classifier of this benchmark (``cls``: FineTunedClassifier or a probe)."""
+    return cls(
         embedder=embedder,
         backbone=None if embedder is not None else args.backbone,
         input_norm=False,

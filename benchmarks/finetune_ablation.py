@@ -26,9 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from _common import default_esc10_root, machine_summary
-from dls_fig4 import spectrograms
+from dls_fig4 import classifier, spectrograms
 from skorch.dataset import Dataset, unpack_data
-from skorch.helper import predefined_split
 
 from sklaudio.classifiers import FineTunedClassifier
 from sklaudio.persist import load
@@ -100,16 +99,8 @@ def main(argv=None):
     curves = []
     for fold in args.folds:
         train, test = bunch.folds != fold, bunch.folds == fold
-        clf = ProbeClassifier(
-            embedder=npid,
-            max_epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            optimizer__weight_decay=args.weight_decay,
-            optimizer__param_groups=[("head.*", {"lr": args.head_lr})],
-            train_split=predefined_split(Dataset(X[test], bunch.target[test])),
-            random_state=args.seed,
-        ).fit(X[train], bunch.target[train])
+        valid = Dataset(X[test], bunch.target[test])
+        clf = classifier(args, npid, valid, cls=ProbeClassifier).fit(X[train], bunch.target[train])
         curve = clf.history_[:, "valid_acc"]
         curves.append(curve)
         print(f"fold {fold}: " + " ".join(f"{a:.2f}" for a in curve), flush=True)
