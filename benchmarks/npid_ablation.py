@@ -72,17 +72,13 @@ class ProbeAugment(SpectrogramAugment):
 
 
 def _avg_max_forward(self, x):
-    """ESResNet forward whose last pooling is PANNs': mean over frequency, mean + max over time."""
-    x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-    for i, stage in enumerate((self.layer1, self.layer2, self.layer3, self.layer4), start=1):
-        y = stage(x)
-        if self.attention:
-            y = y * getattr(self, f"att{i}")(x, y.shape[-2:])
-        x = y
+    """ESResNet's forward with PANNs' pooling: mean over frequency, mean + max over time."""
+    x = self.feature_map(x)
+    freq_mean = x.mean(dim=2, keepdim=True)
+    pooled = freq_mean.mean(dim=-1, keepdim=True) + freq_mean.amax(dim=-1, keepdim=True)
     if self.attention:
-        x = x * self.att5(x, x.shape[-2:])
-    x = x.mean(dim=2)
-    return x.mean(dim=-1) + x.amax(dim=-1)
+        pooled = pooled * self.att5(x, pooled.shape[-2:])
+    return torch.flatten(pooled, 1)
 
 
 class ProbeNPID(NPIDEmbedder):

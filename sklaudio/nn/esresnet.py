@@ -164,7 +164,8 @@ class ESResNet(nn.Module):
         modules += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*modules)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's ``(n, out_features, freq, time)`` map, before pooling."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         stages = (self.layer1, self.layer2, self.layer3, self.layer4)
         for i, stage in enumerate(stages, start=1):
@@ -172,6 +173,10 @@ class ESResNet(nn.Module):
             if self.attention:
                 y = y * getattr(self, f"att{i}")(x, y.shape[-2:])
             x = y
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.feature_map(x)
         pooled = F.adaptive_avg_pool2d(x, 1)
         if self.attention:
             pooled = pooled * self.att5(x, pooled.shape[-2:])
