@@ -40,6 +40,10 @@ def test_two_phases_and_distribution_output(spectrograms):
     np.testing.assert_allclose(Z.sum(axis=1), 1, atol=1e-5)  # mean of distributions
     code = clone(afp).set_params(output="code").fit(spectrograms).transform(spectrograms)
     assert not np.allclose(code.sum(axis=1), 1)
+    # the read-out is chosen at transform time: the same fit gives either
+    np.testing.assert_allclose(afp.set_params(output="code").transform(spectrograms), code)
+    with pytest.raises(ValueError, match="output must be 'distribution' or 'code'"):
+        afp.set_params(output="stats").transform(spectrograms)
 
 
 def test_without_pair_loss_trains_mse_only(spectrograms):

@@ -1,5 +1,6 @@
 """scikit-learn's common estimator checks on every public estimator."""
 
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklaudio.classifiers import FineTunedClassifier, WeightedKNeighborsClassifier
@@ -35,6 +36,9 @@ NPID = NPIDEmbedder(
     frontend=_row_to_image,
     device="cpu",
 )
+
+# The temporal-statistics read-out goes through the same checks (its own output width).
+NPID_STATS = clone(NPID).set_params(output="stats", stats_stages=(1, 4))
 
 AFP = AFPPairLossEmbedder(
     frame_duration=0.5,
@@ -96,7 +100,7 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [*ESTIMATORS, NPID, AFP, FINETUNED], expected_failed_checks=_expected_failed_checks
+    [*ESTIMATORS, NPID, NPID_STATS, AFP, FINETUNED], expected_failed_checks=_expected_failed_checks
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

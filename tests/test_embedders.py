@@ -109,6 +109,10 @@ def test_clone_keeps_params():
         ({"nce_t": 0}, None, "nce_t"),
         ({"loss": "triplet"}, None, "loss"),
         ({"nce_m": 1.5}, None, "nce_m"),
+        ({"output": "code"}, None, "output must be 'embedding', 'features' or 'stats'"),
+        ({"stats_stages": (0, 2)}, None, "stats_stages"),
+        ({"stats_stages": (2, 2)}, None, "stats_stages"),
+        ({"stats_stages": ()}, None, "stats_stages"),
     ],
 )
 def test_bad_input(spectrograms, params, X, match):
@@ -193,3 +197,40 @@ def test_input_norm_option(spectrograms):
     assert emb.module_.input_norm.num_features == 16
     assert emb.transform(spectrograms).shape == (24, 8)
     assert NPIDEmbedder(**TINY).fit(spectrograms).module_.input_norm is None
+
+
+def test_output_read_outs(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    Z = emb.transform(spectrograms)
+    module = emb.module_.eval()
+    with torch.no_grad():
+        feats = module.features(torch.from_numpy(spectrograms)).numpy()
+        maps = module.backbone.stage_maps(torch.from_numpy(spectrograms))
+    # The read-out changes without refitting, and 'embedding' comes back unchanged.
+    np.testing.assert_allclose(
+        emb.set_params(output="features").transform(spectrograms), feats, rtol=1e-5, atol=1e-5
+    )
+    stats = emb.set_params(output="stats", stats_stages=(2, 4)).transform(spectrograms)
+    channels = module.backbone.stage_channels
+    assert stats.dtype == np.float32
+    assert stats.shape == (24, 2 * (channels[1] + channels[3]))
+    over_time = maps[1].mean(dim=2).numpy()  # stage 2, averaged over frequency
+    np.testing.assert_allclose(stats[:, : channels[1]], over_time.mean(-1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        stats[:, channels[1] : 2 * channels[1]], over_time.std(-1), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(emb.set_params(output="embedding").transform(spectrograms), Z)
+    with pytest.raises(ValueError, match="stats_stages"):
+        emb.set_params(output="stats", stats_stages=(5,)).transform(spectrograms)
+
+
+def test_stats_sum_channel_groups():
+    from sklaudio.nn import SpectrogramEncoder, build_backbone
+
+    enc = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=3), 8).eval()
+    x = torch.randn(2, 6, 20, 30)
+    with torch.no_grad():
+        both = enc.stage_statistics(x, (3,))
+        parts = enc.stage_statistics(x[:, :3], (3,)) + enc.stage_statistics(x[:, 3:], (3,))
+    torch.testing.assert_close(both, parts)
+    assert both.shape == (2, 2 * enc.backbone.stage_channels[2])

@@ -142,6 +142,7 @@ class ESResNet(nn.Module):
             self.att4 = Attention2d(widths[2] * e, widths[3] * e, (1, 5), (0, 2))
             self.att5 = Attention2d(widths[3] * e, widths[3] * e, (3, 5), (1, 2))
         self.out_features = widths[3] * e
+        self.stage_channels = tuple(w * e for w in widths)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -164,16 +165,21 @@ class ESResNet(nn.Module):
         modules += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*modules)
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The last stage's ``(n, out_features, freq, time)`` map, before pooling."""
+    def stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The four stages' ``(n, channels, freq, time)`` maps, attention applied."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        maps = []
         stages = (self.layer1, self.layer2, self.layer3, self.layer4)
         for i, stage in enumerate(stages, start=1):
             y = stage(x)
             if self.attention:
                 y = y * getattr(self, f"att{i}")(x, y.shape[-2:])
-            x = y
-        return x
+            maps.append(x := y)
+        return maps
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's ``(n, out_features, freq, time)`` map, before pooling."""
+        return self.stage_maps(x)[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.feature_map(x)

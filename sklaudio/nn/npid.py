@@ -9,6 +9,8 @@ contrastive estimation (NCE) with ``K`` uniformly drawn negatives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,8 +80,8 @@ class SpectrogramEncoder(nn.Module):
             x = self.input_norm(x.transpose(1, 2)).transpose(1, 2)
         return x
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features ``(n, out_features)`` summed over channel groups."""
+    def _groups(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Spectrograms as ``(n · groups, in_channels, F, T)`` backbone images, and ``groups``."""
         x = self.spectrogram(x)
         group = self.backbone.in_channels
         n, channels = x.shape[:2]
@@ -88,10 +90,42 @@ class SpectrogramEncoder(nn.Module):
                 f"input has {channels} channels, not a multiple of the backbone's "
                 f"{group} input channels"
             )
-        feats = self.backbone(x.reshape(n * (channels // group), group, *x.shape[2:]))
-        return feats.view(n, channels // group, -1).sum(dim=1)
+        return x.reshape(n * (channels // group), group, *x.shape[2:]), channels // group
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``(n, out_features)`` summed over channel groups."""
+        images, groups = self._groups(x)
+        feats = self.backbone(images)
+        return feats.view(-1, groups, feats.shape[1]).sum(dim=1)
+
+    def stage_statistics(self, x: torch.Tensor, stages: Sequence[int] = (2, 3, 4)) -> torch.Tensor:
+        """Temporal statistics of intermediate stages, summed over channel groups.
+
+        For each stage in ``stages`` (1–4) of the backbone, the stage's map is
+        averaged over frequency, then its mean and standard deviation over time
+        are taken per channel: ``(n, 2 · sum(channels of the stages))``, means
+        first. The backbone must expose ``stage_maps`` (ESResNet does).
+        """
+        images, groups = self._groups(x)
+        maps = self.backbone.stage_maps(images)
+        stats = []
+        for stage in stages:
+            over_time = maps[stage - 1].mean(dim=2)
+            stats += [over_time.mean(dim=-1), over_time.std(dim=-1, correction=0)]
+        out = torch.cat(stats, dim=1)
+        return out.view(-1, groups, out.shape[1]).sum(dim=1)
+
+    def forward(
+        self, x: torch.Tensor, output: str = "embedding", stages: Sequence[int] = (2, 3, 4)
+    ) -> torch.Tensor:
+        """``output='embedding'``: unit vectors; ``'features'``: :meth:`features`;
+        ``'stats'``: :meth:`stage_statistics` of ``stages``."""
+        if output == "features":
+            return self.features(x).float()
+        if output == "stats":
+            return self.stage_statistics(x, stages).float()
+        if output != "embedding":
+            raise ValueError(f"output must be 'embedding', 'features' or 'stats', got {output!r}")
         return F.normalize(self.projection(self.features(x)).float(), dim=1)
 
 
