@@ -119,6 +119,21 @@ def _model_input(model, files, n_jobs=None):
     return _reader_for(model, n_jobs).fit_transform(files)
 
 
+def _load_model(args):
+    """The saved model of ``--model``, with the read-out of ``--output`` when one is given."""
+    from sklaudio.persist import load
+
+    model = load(args.model, device=args.device)
+    if args.output is not None:
+        if "output" not in model.get_params():
+            raise ValueError(f"{type(model).__name__} has no `output` read-out to set")
+        if getattr(args, "protocol", None) == "finetune":
+            raise ValueError("--output chooses a read-out; --protocol finetune trains the encoder")
+        model.set_params(output=args.output)
+        model._raise_on_failed(model._output_checks())  # before any file is decoded
+    return model
+
+
 def _reader_for(model, n_jobs=None):
     """The AudioReader that gives a saved model the waveforms it was trained on."""
     from sklaudio.io import AudioReader
@@ -202,10 +217,9 @@ def _embed(args) -> int:
     from pathlib import Path
 
     from sklaudio.io import list_audio_files
-    from sklaudio.persist import load
 
     say = _say(args)
-    model = load(args.model, device=args.device)
+    model = _load_model(args)
     files = []
     for item in args.files:
         files += list_audio_files(item) if Path(item).is_dir() else [item]
@@ -235,28 +249,31 @@ def _evaluate(args) -> int:
 
     from sklaudio.classifiers import FineTunedClassifier, WeightedKNeighborsClassifier
     from sklaudio.metrics import cluster_accuracy
-    from sklaudio.persist import load
 
     say = _say(args)
-    model = load(args.model, device=args.device)
+    model = _load_model(args)
     corpus = _load_corpus(args.dataset, args.root)
     if corpus.target is None:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
     waves = _model_input(model, corpus.filenames, args.n_jobs)
     y, folds = corpus.target, corpus.folds
     Z = None if args.protocol == "finetune" else model.transform(waves)
+    # stage statistics differ in scale by stage: kNN and k-means read them standardised
+    scaled = getattr(model, "output", None) == "stats"
     scores, curves = [], []
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
         if args.protocol == "knn":
-            clf = WeightedKNeighborsClassifier(n_neighbors=5).fit(Z[train], y[train])
-            score = clf.score(Z[test], y[test])
+            knn = WeightedKNeighborsClassifier(n_neighbors=5)
+            clf = make_pipeline(StandardScaler(), knn) if scaled else knn
+            score = clf.fit(Z[train], y[train]).score(Z[test], y[test])
         elif args.protocol == "linear":
             clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
             score = clf.fit(Z[train], y[train]).score(Z[test], y[test])
         elif args.protocol == "cluster":
             k = len(np.unique(y[test]))
-            pred = KMeans(k, n_init=10, random_state=0).fit_predict(Z[test])
+            Z_test = StandardScaler().fit_transform(Z[test]) if scaled else Z[test]
+            pred = KMeans(k, n_init=10, random_state=0).fit_predict(Z_test)
             score = cluster_accuracy(y[test], pred)
         else:
             from skorch.dataset import Dataset
@@ -329,8 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
-    def common(p):
+    def common(p, read_out=True):
         p.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
+        if read_out:
+            p.add_argument(
+                "--output",
+                default=None,
+                help="the model's read-out (its `output` parameter): NPID 'embedding', "
+                "'features' or 'stats' (kNN and k-means then standardise), AFP 'distribution' or "
+                "'code' (default: as saved)",
+            )
         p.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
         p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -365,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="DataLoader worker processes that decode files with --stream (default 0)",
     )
-    common(pretrain)
+    common(pretrain, read_out=False)
     pretrain.set_defaults(func=_pretrain)
 
     evaluate = sub.add_parser(

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import zlib
+from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -260,6 +261,10 @@ class _TorchNetMixin(AccelerateMixin):
             self.device = requested
 
     def __setstate__(self, state):
+        # A pickle from an older sklaudio lacks the parameters added since: their defaults.
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.kind is param.POSITIONAL_OR_KEYWORD and param.default is not param.empty:
+                state.setdefault(name, param.default)
         requested = state.get("device")
         if requested == "auto":
             state["device"] = str(resolve_device("auto"))
@@ -860,9 +865,12 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     def _output_checks(self) -> list:
         stages = self.stats_stages
         valid_stages = (
-            isinstance(stages, list | tuple)
+            isinstance(stages, Sequence | np.ndarray)
+            and not isinstance(stages, str)
             and len(stages) > 0
-            and all(isinstance(s, Integral) and 1 <= s <= 4 for s in stages)
+            and all(
+                isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 4 for s in stages
+            )
             and len(set(stages)) == len(stages)
         )
         return [
@@ -940,7 +948,8 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
 
     def infer(self, x, **fit_params):
         if not self.module_.training:  # transform: the chosen read-out
-            fit_params = {"output": self.output, "stages": tuple(self.stats_stages), **fit_params}
+            stages = tuple(int(s) for s in self.stats_stages)
+            fit_params = {"output": self.output, "stages": stages, **fit_params}
         return super().infer(x, **fit_params)
 
     def train_step_single(self, batch, **fit_params):

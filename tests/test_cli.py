@@ -193,6 +193,35 @@ def test_embed_files_and_folders(npid_model, labelled_folder, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
 
 
+def test_output_read_out(npid_model, labelled_folder, tmp_path, capsys):
+    import numpy as np
+
+    from sklaudio.persist import load, save
+
+    out = tmp_path / "stats.npy"
+    argv = ["embed", "--model", str(npid_model), str(labelled_folder), "--out", str(out)]
+    assert main([*argv, "--output", "stats", "--quiet"]) == 0
+    channels = load(npid_model).module_.backbone.stage_channels
+    assert np.load(out).shape == (30, 2 * sum(channels[1:]))  # stages 2-4, mean and std
+    argv = ["evaluate", "--model", str(npid_model), "--dataset", "folder"]
+    argv += ["--root", str(labelled_folder), "--device", "cpu", "--quiet"]
+    assert main([*argv, "--output", "stats"]) == 0
+    with_flag = capsys.readouterr().out
+    assert re.search(r"knn accuracy: \d\.\d{3}", with_flag)
+    # a model saved with the stats read-out is standardised for the kNN as with the flag
+    saved = tmp_path / "stats.pt"
+    save(load(npid_model).set_params(output="stats"), saved)
+    assert main([*argv[:2], str(saved), *argv[3:]]) == 0
+    assert capsys.readouterr().out == with_flag
+    for bad, reason in [
+        (["--output", "code"], "output must be 'embedding', 'features' or 'stats'"),
+        (["--output", "stats", "--protocol", "finetune"], "--protocol finetune trains"),
+    ]:
+        assert main([*argv, *bad]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and reason in err
+
+
 @pytest.mark.parametrize("protocol", ["knn", "linear", "cluster", "finetune"])
 def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, protocol):
     import importlib.util

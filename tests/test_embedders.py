@@ -113,6 +113,8 @@ def test_clone_keeps_params():
         ({"stats_stages": (0, 2)}, None, "stats_stages"),
         ({"stats_stages": (2, 2)}, None, "stats_stages"),
         ({"stats_stages": ()}, None, "stats_stages"),
+        ({"stats_stages": (True, 2)}, None, "stats_stages"),
+        ({"stats_stages": "23"}, None, "stats_stages"),
     ],
 )
 def test_bad_input(spectrograms, params, X, match):
@@ -234,3 +236,25 @@ def test_stats_sum_channel_groups():
         parts = enc.stage_statistics(x[:, :3], (3,)) + enc.stage_statistics(x[:, 3:], (3,))
     torch.testing.assert_close(both, parts)
     assert both.shape == (2, 2 * enc.backbone.stage_channels[2])
+
+
+def test_read_out_does_not_change_training(spectrograms):
+    stats = NPIDEmbedder(**TINY, output="stats", stats_stages=range(1, 3)).fit(spectrograms)
+    plain = NPIDEmbedder(**TINY).fit(spectrograms)
+    np.testing.assert_array_equal(
+        stats.memory_bank_.memory.numpy(), plain.memory_bank_.memory.numpy()
+    )
+    np.testing.assert_array_equal(
+        stats.transform(spectrograms),
+        plain.set_params(output="stats", stats_stages=np.array([1, 2])).transform(spectrograms),
+    )
+
+
+def test_pickle_from_before_a_parameter_existed_loads_with_its_default(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    state = emb.__getstate__()
+    del state["output"], state["stats_stages"]  # as pickled by an older sklaudio
+    old = NPIDEmbedder.__new__(NPIDEmbedder)
+    old.__setstate__(state)
+    assert old.get_params()["output"] == "embedding" and old.stats_stages == (2, 3, 4)
+    np.testing.assert_array_equal(old.transform(spectrograms), emb.transform(spectrograms))

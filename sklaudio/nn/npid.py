@@ -103,14 +103,17 @@ class SpectrogramEncoder(nn.Module):
 
         For each stage in ``stages`` (1–4) of the backbone, the stage's map is
         averaged over frequency, then its mean and standard deviation over time
-        are taken per channel: ``(n, 2 · sum(channels of the stages))``, means
-        first. The backbone must expose ``stage_maps`` (ESResNet does).
+        are taken per channel: ``(n, 2 · sum(channels of the stages))``, stage
+        by stage in the order of ``stages``, each stage's means then its stds.
+        The backbone must expose ``stage_maps`` (ESResNet does). Computed in
+        float32 even under autocast: bf16 would keep ~3 significant digits of
+        statistics that a scaler later magnifies.
         """
         images, groups = self._groups(x)
         maps = self.backbone.stage_maps(images)
         stats = []
         for stage in stages:
-            over_time = maps[stage - 1].mean(dim=2)
+            over_time = maps[stage - 1].float().mean(dim=2)
             stats += [over_time.mean(dim=-1), over_time.std(dim=-1, correction=0)]
         out = torch.cat(stats, dim=1)
         return out.view(-1, groups, out.shape[1]).sum(dim=1)
