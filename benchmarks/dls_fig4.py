@@ -64,6 +64,9 @@ def classifier(args, embedder=None, valid=None, cls=FineTunedClassifier):
         optimizer__weight_decay=args.weight_decay,
         # a new layer may learn faster than the pre-trained encoder (--head-lr)
         optimizer__param_groups=[("head.*", {"lr": args.head_lr})],
+        # LP-FT needs a pre-trained encoder: scratch keeps a random new layer
+        head_init=args.head_init if embedder is not None else "random",
+        probe_C=args.probe_c,
         train_split=predefined_split(valid),
         random_state=args.seed,
     )
@@ -80,6 +83,13 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--head-lr", type=float, default=1e-2, help="lr of the new layer")
+    parser.add_argument(
+        "--head-init",
+        default="random",
+        choices=["random", "linear_probe"],
+        help="the DLS row's new layer: random (the paper) or LP-FT's linear probe",
+    )
+    parser.add_argument("--probe-c", type=float, default=0.05, help="C of the linear probe")
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sr", type=int, default=22050)
@@ -121,11 +131,12 @@ def main(argv=None):
     t_pretrain = time.perf_counter() - start - t_features
 
     folds = args.folds or sorted(np.unique(bunch.folds).tolist())
-    curves = {"scratch": [], "DLS": []}
+    dls = "DLS" if args.head_init == "random" else "DLS, linear-probe head"
+    curves = {"scratch": [], dls: []}
     for fold in folds:
         train, test = bunch.folds != fold, bunch.folds == fold
         valid = Dataset(X[test], bunch.target[test])
-        for name, embedder in (("scratch", None), ("DLS", npid)):
+        for name, embedder in (("scratch", None), (dls, npid)):
             clf = classifier(args, embedder, valid).fit(X[train], bunch.target[train])
             curve = clf.history_[:, "valid_acc"]
             curves[name].append(curve)

@@ -9,11 +9,10 @@ library features:
 - ``--mix A``: mixup with λ ~ Beta(A, A) (folded to λ ≥ 0.5) between a batch and
   a permutation of it, the loss mixed with the same λ; ``--mix-mode linear``
   mixes the dB values, ``power`` mixes the powers (BYOL-A's log-mixup-exp);
-- ``--smoothing S``: label smoothing of the cross-entropy;
-- ``--head-init probe``: LP-FT (Kumar et al., ICLR 2022) — before the first
-  epoch, a logistic regression on the frozen encoder's features of the training
-  clips (standardised, C = ``--probe-c``) initialises the new layer, instead of
-  a random layer that first distorts the pre-trained features.
+- ``--smoothing S``: label smoothing of the cross-entropy.
+
+``--head-init linear_probe [--probe-c C]`` is the library's
+``FineTunedClassifier(head_init='linear_probe', probe_C=C)`` (LP-FT).
 
     python benchmarks/dls_fig4.py --folds 1 --npid-model /tmp/bench/npid_esc10_tiny_200.pt
     python benchmarks/finetune_ablation.py --npid-model /tmp/bench/npid_esc10_tiny_200.pt \\
@@ -45,42 +44,7 @@ class ProbeClassifier(FineTunedClassifier):
     mix = 0.0
     mix_mode = "linear"
     smoothing = 0.0
-    head_init = "random"
-    probe_c = 1.0
     rng = np.random.default_rng(0)
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        if self.head_init == "probe" and len(self.history_) == 0:  # before epoch 1
-            self._probe_head(X, y)
-
-    def _probe_head(self, X, y):
-        from sklearn.linear_model import LogisticRegression
-
-        module = self.module_
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            feats = torch.cat(
-                [
-                    module.encoder.features(torch.as_tensor(X[i : i + 64]).to(self.device))
-                    .float()
-                    .cpu()
-                    for i in range(0, len(X), 64)
-                ]
-            ).numpy()
-        module.train(was_training)
-        mean, std = feats.mean(0), feats.std(0) + 1e-6
-        lr = LogisticRegression(C=self.probe_c, max_iter=2000).fit((feats - mean) / std, y)
-        coef, intercept = lr.coef_, lr.intercept_
-        if len(coef) == 1:  # two classes: one logit difference, split over the two rows
-            coef, intercept = np.vstack([-coef, coef]) / 2, np.r_[-intercept, intercept] / 2
-        weight = coef / std  # the head reads unstandardised features
-        bias = intercept - weight @ mean
-        with torch.no_grad():
-            module.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
-            module.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-        self.probe_accuracy_ = lr.score((feats - mean) / std, y)
 
     def train_step_single(self, batch, **fit_params):
         Xi, yi = unpack_data(batch)
@@ -120,8 +84,8 @@ def main(argv=None):
     parser.add_argument("--mix", type=float, default=0.0)
     parser.add_argument("--mix-mode", default="linear", choices=["linear", "power"])
     parser.add_argument("--smoothing", type=float, default=0.0)
-    parser.add_argument("--head-init", default="random", choices=["random", "probe"])
-    parser.add_argument("--probe-c", type=float, default=1.0)
+    parser.add_argument("--head-init", default="random", choices=["random", "linear_probe"])
+    parser.add_argument("--probe-c", type=float, default=0.05)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--head-lr", type=float, default=1e-2)
@@ -135,7 +99,6 @@ def main(argv=None):
     npid = load(args.npid_model)
     ProbeClassifier.mix, ProbeClassifier.mix_mode = args.mix, args.mix_mode
     ProbeClassifier.smoothing = args.smoothing
-    ProbeClassifier.head_init, ProbeClassifier.probe_c = args.head_init, args.probe_c
     ProbeClassifier.rng = np.random.default_rng(args.seed)  # the mixup draws
     torch.manual_seed(args.seed)
     curves = []
@@ -145,9 +108,7 @@ def main(argv=None):
         clf = classifier(args, npid, valid, cls=ProbeClassifier).fit(X[train], bunch.target[train])
         curve = clf.history_[:, "valid_acc"]
         curves.append(curve)
-        probe = getattr(clf, "probe_accuracy_", None)
-        probed = "" if probe is None else f" (probe's training accuracy {probe:.2f})"
-        print(f"fold {fold}: " + " ".join(f"{a:.2f}" for a in curve) + probed, flush=True)
+        print(f"fold {fold}: " + " ".join(f"{a:.2f}" for a in curve), flush=True)
     c = np.array(curves)
     print(f"machine: {machine_summary()}")
     print(f"settings: {vars(args)}")

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 from skorch.dataset import Dataset
+from skorch.hf import AccelerateMixin
 
 from sklaudio.callbacks import CosineLR, EpochProgressBar, is_main_process
 from sklaudio.embedders import _bare, _TorchNetMixin, _VerbosePrintLog
@@ -159,6 +160,19 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     freeze_encoder : bool, default=False
         Train only the new layer (DLS found fine-tuning all layers learns
         faster; kept for linear-probe experiments).
+    head_init : {'random', 'linear_probe'}, default='random'
+        How the new classification layer starts. ``'random'``: PyTorch's
+        default initialisation (the paper). ``'linear_probe'``: LP-FT (Kumar
+        et al., ICLR 2022) — before the first epoch, a multinomial
+        :class:`~sklearn.linear_model.LogisticRegression` (``C=probe_C``) on
+        the standardised features of the frozen encoder (evaluation mode, no
+        augmentation) of the training clips sets the layer, so that fine-tuning
+        starts from a classifier instead of distorting the pre-trained features
+        with a random one. Costs one pass over the training clips. Needs a
+        pre-trained encoder (``embedder`` or ``pretrained_weights``).
+    probe_C : float, default=0.05
+        Inverse regularisation of the linear probe (``head_init='linear_probe'``);
+        a small value keeps the first logits soft enough to fine-tune from.
     frontend : SpectrogramTransformer or callable, default=None
         As for :class:`~sklaudio.embedders.NPIDEmbedder`; with an embedder,
         None means the embedder's front end.
@@ -221,6 +235,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         backbone=None,
         pretrained_weights=None,
         freeze_encoder=False,
+        head_init="random",
+        probe_C=0.05,
         frontend=None,
         augment=True,
         input_norm=False,
@@ -255,6 +271,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         self.backbone = backbone
         self.pretrained_weights = pretrained_weights
         self.freeze_encoder = freeze_encoder
+        self.head_init = head_init
+        self.probe_C = probe_C
         self.frontend = frontend
         self.augment = augment
         self.input_norm = input_norm
@@ -298,8 +316,26 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 self.backbone is None or self.backbone in BACKBONES,
                 f"None or one of {sorted(BACKBONES)}",
             ),
+            (
+                "head_init",
+                self.head_init in ("random", "linear_probe"),
+                "'random' or 'linear_probe'",
+            ),
+            (
+                "probe_C",
+                isinstance(self.probe_C, Real)
+                and not isinstance(self.probe_C, bool)
+                and self.probe_C > 0,
+                "a number > 0",
+            ),
         ]
         self._raise_on_failed(checks)
+        if self.head_init == "linear_probe" and kind is None and self.pretrained_weights is None:
+            raise ValueError(
+                "head_init='linear_probe' needs a pre-trained encoder (embedder= or "
+                "pretrained_weights=): an untrained encoder's features, with batch-norm "
+                "statistics never estimated, give a probe that stalls training"
+            )
         if kind is None:
             return
         try:
@@ -410,6 +446,44 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             if self.verbose and is_main_process(self):
                 print(f"pretrained_weights: {report.summary()}")
 
+    def _linear_probe_head(self, X, y, **fit_params) -> None:
+        """LP-FT: a logistic regression on the frozen encoder's features sets the new layer."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        dataset, _ = self.get_split_datasets(X, y, **fit_params)  # never the validation clips
+        module = _bare(self.module_)
+        was_training = module.training
+        module.eval()
+        feats, labels = [], []
+        # skorch's plain iterator: with an accelerator every process probes every clip
+        iterator = super(AccelerateMixin, self).get_iterator(dataset, training=False)
+        with torch.no_grad():
+            for Xi, yi in iterator:
+                Xi = Xi.to(self.device) if isinstance(Xi, torch.Tensor) else Xi
+                feats.append(module.encoder.features(Xi).float().cpu())
+                labels.append(torch.as_tensor(yi))
+        module.train(was_training)
+        feats, labels = torch.cat(feats).numpy().astype(np.float64), torch.cat(labels).numpy()
+        scaler = StandardScaler().fit(feats)  # constant features keep a scale of 1
+        mean, std = scaler.mean_, scaler.scale_
+        probe = LogisticRegression(C=self.probe_C, max_iter=2000)
+        probe.fit(scaler.transform(feats), labels)
+        coef, intercept = probe.coef_, probe.intercept_
+        n_classes = module.head.out_features
+        if len(coef) == 1:  # two classes: one logit difference, split over the two rows
+            coef, intercept = np.vstack([-coef, coef]) / 2, np.r_[-intercept, intercept] / 2
+        # a class absent from the training split (possible with a validation split) starts at 0
+        weight, bias = np.zeros((n_classes, feats.shape[1])), np.zeros(n_classes)
+        weight[probe.classes_] = coef / std  # the head reads unstandardised features
+        bias[probe.classes_] = intercept - weight[probe.classes_] @ mean
+        with torch.no_grad():
+            module.head.weight.copy_(torch.as_tensor(weight, dtype=module.head.weight.dtype))
+            module.head.bias.copy_(torch.as_tensor(bias, dtype=module.head.bias.dtype))
+        if self.verbose and is_main_process(self):
+            score = probe.score(scaler.transform(feats), labels)
+            print(f"head_init='linear_probe': training accuracy {score:.3f} on {len(labels)} clips")
+
     # -- data -----------------------------------------------------------------------
 
     def _encode_labels(self, y, what="y") -> np.ndarray:
@@ -472,6 +546,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             self.initialize()
             self._initial_weights()
             done = self._resume(saved)
+            if self.head_init == "linear_probe" and done == 0:
+                self._linear_probe_head(X, y_encoded, **fit_params)
             NeuralNet.partial_fit(
                 self, X, y_encoded, epochs=max(self.max_epochs - done, 0), **fit_params
             )

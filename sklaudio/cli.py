@@ -281,6 +281,7 @@ def _evaluate(args) -> int:
 
             clf = FineTunedClassifier(
                 embedder=model,
+                head_init=args.head_init,
                 max_epochs=args.epochs,
                 train_split=predefined_split(Dataset(waves[test], y[test])),
                 device=args.device,
@@ -405,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--root", required=True)
     evaluate.add_argument("--protocol", choices=PROTOCOLS, default="knn")
     evaluate.add_argument("--epochs", type=_positive_int, default=30, help="for finetune")
+    evaluate.add_argument(
+        "--head-init",
+        choices=("random", "linear_probe"),
+        default="random",
+        help="for finetune: the new layer starts random (the paper) or from a linear probe (LP-FT)",
+    )
     evaluate.add_argument("--plot", default=None, help="write a figure (PNG, PDF, ...)")
     common(evaluate)
     evaluate.set_defaults(func=_evaluate)

@@ -231,10 +231,14 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     argv = ["evaluate", "--model", str(npid_model), "--dataset", "folder"]
     argv += ["--root", str(labelled_folder), "--protocol", protocol, "--epochs", "1"]
     argv += ["--device", "cpu", *(["--plot", str(plot)] if with_plot else [])]
+    if protocol == "finetune":
+        argv += ["--head-init", "linear_probe"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(rf"{protocol} accuracy: \d\.\d{{3}} ± \d\.\d{{3}} over 5 folds", out)
     assert len(re.findall(r"fold \d: \d\.\d{3}", out)) == 5
+    if protocol == "finetune":  # --head-init reached the classifier of every fold
+        assert out.count("head_init='linear_probe': training accuracy") == 5
     assert plot.stat().st_size > 1000 if with_plot else not plot.exists()
 
 

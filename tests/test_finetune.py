@@ -76,6 +76,29 @@ def test_freeze_encoder_trains_only_the_head(toy, npid):
     assert not clf.module_.encoder.training  # batch-norm statistics are kept too
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_linear_probe_head_init_is_the_logistic_regression(toy, npid, n_classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(1).normal(size=toy[0].shape).astype(np.float32)
+    y = np.resize(["dog", "rain", "wind"][:n_classes], len(X))
+    X[y == "dog", :, :8] += 2
+    X[y == "wind", :, 8:] += 2
+    start = FineTunedClassifier(
+        embedder=npid, head_init="linear_probe", probe_C=0.5, **{**FAST, "max_epochs": 0}
+    ).fit(X, y)
+    with torch.no_grad():
+        feats = start.module_.eval().encoder.features(torch.from_numpy(X)).double().numpy()
+    Z = StandardScaler().fit_transform(feats)
+    probe = LogisticRegression(C=0.5, max_iter=2000).fit(Z, y)
+    # before any epoch, the new layer is the probe: the same probabilities, binary included
+    np.testing.assert_allclose(start.predict_proba(X), probe.predict_proba(Z), atol=1e-4)
+    random = FineTunedClassifier(embedder=npid, **{**FAST, "max_epochs": 0}).fit(X, y)
+    assert not np.allclose(random.predict_proba(X), probe.predict_proba(Z), atol=1e-2)
+    assert start.score(X, y) >= 0.8 > random.score(X, y)  # a classifier before epoch 1
+
+
 def test_validation_fold_gives_a_learning_curve(toy):
     X, y = toy
     valid = Dataset(X[:12], y[:12])
@@ -187,6 +210,9 @@ def test_partially_matching_state_dict_warns(toy, tmp_path):
         (lambda e: dict(embedder=e, pretrained_weights="w.pth"), "not both"),
         (lambda e: dict(embedder=object()), "embedder must be a fitted NPIDEmbedder"),
         (lambda e: dict(backbone="resnet9000"), "backbone must be None or one of"),
+        (lambda e: dict(head_init="zeros"), "head_init must be 'random' or 'linear_probe'"),
+        (lambda e: dict(probe_C=0), "probe_C must be a number > 0"),
+        (lambda e: dict(head_init="linear_probe"), "needs a pre-trained encoder"),
     ],
 )
 def test_bad_parameters(toy, npid, make, match):
