@@ -67,6 +67,7 @@ def classifier(args, embedder=None, valid=None, cls=FineTunedClassifier):
         # LP-FT needs a pre-trained encoder: scratch keeps a random new layer
         head_init=args.head_init if embedder is not None else "random",
         probe_C=args.probe_c,
+        head_features=args.head_features,
         train_split=predefined_split(valid),
         random_state=args.seed,
     )
@@ -90,6 +91,12 @@ def main(argv=None):
         help="the DLS row's new layer: random (the paper) or LP-FT's linear probe",
     )
     parser.add_argument("--probe-c", type=float, default=0.05, help="C of the linear probe")
+    parser.add_argument(
+        "--head-features",
+        default="pooled",
+        choices=["pooled", "stats"],
+        help="what the new layer reads: pooled last stage (the paper) or stages 2-4 statistics",
+    )
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sr", type=int, default=22050)
@@ -131,7 +138,9 @@ def main(argv=None):
     t_pretrain = time.perf_counter() - start - t_features
 
     folds = args.folds or sorted(np.unique(bunch.folds).tolist())
-    dls = "DLS" if args.head_init == "random" else "DLS, linear-probe head"
+    head = [f"{args.head_features} head"] if args.head_features != "pooled" else []
+    head += ["linear probe"] if args.head_init == "linear_probe" else []
+    dls = f"DLS ({', '.join(head)})" if head else "DLS"
     curves = {"scratch": [], dls: []}
     for fold in folds:
         train, test = bunch.folds != fold, bunch.folds == fold

@@ -11,8 +11,9 @@ library features:
   mixes the dB values, ``power`` mixes the powers (BYOL-A's log-mixup-exp);
 - ``--smoothing S``: label smoothing of the cross-entropy.
 
-``--head-init linear_probe [--probe-c C]`` is the library's
-``FineTunedClassifier(head_init='linear_probe', probe_C=C)`` (LP-FT).
+``--head-init linear_probe [--probe-c C]`` and ``--head-features stats`` are the
+library's ``FineTunedClassifier(head_init='linear_probe', probe_C=C,
+head_features='stats')``.
 
     python benchmarks/dls_fig4.py --folds 1 --npid-model /tmp/bench/npid_esc10_tiny_200.pt
     python benchmarks/finetune_ablation.py --npid-model /tmp/bench/npid_esc10_tiny_200.pt \\
@@ -84,6 +85,7 @@ def main(argv=None):
     parser.add_argument("--mix", type=float, default=0.0)
     parser.add_argument("--mix-mode", default="linear", choices=["linear", "power"])
     parser.add_argument("--smoothing", type=float, default=0.0)
+    parser.add_argument("--head-features", default="pooled", choices=["pooled", "stats"])
     parser.add_argument("--head-init", default="random", choices=["random", "linear_probe"])
     parser.add_argument("--probe-c", type=float, default=0.05)
     parser.add_argument("--epochs", type=int, default=30)

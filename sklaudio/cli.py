@@ -282,6 +282,7 @@ def _evaluate(args) -> int:
             clf = FineTunedClassifier(
                 embedder=model,
                 head_init=args.head_init,
+                head_features=args.head_features,
                 max_epochs=args.epochs,
                 train_split=predefined_split(Dataset(waves[test], y[test])),
                 device=args.device,
@@ -406,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--root", required=True)
     evaluate.add_argument("--protocol", choices=PROTOCOLS, default="knn")
     evaluate.add_argument("--epochs", type=_positive_int, default=30, help="for finetune")
+    evaluate.add_argument(
+        "--head-features",
+        choices=("pooled", "stats"),
+        default="pooled",
+        help="for finetune: the new layer reads the pooled last stage (the paper) or the "
+        "statistics of stages 2-4",
+    )
     evaluate.add_argument(
         "--head-init",
         choices=("random", "linear_probe"),

@@ -101,6 +101,20 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
     )
 
 
+STAGES_EXPECTED = "a non-empty sequence of distinct stages in 1..4"
+
+
+def _valid_stages(stages) -> bool:
+    """Whether ``stages`` names distinct ESResNet stages (1–4): a ``stats_stages`` value."""
+    return (
+        isinstance(stages, Sequence | np.ndarray)
+        and not isinstance(stages, str)
+        and len(stages) > 0
+        and all(isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 4 for s in stages)
+        and len(set(stages)) == len(stages)
+    )
+
+
 def _bare(module):
     """The module inside a DistributedDataParallel wrapper (what the accelerator prepared)."""
     wrapped = isinstance(module, torch.nn.parallel.DistributedDataParallel)
@@ -863,23 +877,13 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     _resumable_params = (*_TorchNetMixin._resumable_params, "output", "stats_stages")
 
     def _output_checks(self) -> list:
-        stages = self.stats_stages
-        valid_stages = (
-            isinstance(stages, Sequence | np.ndarray)
-            and not isinstance(stages, str)
-            and len(stages) > 0
-            and all(
-                isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 4 for s in stages
-            )
-            and len(set(stages)) == len(stages)
-        )
         return [
             (
                 "output",
                 self.output in ("embedding", "features", "stats"),
                 "'embedding', 'features' or 'stats'",
             ),
-            ("stats_stages", valid_stages, "a non-empty sequence of distinct stages in 1..4"),
+            ("stats_stages", _valid_stages(self.stats_stages), STAGES_EXPECTED),
         ]
 
     def _check_params(self, n_samples: int) -> None:

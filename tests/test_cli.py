@@ -232,7 +232,7 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     argv += ["--root", str(labelled_folder), "--protocol", protocol, "--epochs", "1"]
     argv += ["--device", "cpu", *(["--plot", str(plot)] if with_plot else [])]
     if protocol == "finetune":
-        argv += ["--head-init", "linear_probe"]
+        argv += ["--head-init", "linear_probe", "--head-features", "stats"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(rf"{protocol} accuracy: \d\.\d{{3}} ± \d\.\d{{3}} over 5 folds", out)

@@ -65,6 +65,9 @@ FINETUNED = FineTunedClassifier(
     device="cpu",
 )
 
+# The new layer on stage statistics (batch-normalised, random start) goes through them too.
+FINETUNED_STATS = clone(FINETUNED).set_params(head_features="stats")
+
 _SKORCH_INIT = (
     "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_ "
     "(skorch's own design, shared by all skorch nets)"
@@ -100,7 +103,8 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [*ESTIMATORS, NPID, NPID_STATS, AFP, FINETUNED], expected_failed_checks=_expected_failed_checks
+    [*ESTIMATORS, NPID, NPID_STATS, AFP, FINETUNED, FINETUNED_STATS],
+    expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -76,8 +76,8 @@ def test_freeze_encoder_trains_only_the_head(toy, npid):
     assert not clf.module_.encoder.training  # batch-norm statistics are kept too
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])
-def test_linear_probe_head_init_is_the_logistic_regression(toy, npid, n_classes):
+@pytest.mark.parametrize("n_classes, head_features", [(2, "pooled"), (3, "pooled"), (3, "stats")])
+def test_linear_probe_head_init_is_the_logistic_regression(toy, npid, n_classes, head_features):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -85,18 +85,44 @@ def test_linear_probe_head_init_is_the_logistic_regression(toy, npid, n_classes)
     y = np.resize(["dog", "rain", "wind"][:n_classes], len(X))
     X[y == "dog", :, :8] += 2
     X[y == "wind", :, 8:] += 2
-    start = FineTunedClassifier(
-        embedder=npid, head_init="linear_probe", probe_C=0.5, **{**FAST, "max_epochs": 0}
-    ).fit(X, y)
+    params = {**FAST, "max_epochs": 0, "head_features": head_features}
+    start = FineTunedClassifier(embedder=npid, head_init="linear_probe", probe_C=0.5, **params).fit(
+        X, y
+    )
     with torch.no_grad():
-        feats = start.module_.eval().encoder.features(torch.from_numpy(X)).double().numpy()
+        feats = start.module_.eval().features(torch.from_numpy(X)).double().numpy()
     Z = StandardScaler().fit_transform(feats)
     probe = LogisticRegression(C=0.5, max_iter=2000).fit(Z, y)
     # before any epoch, the new layer is the probe: the same probabilities, binary included
     np.testing.assert_allclose(start.predict_proba(X), probe.predict_proba(Z), atol=1e-4)
-    random = FineTunedClassifier(embedder=npid, **{**FAST, "max_epochs": 0}).fit(X, y)
+    random = FineTunedClassifier(embedder=npid, **params).fit(X, y)
     assert not np.allclose(random.predict_proba(X), probe.predict_proba(Z), atol=1e-2)
     assert start.score(X, y) >= 0.8 > random.score(X, y)  # a classifier before epoch 1
+
+
+def test_stats_head_reads_stage_statistics(toy, npid, tmp_path):
+    X, y = toy
+    clf = FineTunedClassifier(
+        embedder=npid, head_features="stats", stats_stages=(2, 3), **FAST
+    ).fit(X, y)
+    module, backbone = clf.module_, clf.module_.encoder.backbone
+    channels = backbone.stage_channels
+    assert module.head.in_features == 2 * (channels[1] + channels[2])
+    assert isinstance(module.stats_norm, torch.nn.BatchNorm1d)  # a random layer: scales evened
+    # what the head never reads gets no gradient (data-parallel training needs that)
+    for unused in (backbone.layer4, backbone.att4, backbone.att5):
+        assert not any(p.requires_grad for p in unused.parameters())
+    assert not torch.equal(
+        backbone.layer2[0].conv1.weight, npid.module_.backbone.layer2[0].conv1.weight
+    )
+    assert clf.score(X, y) >= 0.9
+    save(clf, tmp_path / "stats.pt")
+    np.testing.assert_allclose(load(tmp_path / "stats.pt").predict_proba(X), clf.predict_proba(X))
+    probed = FineTunedClassifier(
+        embedder=npid, head_features="stats", head_init="linear_probe", **FAST
+    ).fit(X, y)
+    assert isinstance(probed.module_.stats_norm, torch.nn.Identity)  # folded into the probe
+    assert probed.module_.head.in_features == 2 * sum(channels[1:])
 
 
 def test_validation_fold_gives_a_learning_curve(toy):
@@ -133,6 +159,10 @@ def test_afp_embedder_initialises_a_sequence_classifier():
         clf.module_.encoder.predictor.encoder[0].cell.input_conv.weight.shape,
         afp.module_.encoder[0].cell.input_conv.weight.shape,
     )
+    with pytest.raises(ValueError, match="head_features='stats' reads ESResNet stages"):
+        FineTunedClassifier(embedder=afp, head_features="stats", **FAST).fit(X, y)
+    probed = FineTunedClassifier(embedder=afp, head_init="linear_probe", **FAST).fit(X, y)
+    assert probed.predict_proba(X).shape == (24, 2)  # the probe reads the ConvLSTM code
 
 
 def _torchvision_resnet_state(in_channels=3, n_classes=1000):
@@ -213,6 +243,8 @@ def test_partially_matching_state_dict_warns(toy, tmp_path):
         (lambda e: dict(head_init="zeros"), "head_init must be 'random' or 'linear_probe'"),
         (lambda e: dict(probe_C=0), "probe_C must be a number > 0"),
         (lambda e: dict(head_init="linear_probe"), "needs a pre-trained encoder"),
+        (lambda e: dict(head_features="attention"), "head_features must be 'pooled' or 'stats'"),
+        (lambda e: dict(head_features="stats", stats_stages=(5,)), "stats_stages must be"),
     ],
 )
 def test_bad_parameters(toy, npid, make, match):

@@ -6,6 +6,7 @@ initialisation) onto an :class:`~sklaudio.nn.ESResNet` backbone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -61,7 +62,7 @@ class SequenceEncoder(nn.Module):
 
 
 class SpectrogramClassifier(nn.Module):
-    """``encoder.features`` followed by a new linear layer: class logits.
+    """The encoder's features followed by a new linear layer: class logits.
 
     DLS (section 5) replaces the pre-trained network's projection by "a new
     classification layer for each dataset" and fine-tunes all layers; with
@@ -74,6 +75,15 @@ class SpectrogramClassifier(nn.Module):
         Anything with ``features(x) -> (n, out_features)`` and ``out_features``.
     n_classes : int
     freeze_encoder : bool, default=False
+    stats_stages : sequence of int, default=None
+        None: the layer reads ``encoder.features`` (pooled last stage). Else
+        the layer reads ``encoder.stage_statistics(x, stats_stages)`` (ESResNet
+        encoders), the per-channel temporal mean and std of those stages.
+    normalise_stats : bool, default=True
+        With ``stats_stages``, batch-normalise the statistics (no affine
+        parameters) before the layer: their scales differ by stage. A layer
+        initialised by a linear probe has the scales folded into its weights
+        and takes ``False``.
 
     Examples
     --------
@@ -85,10 +95,30 @@ class SpectrogramClassifier(nn.Module):
     torch.Size([2, 5])
     """
 
-    def __init__(self, encoder: nn.Module, n_classes: int, freeze_encoder: bool = False):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        n_classes: int,
+        freeze_encoder: bool = False,
+        stats_stages: Sequence[int] | None = None,
+        normalise_stats: bool = True,
+    ):
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(encoder.out_features, n_classes)
+        self.stats_stages = None if stats_stages is None else tuple(int(s) for s in stats_stages)
+        if self.stats_stages is None:
+            in_features = encoder.out_features
+        else:
+            if not hasattr(encoder, "stage_statistics"):
+                raise ValueError(
+                    f"stage statistics need an ESResNet spectrogram encoder, not "
+                    f"{type(encoder).__name__}"
+                )
+            channels = encoder.backbone.stage_channels
+            in_features = 2 * sum(channels[s - 1] for s in self.stats_stages)
+            norm = nn.BatchNorm1d(in_features, affine=False) if normalise_stats else nn.Identity()
+            self.stats_norm = norm
+        self.head = nn.Linear(in_features, n_classes)
         self.freeze_encoder = freeze_encoder
         if freeze_encoder:
             encoder.requires_grad_(False)
@@ -98,6 +128,14 @@ class SpectrogramClassifier(nn.Module):
         predictor = getattr(encoder, "predictor", None)
         if predictor is not None:
             unused += [predictor.decoder, predictor.output]
+        if self.stats_stages is not None:  # no pooling attention, no stage past the last read
+            backbone = encoder.backbone
+            unused.append(getattr(backbone, "att5", None))
+            for stage in range(max(self.stats_stages) + 1, 5):
+                unused += [
+                    getattr(backbone, f"layer{stage}"),
+                    getattr(backbone, f"att{stage}", None),
+                ]
         for module in unused:
             if module is not None:
                 module.requires_grad_(False)
@@ -111,8 +149,14 @@ class SpectrogramClassifier(nn.Module):
                 augment.train(mode)  # augmentation still applies while training
         return self
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the new layer reads: pooled features, or the (normalised) stage statistics."""
+        if self.stats_stages is None:
+            return self.encoder.features(x).float()
+        return self.stats_norm(self.encoder.stage_statistics(x, self.stats_stages).float())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder.features(x).float())
+        return self.head(self.features(x))
 
 
 @dataclass
