@@ -363,3 +363,16 @@ def test_embedding_display_from_estimator(toy, npid):
     assert sorted(t.get_text() for t in display.ax_.get_legend().get_texts()) == ["dog", "rain"]
     with pytest.raises(ValueError, match="method must be 'pca' or 'tsne'"):
         EmbeddingDisplay.from_embeddings(np.eye(5), method="umap")
+
+
+def test_new_layer_runs_in_float32_under_autocast():
+    from sklaudio.nn import SpectrogramEncoder
+    from sklaudio.nn.finetune import SpectrogramClassifier
+
+    encoder = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=1), 8)
+    module = SpectrogramClassifier(encoder, 3, stats_stages=(2,)).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = module(torch.randn(2, 1, 16, 20))
+    assert logits.dtype == torch.float32  # a probed layer's large terms cancel: no bf16
+    maps = encoder.backbone.stage_maps(torch.randn(2, 1, 16, 20), last=2)
+    assert [m.shape[1] for m in maps] == list(encoder.backbone.stage_channels[:2])

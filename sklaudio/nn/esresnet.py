@@ -165,11 +165,11 @@ class ESResNet(nn.Module):
         modules += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*modules)
 
-    def stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The four stages' ``(n, channels, freq, time)`` maps, attention applied."""
+    def stage_maps(self, x: torch.Tensor, last: int = 4) -> list[torch.Tensor]:
+        """Stages 1..``last``'s ``(n, channels, freq, time)`` maps, attention applied."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         maps = []
-        stages = (self.layer1, self.layer2, self.layer3, self.layer4)
+        stages = (self.layer1, self.layer2, self.layer3, self.layer4)[:last]
         for i, stage in enumerate(stages, start=1):
             y = stage(x)
             if self.attention:

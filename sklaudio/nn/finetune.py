@@ -156,7 +156,10 @@ class SpectrogramClassifier(nn.Module):
         return self.stats_norm(self.encoder.stage_statistics(x, self.stats_stages).float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        features = self.features(x)
+        # float32 even under autocast: a probed layer's weights and bias cancel in large terms
+        with torch.autocast(x.device.type, enabled=False):
+            return self.head(features.float())
 
 
 @dataclass

@@ -110,7 +110,7 @@ class SpectrogramEncoder(nn.Module):
         statistics that a scaler later magnifies.
         """
         images, groups = self._groups(x)
-        maps = self.backbone.stage_maps(images)
+        maps = self.backbone.stage_maps(images, last=max(stages))  # no later stage runs
         stats = []
         for stage in stages:
             over_time = maps[stage - 1].float().mean(dim=2)
