@@ -20,6 +20,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 from skorch.dataset import Dataset
 from skorch.hf import AccelerateMixin
+from skorch.utils import to_tensor
 
 from sklaudio.callbacks import CosineLR, EpochProgressBar, is_main_process
 from sklaudio.embedders import (
@@ -447,7 +448,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 encoder,
                 len(self.classes_inferred_),
                 freeze_encoder=self.freeze_encoder,
-                stats_stages=tuple(int(s) for s in self.stats_stages) if stats else None,
+                stats_stages=self.stats_stages if stats else None,
                 # a probed layer has the statistics' scales folded into its weights
                 normalise_stats=self.head_init == "random",
             )
@@ -493,15 +494,14 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         iterator = super(AccelerateMixin, self).get_iterator(dataset, training=False)
         with torch.no_grad():
             for Xi, yi in iterator:
-                Xi = Xi.to(self.device) if isinstance(Xi, torch.Tensor) else Xi
-                feats.append(module.features(Xi).float().cpu())
+                feats.append(module.features(to_tensor(Xi, self.device)).float().cpu())
                 labels.append(torch.as_tensor(yi))
         module.train(was_training)
         feats, labels = torch.cat(feats).numpy().astype(np.float64), torch.cat(labels).numpy()
-        scaler = StandardScaler().fit(feats)  # constant features keep a scale of 1
+        scaler = StandardScaler()  # constant features keep a scale of 1
+        Z = scaler.fit_transform(feats)
         mean, std = scaler.mean_, scaler.scale_
-        probe = LogisticRegression(C=self.probe_C, max_iter=2000)
-        probe.fit(scaler.transform(feats), labels)
+        probe = LogisticRegression(C=self.probe_C, max_iter=2000).fit(Z, labels)
         coef, intercept = probe.coef_, probe.intercept_
         n_classes = module.head.out_features
         if len(coef) == 1:  # two classes: one logit difference, split over the two rows
@@ -517,7 +517,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 for tensor in (module.head.weight, module.head.bias):
                     torch.distributed.broadcast(tensor, src=0)
         if self.verbose and is_main_process(self):
-            score = probe.score(scaler.transform(feats), labels)
+            score = probe.score(Z, labels)
             print(f"head_init='linear_probe': training accuracy {score:.3f} on {len(labels)} clips")
 
     # -- data -----------------------------------------------------------------------
