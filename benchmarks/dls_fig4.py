@@ -47,7 +47,12 @@ def spectrograms(dataset, root, args):
         bunch.filenames
     )
     spec = SpectrogramTransformer(
-        "log_mel", sample_rate=args.sr, n_fft=1024, hop_length=512, n_mels=args.n_mels, device="cpu"
+        "log_mel",
+        sample_rate=args.sr,
+        n_fft=args.n_fft,
+        hop_length=args.hop_length,
+        n_mels=args.n_mels,
+        device="cpu",
     ).fit_transform(waves)
     return spec, bunch
 
@@ -102,6 +107,8 @@ def main(argv=None):
     parser.add_argument("--sr", type=int, default=22050)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--n-mels", type=int, default=64)
+    parser.add_argument("--n-fft", type=int, default=1024)
+    parser.add_argument("--hop-length", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, nargs="*", default=None)
     parser.add_argument("--png", default=None, help="default docs/images/dls_fig4_DATASET.png")

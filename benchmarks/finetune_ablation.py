@@ -13,7 +13,11 @@ library features:
 
 ``--head-init linear_probe [--probe-c C]`` and ``--head-features stats`` are the
 library's ``FineTunedClassifier(head_init='linear_probe', probe_C=C,
-head_features='stats')``.
+head_features='stats')``. ``--ensemble N`` fine-tunes N seeds per fold and
+also reports their soft vote (mean of ``predict_proba``); ``--scratch`` trains
+the pre-trained model's architecture from random weights instead;
+``--sr/--n-mels/--n-fft/--hop-length`` must match the front end the NPID model
+was pre-trained on (``dls_fig4.py`` takes the same options).
 
     python benchmarks/dls_fig4.py --folds 1 --npid-model /tmp/bench/npid_esc10_tiny_200.pt
     python benchmarks/finetune_ablation.py --npid-model /tmp/bench/npid_esc10_tiny_200.pt \\
@@ -94,23 +98,45 @@ def main(argv=None):
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ensemble", type=int, default=1, help="fine-tune N seeds per fold and soft-vote them"
+    )
+    parser.add_argument(
+        "--scratch", action="store_true", help="the pre-trained model's architecture, untrained"
+    )
+    # the front end the NPID model was pre-trained on (dls_fig4.py's defaults)
+    parser.add_argument("--sr", type=int, default=22050)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--n-mels", type=int, default=64)
+    parser.add_argument("--n-fft", type=int, default=1024)
+    parser.add_argument("--hop-length", type=int, default=512)
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    X, bunch = spectrograms("esc10", args.root, _front_end_args())
+    X, bunch = spectrograms("esc10", args.root, args)
     npid = load(args.npid_model)
     ProbeClassifier.mix, ProbeClassifier.mix_mode = args.mix, args.mix_mode
     ProbeClassifier.smoothing = args.smoothing
     ProbeClassifier.rng = np.random.default_rng(args.seed)  # the mixup draws
     torch.manual_seed(args.seed)
-    curves = []
+    embedder = None if args.scratch else npid
+    args.backbone = npid.backbone  # scratch: the pre-trained encoder's architecture
+    curves, voted = [], []
     for fold in args.folds:
         train, test = bunch.folds != fold, bunch.folds == fold
         valid = Dataset(X[test], bunch.target[test])
-        clf = classifier(args, npid, valid, cls=ProbeClassifier).fit(X[train], bunch.target[train])
-        curve = clf.history_[:, "valid_acc"]
-        curves.append(curve)
-        print(f"fold {fold}: " + " ".join(f"{a:.2f}" for a in curve), flush=True)
+        proba = 0
+        for member in range(args.ensemble):
+            member_args = argparse.Namespace(**{**vars(args), "seed": args.seed + member})
+            clf = classifier(member_args, embedder, valid, cls=ProbeClassifier)
+            clf.fit(X[train], bunch.target[train])
+            curve = clf.history_[:, "valid_acc"]
+            curves.append(curve)
+            proba = proba + clf.predict_proba(X[test])
+            print(f"fold {fold} seed {member_args.seed}: " + " ".join(f"{a:.2f}" for a in curve))
+        if args.ensemble > 1:
+            voted.append(np.mean(clf.classes_[proba.argmax(1)] == bunch.target[test]))
+            print(f"fold {fold}: soft vote of {args.ensemble} seeds {voted[-1]:.3f}", flush=True)
     c = np.array(curves)
     print(f"machine: {machine_summary()}")
     print(f"settings: {vars(args)}")
@@ -118,13 +144,10 @@ def main(argv=None):
     shown = [e for e in (1, 3, 10) if e < c.shape[1]]
     cells = [f"epoch {e} {mean[e - 1]:.3f} ± {std[e - 1]:.3f}" for e in shown]
     cells.append(f"final {mean[-1]:.3f} ± {std[-1]:.3f}")
-    print("test-fold accuracy, mean ± std over folds: " + ", ".join(cells))
+    print("test-fold accuracy, mean ± std over folds and seeds: " + ", ".join(cells))
+    if voted:
+        print(f"soft vote of {args.ensemble} seeds: {np.mean(voted):.3f} ± {np.std(voted):.3f}")
     print(f"time: {time.perf_counter() - start:.0f} s")
-
-
-def _front_end_args():
-    """dls_fig4.py's default front end: 22.05 kHz, 5 s, 64 log-mel bands."""
-    return argparse.Namespace(sr=22050, duration=5.0, n_mels=64)
 
 
 if __name__ == "__main__":
