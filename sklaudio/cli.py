@@ -6,6 +6,7 @@ import argparse
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -99,24 +100,38 @@ CORPORA = {
 PROTOCOLS = ("knn", "linear", "finetune", "cluster")
 
 
-def _load_corpus(name: str, root: str):
+def _load_corpus(name: str, root: str, on_error: str = "raise"):
     from sklaudio import datasets
 
-    return getattr(datasets, CORPORA[name])(root)
+    return getattr(datasets, CORPORA[name])(root, on_error=on_error)
 
 
 def _say(args):
     return (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
 
 
-def _model_input(model, files, n_jobs=None):
-    """What ``model.transform`` takes for these files: the paths themselves for a model that
-    streams (its front end starts with an AudioReader), else the decoded waveforms."""
+def _model_input(model, files, n_jobs=None, on_error="raise"):
+    """What ``model.transform`` takes for these files, and which of them it holds.
+
+    The paths themselves for a model that streams (its front end starts with an
+    AudioReader), else the decoded waveforms. With ``on_error='skip'`` the files that fail
+    to decode are left out (the AudioReader warns with the list); ``kept`` indexes the
+    files that remain.
+    """
+    from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
+    files = np.asarray(files, dtype=object)
     if isinstance(getattr(model, "frontend", None), Pipeline):
-        return np.asarray(files, dtype=object)
-    return _reader_for(model, n_jobs).fit_transform(files)
+        if on_error == "raise":  # the model decodes each file while it embeds it
+            return files, np.arange(len(files))
+        reader = clone(model.frontend.steps[0][1]).set_params(on_error="skip", n_jobs=n_jobs)
+    else:
+        reader = _reader_for(model, n_jobs).set_params(on_error=on_error)
+    waves = reader.fit_transform(files)
+    dropped = [i for i, _, _ in reader.skipped_]
+    kept = np.setdiff1d(np.arange(len(files)), dropped)
+    return (files[kept] if isinstance(model.frontend, Pipeline) else waves), kept
 
 
 def _load_model(args):
@@ -132,6 +147,23 @@ def _load_model(args):
         model.set_params(output=args.output)
         model._raise_on_failed(model._output_checks())  # before any file is decoded
     return model
+
+
+def _say_length_fixes(say, name, files, duration):
+    """Say how many clips the AudioReader will crop or pad to ``duration`` seconds (from the
+    files' headers: nothing is decoded), so that a corpus of 30 s scenes read as 5 s clips,
+    say, is not a surprise."""
+    import soundfile as sf
+
+    lengths = np.array([sf.info(f).duration for f in files])
+    longer = int(np.sum(lengths > duration + 1e-3))
+    shorter = int(np.sum(lengths < duration - 1e-3))
+    if longer or shorter:
+        say(
+            f"{name}: clips are read as {duration:g} s (the model's --duration): {longer} longer "
+            f"ones centre-cropped (up to {lengths.max():.3g} s), {shorter} shorter ones "
+            f"zero-padded (down to {lengths.min():.3g} s)"
+        )
 
 
 def _reader_for(model, n_jobs=None):
@@ -166,11 +198,17 @@ def _pretrain(args) -> int:
     reader = AudioReader(sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs)
     clips = []
     for name, root in zip(args.dataset, args.root):
-        corpus = _load_corpus(name, root)
+        corpus = _load_corpus(name, root, args.on_error)
         say(f"{name}: {len(corpus.filenames)} clips from {root}")
         # --stream: the model reads the files per batch; else they are decoded here, once
-        clips.append(corpus.filenames if args.stream else reader.fit_transform(corpus.filenames))
+        _say_length_fixes(say, name, corpus.filenames, args.duration)
+        if args.stream:
+            clips.append(corpus.filenames)
+        else:
+            decoded = reader.set_params(on_error=args.on_error).fit_transform(corpus.filenames)
+            clips.append(decoded)
     clips = np.concatenate(clips)
+    reader.set_params(on_error="raise")  # a streaming model cannot drop a file mid-epoch
     frontend = SpectrogramTransformer(
         args.features,
         sample_rate=args.sample_rate,
@@ -225,12 +263,18 @@ def _embed(args) -> int:
         files += list_audio_files(item) if Path(item).is_dir() else [item]
     if not files:
         raise ValueError(f"no audio file in {args.files}")
-    chunks = []
+    chunks, written = [], []
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
         chunk = files[start : start + args.chunk_size]
-        chunks.append(model.transform(_model_input(model, chunk, args.n_jobs)))
+        X, kept = _model_input(model, chunk, args.n_jobs, args.on_error)
+        chunks.append(model.transform(X))
+        written += [chunk[i] for i in kept]
         say(f"embedded {min(start + args.chunk_size, len(files))}/{len(files)} files", end="\r")
     embeddings = np.concatenate(chunks)
+    if len(written) < len(files):
+        left_out = len(files) - len(written)
+        say(f"\nleft out {left_out} files that could not be read (--on-error skip)")
+    files = written
     out = Path(args.out)
     if out.suffix != ".npy":
         out.mkdir(parents=True, exist_ok=True)
@@ -252,11 +296,15 @@ def _evaluate(args) -> int:
 
     say = _say(args)
     model = _load_model(args)
-    corpus = _load_corpus(args.dataset, args.root)
+    corpus = _load_corpus(args.dataset, args.root, args.on_error)
     if corpus.target is None:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
-    waves = _model_input(model, corpus.filenames, args.n_jobs)
-    y, folds = corpus.target, corpus.folds
+    waves, kept = _model_input(model, corpus.filenames, args.n_jobs, args.on_error)
+    y, folds = corpus.target[kept], corpus.folds[kept]
+    say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
+    reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
+    duration = reader.duration if reader is not None else _reader_for(model).duration
+    _say_length_fixes(say, args.dataset, corpus.filenames, duration)
     Z = None if args.protocol == "finetune" else model.transform(waves)
     # stage statistics differ in scale by stage: kNN and k-means read them standardised
     scaled = getattr(model, "output", None) == "stats"
@@ -359,7 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "'code' (default: as saved)",
             )
         p.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
-        p.add_argument("--quiet", action="store_true", help="no progress output")
+        p.add_argument(
+            "--on-error",
+            choices=("raise", "skip"),
+            default="raise",
+            help="a file that cannot be read stops the run (default), or is left out and listed "
+            "in a warning (with pretrain --stream, files are checked by their header only)",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress output (warnings print)")
 
     pretrain = sub.add_parser(
         "pretrain",
@@ -446,12 +501,36 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    try:
-        return args.func(args)
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"sklaudio {args.command}: error: {reason}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning(args.command)
+        try:
+            return args.func(args)
+        except (ValueError, TypeError, OSError, ImportError) as exc:
+            lines = _reason(exc).splitlines() or [type(exc).__name__]
+            print(f"sklaudio {args.command}: error: {lines[0]}", file=sys.stderr)
+            for line in lines[1:]:  # e.g. the layout a data set folder should have
+                print(line, file=sys.stderr)
+            return 1
+
+
+def _reason(exc: BaseException) -> str:
+    """The message of ``exc``; for an error raised in a DataLoader worker process, the
+    original error's last line (torch re-raises it as "Caught ... Original Traceback")."""
+    message = str(exc)
+    if message.startswith("Caught ") and "Original Traceback" in message:
+        lines = message.splitlines()
+        prefix = f"{type(exc).__name__}: "
+        starts = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+        if starts:
+            return "\n".join([lines[starts[-1]][len(prefix) :], *lines[starts[-1] + 1 :]])
+    return message
+
+
+def _show_warning(command: str):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"sklaudio {command}: warning: {message}", file=sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":  # pragma: no cover

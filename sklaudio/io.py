@@ -460,6 +460,9 @@ class AudioReader(TransformerMixin, BaseEstimator):
 def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff")):
     """Sorted audio files below ``root`` (recursively), as strings.
 
+    Hidden files and folders (names starting with ``.``, such as the ``._*``
+    resource forks that macOS leaves beside copied files) are not listed.
+
     Examples
     --------
     >>> from sklaudio.io import list_audio_files
@@ -470,7 +473,13 @@ def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus",
     if not root.is_dir():
         raise NotADirectoryError(f"{_describe(root)} is not a directory")
     exts = tuple(e.lower() for e in extensions)
-    return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    return sorted(
+        str(p)
+        for p in root.rglob("*")
+        if p.suffix.lower() in exts
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and p.is_file()
+    )
 
 
 class AudioFileDataset(torch.utils.data.Dataset):

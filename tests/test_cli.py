@@ -155,7 +155,7 @@ def test_pretrain_afp(labelled_folder, tmp_path):
 
 
 def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
-    labelled_folder, npid_model, tmp_path, capsys
+    labelled_folder, npid_model, folder_with_bad_files, tmp_path, capsys
 ):
     import numpy as np
     from sklearn.pipeline import Pipeline
@@ -178,6 +178,11 @@ def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
     argv = ["evaluate", "--model", str(out), "--dataset", "folder", "--root", str(labelled_folder)]
     assert main([*argv, "--protocol", "knn", "--device", "cpu"]) == 0
     assert "knn accuracy" in capsys.readouterr().out
+    # a streaming model with --on-error skip: the unreadable files are found and left out
+    argv = ["embed", "--model", str(out), str(folder_with_bad_files), "--out", str(embeddings)]
+    assert main([*argv, "--on-error", "skip", "--quiet"]) == 0
+    assert np.load(embeddings).shape == (30, 128)
+    assert "nan.wav" in capsys.readouterr().err
 
 
 def test_embed_files_and_folders(npid_model, labelled_folder, tmp_path):
@@ -257,10 +262,84 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
         ),
     ],
 )
-def test_subcommand_errors_are_one_line(argv, reason, capsys):
+def test_subcommand_errors_name_the_reason_first(argv, reason, capsys):
     assert main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and reason in err and err.startswith(f"sklaudio {argv[0]}: error:")
+    first, *rest = capsys.readouterr().err.strip().splitlines()
+    assert reason in first and first.startswith(f"sklaudio {argv[0]}: error:")
+    if reason == "not a directory":  # the layout the folder should have follows, in full
+        assert "ROOT/" in rest[0] and "unlabelled, for pre-training" in rest[-1]
+    else:
+        assert rest == []
+
+
+def test_error_raised_in_a_worker_process_names_the_file():
+    from sklaudio.cli import _reason
+
+    # how torch re-raises an error of a DataLoader worker in the main process
+    exc = ValueError(
+        "Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+        'call last):\n  File "x.py", line 1, in f\n    raise ValueError(m)\n'
+        "ValueError: audio file 'a.wav' contains NaN or infinite samples\nsecond line\n"
+    )
+    assert _reason(exc) == "audio file 'a.wav' contains NaN or infinite samples\nsecond line"
+    assert _reason(ValueError("plain")) == "plain"
+
+
+@pytest.fixture
+def folder_with_bad_files(labelled_folder, tmp_path):
+    """The labelled folder plus a NaN clip (a valid header: only decoding finds it) and an
+    empty file (the loader's header check finds it)."""
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    root = tmp_path / "corpus"
+    shutil.copytree(labelled_folder, root)
+    first_class = sorted(p for p in root.iterdir())[0]
+    wave = np.full(4000, np.nan, dtype=np.float32)
+    sf.write(first_class / "nan.wav", wave, 8000, subtype="FLOAT")
+    (first_class / "empty.wav").write_bytes(b"")
+    return root
+
+
+def test_on_error_skip_leaves_out_unreadable_files(
+    npid_model, folder_with_bad_files, tmp_path, capsys
+):
+    import numpy as np
+
+    root = str(folder_with_bad_files)
+    evaluate = ["evaluate", "--model", str(npid_model), "--dataset", "folder", "--root", root]
+    assert main([*evaluate, "--device", "cpu"]) == 1
+    assert "empty.wav" in capsys.readouterr().err  # the loader's header check, by default
+    assert main([*evaluate, "--device", "cpu", "--on-error", "skip"]) == 0
+    captured = capsys.readouterr()
+    assert "folder: 30 clips from" in captured.out and "knn accuracy" in captured.out
+    assert "sklaudio evaluate: warning:" in captured.err
+    assert "empty.wav" in captured.err and "nan.wav" in captured.err
+
+    out = tmp_path / "e.npy"
+    embed = ["embed", "--model", str(npid_model), root, "--out", str(out), "--quiet"]
+    assert main(embed) == 1
+    assert main([*embed, "--on-error", "skip"]) == 0
+    files = out.with_name("e.files.txt").read_text().split()
+    assert np.load(out).shape == (30, 128) and len(files) == 30
+    assert not any(f.endswith(("nan.wav", "empty.wav")) for f in files)
+
+    model = tmp_path / "m.pt"
+    pretrain = ["pretrain", "--dataset", "folder", "--root", root, "--epochs", "1", *SMALL]
+    assert main([*pretrain, "--out", str(model), "--on-error", "skip"]) == 0
+    assert "on 30 pooled clips" in capsys.readouterr().out
+
+
+def test_pretrain_says_which_clips_are_cropped_or_padded(labelled_folder, tmp_path, capsys):
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "1"]
+    small = [*SMALL]
+    small[small.index("--duration") + 1] = "0.25"  # the clips are 0.5 s
+    assert main([*argv, *small, "--out", str(tmp_path / "m.pt")]) == 0
+    assert "clips are read as 0.25 s (the model's --duration): 30 longer ones centre-cropped" in (
+        capsys.readouterr().out
+    )
 
 
 def test_embed_refuses_a_bad_audio_file(npid_model, tmp_path, capsys):

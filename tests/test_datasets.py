@@ -33,8 +33,10 @@ from sklaudio.datasets import (
     load_dcase2013_scenes,
     load_esc10,
     load_esc50,
+    load_folder,
     load_urbansound8k,
     make_sounds,
+    read_corpus,
 )
 from sklaudio.datasets._fetch import RemoteArchive
 
@@ -312,6 +314,44 @@ def test_on_error_raise_and_skip(tmp_path, layout):
     assert "empty" in bunch.skipped[0][1] and "header" in bunch.skipped[1][1]
     del expected[empty], expected[garbage]
     assert_aligned(bunch, expected)
+
+
+def test_read_corpus_drops_clips_that_fail_to_decode_from_every_field(tmp_path):
+    from sklaudio.io import AudioReader
+
+    build_urbansound8k(tmp_path)
+    bunch = load_urbansound8k(tmp_path)
+    victim = 3
+    sf.write(bunch.filenames[victim], np.full(800, np.nan, np.float32), 8000, subtype="FLOAT")
+    before = {key: value.copy() for key, value in bunch.items() if isinstance(value, np.ndarray)}
+    loaded = load_urbansound8k(tmp_path)  # its header is fine: the loader keeps it
+    assert len(loaded.filenames) == len(bunch.filenames)
+
+    with pytest.raises(ValueError, match="NaN"):
+        read_corpus(loaded, AudioReader(sample_rate=8000, duration=0.1))
+    reader = AudioReader(sample_rate=8000, duration=0.1, on_error="skip")
+    with pytest.warns(UserWarning, match="skipped 1 of"):
+        waves, kept = read_corpus(loaded, reader)
+    keep = np.arange(len(bunch.filenames)) != victim
+    assert waves.shape == (keep.sum(), 800)
+    for key in ("filenames", "target", "folds", "salience", "groups"):
+        np.testing.assert_array_equal(kept[key], before[key][keep])
+    assert kept.skipped[0][0] == bunch.filenames[victim] and "NaN" in kept.skipped[0][1]
+    assert kept.target_names == loaded.target_names
+    assert len(loaded.filenames) == len(bunch.filenames) and loaded.skipped == []  # untouched
+
+
+def test_load_folder_ignores_hidden_files_and_gives_absolute_paths(tmp_path, monkeypatch):
+    sounds = make_sounds(8, 2, sample_rate=8000, duration=0.1, directory=tmp_path / "flat")
+    for path, label in zip(sounds.filenames, sounds.target):
+        folder = tmp_path / "corpus" / sounds.target_names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Path(path).rename(folder / Path(path).name)
+        (folder / f"._{Path(path).name}").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    monkeypatch.chdir(tmp_path)
+    bunch = load_folder("corpus", n_folds=2)
+    assert len(bunch.filenames) == 8 and bunch.target_names == sorted(sounds.target_names)
+    assert all(os.path.isabs(f) and not Path(f).name.startswith(".") for f in bunch.filenames)
 
 
 def test_on_error_validated(tmp_path):

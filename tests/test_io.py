@@ -224,6 +224,9 @@ def test_list_audio_files(tmp_path, tone):
     _write(tmp_path / "sub" / "b.flac", tone, 16000)
     _write(tmp_path / "a.WAV", tone, 16000)
     (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / "._a.WAV").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork
+    (tmp_path / ".cache").mkdir()
+    _write(tmp_path / ".cache" / "c.wav", tone, 16000)
     assert [os.path.basename(p) for p in list_audio_files(tmp_path)] == ["a.WAV", "b.flac"]
     with pytest.raises(NotADirectoryError):
         list_audio_files(tmp_path / "missing")

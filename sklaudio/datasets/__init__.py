@@ -4,9 +4,11 @@
 :func:`make_sounds` generates labelled clips. Every loader returns a
 :class:`~sklearn.utils.Bunch` whose ``filenames``, ``target`` and ``folds`` are aligned,
 so ``cross_val_score(pipe, b.filenames, b.target, cv=PredefinedSplit(b.folds))``
-reproduces the corpus' official protocol.
+reproduces the corpus' official protocol. :func:`read_corpus` decodes a loaded corpus and,
+when files fail to decode with ``on_error='skip'``, drops them from every per-clip field.
 """
 
+from sklaudio.datasets._base import read_corpus
 from sklaudio.datasets._dcase2013 import load_dcase2013_scenes
 from sklaudio.datasets._esc import load_esc10, load_esc50
 from sklaudio.datasets._fetch import (
@@ -30,4 +32,5 @@ __all__ = [
     "load_folder",
     "load_urbansound8k",
     "make_sounds",
+    "read_corpus",
 ]

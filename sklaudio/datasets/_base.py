@@ -166,3 +166,52 @@ def make_dataset_bunch(
         skipped=skipped,
         **columns,
     )
+
+
+def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
+    """Decode every clip of a loaded corpus and keep its per-clip fields aligned.
+
+    The loaders check each file's header only; a clip can still fail to decode
+    (NaN samples, data cut short after a valid header). With
+    ``reader.on_error='skip'`` such clips are left out of the waveforms *and*
+    of the returned Bunch: ``filenames``, ``target``, ``folds`` and every other
+    per-clip array lose the same rows, and the clips are appended to
+    ``skipped`` with their reason. ``bunch`` itself is not modified.
+
+    Parameters
+    ----------
+    bunch : Bunch
+        A corpus from a ``load_*`` or ``fetch_*`` function.
+    reader : AudioReader
+        How to decode the clips; its ``on_error`` decides whether a clip that
+        fails to decode raises or is dropped.
+
+    Returns
+    -------
+    waves : ndarray of float32, shape (n_kept, n_samples) or (n_kept, n_channels, n_samples)
+    bunch : Bunch
+        A copy of ``bunch`` holding the decoded clips only, in the same order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklaudio.datasets import make_sounds, read_corpus
+    >>> from sklaudio.io import AudioReader
+    >>> sounds = make_sounds(n_samples=6, n_classes=2, sample_rate=8000, duration=0.5,
+    ...                      directory=tempfile.mkdtemp())
+    >>> waves, kept = read_corpus(sounds, AudioReader(sample_rate=8000, on_error="skip"))
+    >>> waves.shape, len(kept.target), kept.skipped
+    ((6, 4000), 6, [])
+    """
+    waves = reader.fit_transform(bunch.filenames)
+    n_clips = len(bunch.filenames)
+    out = Bunch(**bunch)
+    skipped = getattr(reader, "skipped_", [])
+    out.skipped = list(bunch.get("skipped", [])) + [(path, reason) for _, path, reason in skipped]
+    if skipped:
+        keep = np.ones(n_clips, dtype=bool)
+        keep[[i for i, _, _ in skipped]] = False
+        for key, value in bunch.items():
+            if isinstance(value, np.ndarray) and value.shape[:1] == (n_clips,):
+                out[key] = value[keep]
+    return waves, out

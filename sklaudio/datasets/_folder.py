@@ -60,7 +60,7 @@ def load_folder(
     >>> len(bunch.filenames), sorted(set(bunch.folds.tolist()))
     (20, [1, 2])
     """
-    root = Path(root)
+    root = Path(os.path.abspath(root))  # absolute filenames, as the other loaders give
     if not root.is_dir():
         raise FileNotFoundError(f"{os.fspath(root)!r} is not a directory; expected:\n{_LAYOUT}")
     files = list_audio_files(root)
