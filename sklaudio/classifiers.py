@@ -89,6 +89,9 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
     }
 
+    # the training embeddings and labels, saved by sklaudio.persist.save
+    _persisted_arrays = ("_X", "_y")
+
     def __init__(self, n_neighbors=5, temperature=0.07, batch_size=1024):
         self.n_neighbors = n_neighbors
         self.temperature = temperature
@@ -104,9 +107,9 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self._encoder = LabelEncoder().fit(y)
-        self.classes_ = self._encoder.classes_
-        self._y = self._encoder.transform(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        self._y = encoder.transform(y)
         self._X = self._normalise(X)
         return self
 
@@ -241,6 +244,10 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     """
 
     _fixed_params = ("module", "criterion", "classes")
+    _fixed_reasons = {
+        **_TorchNetMixin._fixed_reasons,
+        "classes": "the classes are those of y at fit (classes_)",
+    }
     _persisted_attributes = (
         *_TorchNetMixin._persisted_attributes,
         *("classes_inferred_", "encoder_config_"),
@@ -272,8 +279,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         verbose=0,
         **kwargs,
     ):
-        for fixed in self._fixed_params:
-            kwargs.pop(fixed, None)
+        self._refuse_fixed(kwargs)
         super().__init__(
             module=SpectrogramClassifier,
             criterion=torch.nn.CrossEntropyLoss,

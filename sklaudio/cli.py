@@ -40,7 +40,7 @@ def _demo(args) -> int:
         say(
             f"sklaudio demo: {len(sounds.filenames)} synthetic clips "
             f"({args.duration:g} s @ {args.sample_rate} Hz, {args.n_classes} classes: "
-            f"{', '.join(sounds.target_names)}) written to {directory}"
+            f"{', '.join(sounds.target_names)}) in a temporary folder, removed at the end"
         )
         waves = AudioReader(
             sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs
@@ -98,6 +98,10 @@ CORPORA = {
     "folder": "load_folder",
 }
 PROTOCOLS = ("knn", "linear", "finetune", "cluster")
+WORKERS_HELP = (
+    "DataLoader worker processes that decode files for a model made with pretrain --stream "
+    "(default: as saved; 0 decodes in this process)"
+)
 
 
 def _load_corpus(name: str, root: str, on_error: str = "raise"):
@@ -139,6 +143,8 @@ def _load_model(args):
     from sklaudio.persist import load
 
     model = load(args.model, device=args.device)
+    if getattr(args, "workers", None) is not None:  # a saved model keeps its pre-training's
+        model.set_params(iterator_valid__num_workers=args.workers)
     if args.output is not None:
         if "output" not in model.get_params():
             raise ValueError(f"{type(model).__name__} has no `output` read-out to set")
@@ -476,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="for finetune: the new layer starts random (the paper) or from a linear probe (LP-FT)",
     )
     evaluate.add_argument("--plot", default=None, help="write a figure (PNG, PDF, ...)")
+    evaluate.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
     common(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
@@ -489,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("files", nargs="+", help="audio files or folders")
     embed.add_argument("--out", required=True, help="embeddings.npy, or a folder")
     embed.add_argument("--chunk-size", type=_positive_int, default=256, help="files per batch")
+    embed.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
     common(embed)
     embed.set_defaults(func=_embed)
     return parser

@@ -149,8 +149,23 @@ class _TorchNetMixin(AccelerateMixin):
         "accelerator",
     )
 
+    # Why a fixed argument cannot be passed, by name.
+    _fixed_reasons: dict[str, str] = {
+        "module": "the network is built from its parameters (backbone, ...)",
+        "criterion": "the loss is built from its parameters",
+        "train_split": "it trains on every clip (no labels, nothing to validate)",
+    }
+
     def __init__(self, *args, **kwargs):
         super(AccelerateMixin, self).__init__(*args, **kwargs)
+
+    @classmethod
+    def _refuse_fixed(cls, kwargs) -> None:
+        """Raise on skorch arguments that the class sets itself, instead of dropping them."""
+        for name in cls._fixed_params:
+            if name in kwargs:
+                reason = cls._fixed_reasons.get(name, f"{cls.__name__} sets it itself")
+                raise TypeError(f"{cls.__name__} does not take {name}=: {reason}")
 
     # -- the accelerator (None: plain skorch) ----------------------------------------------
 
@@ -250,6 +265,20 @@ class _TorchNetMixin(AccelerateMixin):
         return self._skorch_hooks().load_params(*args, **kwargs)
 
     # -- parameters, device, randomness ------------------------------------------------------
+
+    def set_params(self, **params):
+        """Set parameters, as skorch does (``iterator_valid__num_workers=0`` and other
+        DataLoader or dataset arguments also work on a fitted net)."""
+        # skorch 1.4 raises "Something went wrong" for iterator_*__ / dataset__ keys once the
+        # net is initialised, although they need no re-initialisation: they are read
+        # whenever a DataLoader is made, so they are set as attributes here.
+        loader_keys = ("iterator_train__", "iterator_valid__", "dataset__")
+        direct = {k: v for k, v in params.items() if k.startswith(loader_keys)}
+        if direct and getattr(self, "initialized_", False):
+            vars(self).update(direct)
+            self._params_to_validate.update(direct)
+            params = {k: v for k, v in params.items() if k not in direct}
+        return super().set_params(**params) if params else self
 
     def _get_param_names(self):
         # skorch lists every attribute that does not end in "_"; private ones and the
@@ -842,8 +871,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         verbose=0,
         **kwargs,
     ):
-        for fixed in self._fixed_params:
-            kwargs.pop(fixed, None)
+        self._refuse_fixed(kwargs)
         super().__init__(
             module=SpectrogramEncoder,
             criterion=NPIDLoss,
@@ -1060,7 +1088,9 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         silence) or refused.
     sample_rate, hop_length : int, default=22050, 512
         Time resolution of the input spectrograms (taken from ``frontend``
-        when one is set), to convert ``frame_duration`` into steps.
+        when one is set), to convert ``frame_duration`` into steps. After a
+        ``SpectrogramTransformer`` in a Pipeline, give the transformer's values:
+        spectrograms do not carry them.
     frontend : SpectrogramTransformer or Pipeline, default=None
         Compute log-mel spectrograms per batch from waveforms. A Pipeline
         ``[AudioReader, SpectrogramTransformer]`` streams: ``X`` holds paths,
@@ -1110,6 +1140,10 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     """
 
     _fixed_params = ("module", "criterion", "train_split", "max_epochs")
+    _fixed_reasons = {
+        **_TorchNetMixin._fixed_reasons,
+        "max_epochs": "it trains mse_epochs + pair_epochs epochs; set those",
+    }
     _persisted_attributes = (
         *_TorchNetMixin._persisted_attributes,
         *("frame_steps_", "hop_steps_", "n_epochs_", "sequences_per_clip_"),
@@ -1143,8 +1177,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         verbose=0,
         **kwargs,
     ):
-        for fixed in self._fixed_params:
-            kwargs.pop(fixed, None)
+        self._refuse_fixed(kwargs)
         super().__init__(
             module=AudioFramePredictor,
             criterion=torch.nn.MSELoss,

@@ -42,6 +42,7 @@ _ESTIMATORS = {
     "SpectrogramTransformer": "sklaudio.features",
     "TemporalStatistics": "sklaudio.features",
     "AudioReader": "sklaudio.io",
+    "WeightedKNeighborsClassifier": "sklaudio.classifiers",
 }
 # Classes a parameter may hold (an optimizer, skorch's dataset and iterator), by module
 # prefix: importing these runs only torch's and skorch's own code.
@@ -106,7 +107,10 @@ def _encode(value):
         return {"__dict__": {k: _encode(v) for k, v in value.items()}}
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
+    if isinstance(value, np.ndarray) and (
+        value.dtype.kind in "biufU"
+        or (value.dtype.kind == "O" and all(isinstance(v, str) for v in value.ravel()))
+    ):  # an object array of strings (string labels) comes back as one
         return {"__array__": value.tolist(), "dtype": value.dtype.str}
     if inspect.isclass(value) and (value.__module__ + ".").startswith(_ALLOWED_CLASS_MODULES):
         return {"__class__": f"{value.__module__}.{value.__qualname__}"}
@@ -233,6 +237,12 @@ SpectrogramTransformer, TemporalStatistics or AudioReader
             payload["attributes"] = json.dumps({k: _encode(v) for k, v in fitted.items()})
         except TypeError as exc:
             raise TypeError(f"cannot save {name}: a fitted attribute holds a {exc}") from None
+        # large numeric state (a kNN's training embeddings) goes in as tensors, not JSON
+        payload["arrays"] = {
+            key: torch.from_numpy(np.ascontiguousarray(getattr(estimator, key)))
+            for key in getattr(estimator, "_persisted_arrays", ())
+            if hasattr(estimator, key)
+        }
     atomic_torch_save(payload, path)
 
 
@@ -284,4 +294,8 @@ def load(path: str | os.PathLike, device: str | None = None):
     else:
         for key, value in json.loads(payload.get("attributes", "{}")).items():
             setattr(estimator, key, _decode(value))
+        for key, tensor in payload.get("arrays", {}).items():
+            if key not in getattr(cls, "_persisted_arrays", ()):
+                raise ValueError(f"unknown array {key!r} for {cls.__name__} in a model file")
+            setattr(estimator, key, tensor.numpy())
     return estimator

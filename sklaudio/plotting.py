@@ -102,7 +102,8 @@ class FineTuningCurveDisplay:
         for name, (mean, spread) in self.mean_std().items():
             epochs = np.arange(1, len(mean) + 1)
             n_folds = len(self.curves[name])
-            (line,) = ax.plot(epochs, mean, label=f"{name} ({n_folds} folds)")
+            marker = "o" if len(mean) == 1 else None  # a single epoch is a point, not a line
+            (line,) = ax.plot(epochs, mean, marker=marker, label=f"{name} ({n_folds} folds)")
             if std and n_folds > 1:
                 ax.fill_between(
                     epochs, mean - spread, mean + spread, alpha=0.2, color=line.get_color()

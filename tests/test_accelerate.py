@@ -5,6 +5,7 @@ One process in this interpreter, and two processes (gloo) started by ``torchrun`
 """
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -189,8 +190,9 @@ def test_two_processes_keep_one_memory_bank(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = [line for line in result.stdout.splitlines() if '"rank"' in line]
-    ranks = sorted(json.loads(line)["rank"] for line in lines)
+    # the two processes share stdout, so their lines can run together: find each object
+    found = re.findall(r'\{"rank": \d+, "n": \d+\}', result.stdout)
+    ranks = sorted(json.loads(text)["rank"] for text in found)
     assert ranks == [0, 1]
     r0, r1 = (np.load(tmp_path / f"rank{r}.npz") for r in (0, 1))
     # Gathered updates: both processes hold the same bank, and every clip's row moved

@@ -178,6 +178,14 @@ def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
     argv = ["evaluate", "--model", str(out), "--dataset", "folder", "--root", str(labelled_folder)]
     assert main([*argv, "--protocol", "knn", "--device", "cpu"]) == 0
     assert "knn accuracy" in capsys.readouterr().out
+    # --workers replaces the worker count the model kept from its pre-training
+    from argparse import Namespace
+
+    from sklaudio.cli import _load_model
+
+    assert streamed.iterator_valid__num_workers == 1
+    args = Namespace(model=str(out), device="cpu", output=None, workers=0)
+    assert _load_model(args).iterator_valid__num_workers == 0
     # a streaming model with --on-error skip: the unreadable files are found and left out
     argv = ["embed", "--model", str(out), str(folder_with_bad_files), "--out", str(embeddings)]
     assert main([*argv, "--on-error", "skip", "--quiet"]) == 0

@@ -759,6 +759,13 @@ def test_make_sounds_writes_files(tmp_path, fmt):
         np.testing.assert_allclose(audio, clip, atol=1e-4)
 
 
+def test_make_sounds_refuses_a_folder_that_holds_files(tmp_path):
+    make_sounds(4, 2, sample_rate=8000, duration=0.1, directory=tmp_path)
+    with pytest.raises(FileExistsError, match="already holds 4 files"):
+        make_sounds(6, 2, sample_rate=8000, duration=0.1, directory=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 4
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -93,6 +93,41 @@ def test_cuda_saved_model_loads_on_cpu(spectrograms):
     np.testing.assert_allclose(loaded.transform(spectrograms), expected, atol=1e-6)
 
 
+def test_fixed_skorch_arguments_are_refused_not_dropped():
+    from sklaudio.classifiers import FineTunedClassifier
+    from sklaudio.embedders import AFPPairLossEmbedder
+
+    with pytest.raises(TypeError, match="does not take train_split=.*every clip"):
+        NPIDEmbedder(train_split=None)
+    with pytest.raises(TypeError, match="does not take max_epochs=.*mse_epochs . pair_epochs"):
+        AFPPairLossEmbedder(max_epochs=50)
+    with pytest.raises(TypeError, match="does not take classes=.*classes_"):
+        FineTunedClassifier(classes=[0, 1])
+    with pytest.raises(TypeError, match="does not take module="):
+        NPIDEmbedder(module=torch.nn.Linear)
+
+
+def test_data_loader_arguments_can_be_set_on_a_fitted_net(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    expected = emb.transform(spectrograms)
+    # skorch 1.4's own set_params raises "Something went wrong" on a fitted net here
+    emb.set_params(iterator_valid__num_workers=0, iterator_valid__batch_size=5, nce_t=0.3)
+    assert emb.get_params()["iterator_valid__batch_size"] == 5 and emb.nce_t == 0.3
+    seen = []
+    original = emb.get_iterator
+
+    def spy(dataset, training=False):
+        iterator = original(dataset, training=training)
+        seen.append(iterator.batch_size)
+        return iterator
+
+    emb.get_iterator = spy
+    np.testing.assert_allclose(emb.transform(spectrograms), expected, atol=1e-6)
+    assert seen == [5]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        emb.set_params(iterator_valid__nope=1).transform(spectrograms)
+
+
 def test_clone_keeps_params():
     emb = NPIDEmbedder(embedding_dim=32, nce_k=7, optimizer__weight_decay=0.1)
     c = clone(emb)

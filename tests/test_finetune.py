@@ -318,6 +318,10 @@ def test_fine_tuning_curve_display(toy, tmp_path):
         FineTuningCurveDisplay.from_estimators({"x": [FineTunedClassifier(**FAST).fit(X, y)]})
     with pytest.raises(ValueError, match="different epoch counts"):
         FineTuningCurveDisplay.from_histories({"x": [[0.1, 0.2], [0.3]]})
+    # one epoch is drawn as a visible point, several as a plain line
+    assert disp.lines_["scratch"].get_marker() in ("None", None, "")
+    one = FineTuningCurveDisplay.from_histories({"x": [[0.4], [0.6]]}).plot()
+    assert one.lines_["x"].get_marker() == "o"
 
 
 def test_cosine_schedule_keeps_per_group_learning_rates(toy):

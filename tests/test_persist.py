@@ -88,6 +88,24 @@ def test_numpy_estimators_round_trip(estimator, X, tmp_path):
     np.testing.assert_allclose(loaded.transform(X), estimator.transform(X))
 
 
+@pytest.mark.parametrize("labels", ["ints", "strings"])
+def test_weighted_knn_round_trip(labels, tmp_path):
+    from sklaudio.classifiers import WeightedKNeighborsClassifier
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 6)).astype(np.float32), rng.integers(0, 3, 40)
+    if labels == "strings":
+        y = np.array(["dog", "rain", "siren"], dtype=object)[y]
+    knn = WeightedKNeighborsClassifier(n_neighbors=3, temperature=0.1).fit(X, y)
+    save(knn, tmp_path / "knn.pt")
+    loaded = load(tmp_path / "knn.pt")
+    assert loaded.get_params() == knn.get_params()
+    np.testing.assert_array_equal(loaded.classes_, knn.classes_)
+    assert loaded.classes_.dtype == knn.classes_.dtype
+    np.testing.assert_array_equal(loaded.predict_proba(X), knn.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), knn.predict(X))
+
+
 def test_model_saved_for_cuda_loads_on_cpu(npid, spectrograms, tmp_path):
     # A model trained with device='cuda' stores that parameter; without a GPU it loads on
     # the CPU (state dicts are always mapped to the CPU first).

@@ -194,7 +194,8 @@ def make_sounds(
         Seed for every random draw; an int makes the output reproducible.
     directory : str or path-like, default=None
         Also write each clip to ``directory/{fold}-{index}-{class}.{ext}``
-        (created if needed). ``None`` writes nothing.
+        (created if needed; a folder that already holds files is refused, so
+        that clips of two calls never mix). ``None`` writes nothing.
     format : str, default='wav'
         File format when writing, any of :func:`soundfile.available_formats`
         (case-insensitive); also the file extension.
@@ -281,6 +282,12 @@ def make_sounds(
 def _write_clips(data, target, target_names, folds, sample_rate, directory, format):
     directory = Path(directory).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True)
+    existing = [p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if existing:  # a loader would later see both sets of clips
+        raise FileExistsError(
+            f"make_sounds writes into an empty folder, but {os.fspath(directory)!r} already holds "
+            f"{len(existing)} files ({', '.join(sorted(existing)[:3])}, ...); pass a new folder"
+        )
     fmt = format.upper()
     extension = "wav" if fmt == "WAVEX" else fmt.lower()
     width = len(str(len(data) - 1))
