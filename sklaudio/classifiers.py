@@ -113,6 +113,16 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         self._X = self._normalise(X)
         return self
 
+    def _check_restored(self):
+        """Check the arrays a model file gave (sklaudio.persist.load)."""
+        X, y = self._X, self._y
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_ or X.dtype.kind != "f":
+            raise ValueError(f"the training embeddings have shape {X.shape}, dtype {X.dtype}")
+        if y.shape != (len(X),) or y.dtype.kind not in "iu" or not len(X):
+            raise ValueError(f"{y.shape} labels for {len(X)} training embeddings")
+        if y.min() < 0 or y.max() >= len(self.classes_):
+            raise ValueError(f"labels outside the {len(self.classes_)} classes")
+
     def predict_proba(self, X):
         """Normalised ``exp(sim / τ)`` votes of the ``n_neighbors`` most similar samples."""
         check_is_fitted(self)

@@ -114,13 +114,41 @@ def _say(args):
     return (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
 
 
+CHECK_CHUNK = 256  # files decoded at once when only checking which ones can be read
+
+
+def _read_skipping(reader, files):
+    """``reader.transform(files)`` with ``on_error='skip'``: ``(waves, kept)``, where
+    ``kept`` indexes the files that could be read; ``waves`` is None when none could."""
+    reader.skipped_ = []
+    try:
+        waves = reader.transform(files)
+    except ValueError:
+        if len(reader.skipped_) == len(files):  # every file failed (each one is listed)
+            return None, np.zeros(0, dtype=np.int64)
+        raise
+    dropped = {i for i, _, _ in reader.skipped_}
+    return waves, np.array([i for i in range(len(files)) if i not in dropped], dtype=np.int64)
+
+
+def _decodable(reader, files):
+    """Indices of the files ``reader`` can decode, checked chunk by chunk so that no more
+    than ``CHECK_CHUNK`` waveforms are ever held (for models and runs that stream)."""
+    reader = reader.set_params(on_error="skip")
+    kept = []
+    for start in range(0, len(files), CHECK_CHUNK):
+        _, ok = _read_skipping(reader, files[start : start + CHECK_CHUNK])
+        kept.append(ok + start)
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+
+
 def _model_input(model, files, n_jobs=None, on_error="raise"):
     """What ``model.transform`` takes for these files, and which of them it holds.
 
     The paths themselves for a model that streams (its front end starts with an
     AudioReader), else the decoded waveforms. With ``on_error='skip'`` the files that fail
     to decode are left out (the AudioReader warns with the list); ``kept`` indexes the
-    files that remain.
+    files that remain (``X`` is None when none does).
     """
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
@@ -129,13 +157,12 @@ def _model_input(model, files, n_jobs=None, on_error="raise"):
     if isinstance(getattr(model, "frontend", None), Pipeline):
         if on_error == "raise":  # the model decodes each file while it embeds it
             return files, np.arange(len(files))
-        reader = clone(model.frontend.steps[0][1]).set_params(on_error="skip", n_jobs=n_jobs)
-    else:
-        reader = _reader_for(model, n_jobs).set_params(on_error=on_error)
-    waves = reader.fit_transform(files)
-    dropped = [i for i, _, _ in reader.skipped_]
-    kept = np.setdiff1d(np.arange(len(files)), dropped)
-    return (files[kept] if isinstance(model.frontend, Pipeline) else waves), kept
+        kept = _decodable(clone(model.frontend.steps[0][1]).set_params(n_jobs=n_jobs), files)
+        return (files[kept] if len(kept) else None), kept
+    reader = _reader_for(model, n_jobs).set_params(on_error=on_error).fit(files)
+    if on_error == "raise":
+        return reader.transform(files), np.arange(len(files))
+    return _read_skipping(reader, files)
 
 
 def _load_model(args):
@@ -155,20 +182,29 @@ def _load_model(args):
     return model
 
 
-def _say_length_fixes(say, name, files, duration):
+def _say_length_fixes(args, name, files, duration):
     """Say how many clips the AudioReader will crop or pad to ``duration`` seconds (from the
     files' headers: nothing is decoded), so that a corpus of 30 s scenes read as 5 s clips,
-    say, is not a surprise."""
+    say, is not a surprise. Informational only: a header that cannot be read is passed over."""
     import soundfile as sf
 
-    lengths = np.array([sf.info(f).duration for f in files])
+    if args.quiet or len(files) == 0:
+        return
+    lengths = []
+    for f in files:
+        try:
+            lengths.append(sf.info(f).duration)
+        except (RuntimeError, OSError):  # the reader reports unreadable files itself
+            continue
+    lengths = np.asarray(lengths)
     longer = int(np.sum(lengths > duration + 1e-3))
     shorter = int(np.sum(lengths < duration - 1e-3))
     if longer or shorter:
-        say(
-            f"{name}: clips are read as {duration:g} s (the model's --duration): {longer} longer "
+        print(
+            f"{name}: clips are read as {duration:g} s (the model's duration): {longer} longer "
             f"ones centre-cropped (up to {lengths.max():.3g} s), {shorter} shorter ones "
-            f"zero-padded (down to {lengths.min():.3g} s)"
+            f"zero-padded (down to {lengths.min():.3g} s)",
+            flush=True,
         )
 
 
@@ -189,6 +225,7 @@ def _reader_for(model, n_jobs=None):
 
 
 def _pretrain(args) -> int:
+    from sklearn.base import clone
     from sklearn.pipeline import make_pipeline
 
     from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
@@ -206,13 +243,24 @@ def _pretrain(args) -> int:
     for name, root in zip(args.dataset, args.root):
         corpus = _load_corpus(name, root, args.on_error)
         say(f"{name}: {len(corpus.filenames)} clips from {root}")
+        _say_length_fixes(args, name, corpus.filenames, args.duration)
         # --stream: the model reads the files per batch; else they are decoded here, once
-        _say_length_fixes(say, name, corpus.filenames, args.duration)
-        if args.stream:
+        if args.stream and args.on_error == "skip":  # a DataLoader cannot drop a file
+            say(f"{name}: checking that every file decodes (--on-error skip)")
+            kept = _decodable(clone(reader), corpus.filenames)
+            clips.append(corpus.filenames[kept])
+        elif args.stream:
             clips.append(corpus.filenames)
         else:
-            decoded = reader.set_params(on_error=args.on_error).fit_transform(corpus.filenames)
+            reader.set_params(on_error=args.on_error).fit(corpus.filenames)
+            decoded, _ = _read_skipping(reader, corpus.filenames)
+            if decoded is None:
+                raise ValueError(f"no file of {name} at {root} could be read (see the warning)")
             clips.append(decoded)
+        if len(clips[-1]) < len(corpus.filenames):
+            say(f"{name}: {len(clips[-1])} clips kept")
+    if not sum(len(c) for c in clips):
+        raise ValueError("no file could be read (see the warnings)")
     clips = np.concatenate(clips)
     reader.set_params(on_error="raise")  # a streaming model cannot drop a file mid-epoch
     frontend = SpectrogramTransformer(
@@ -273,9 +321,12 @@ def _embed(args) -> int:
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
         chunk = files[start : start + args.chunk_size]
         X, kept = _model_input(model, chunk, args.n_jobs, args.on_error)
-        chunks.append(model.transform(X))
-        written += [chunk[i] for i in kept]
+        if len(kept):  # with --on-error skip a chunk may hold no readable file
+            chunks.append(model.transform(X))
+            written += [chunk[i] for i in kept]
         say(f"embedded {min(start + args.chunk_size, len(files))}/{len(files)} files", end="\r")
+    if not written:
+        raise ValueError(f"none of the {len(files)} files could be read (see the warnings)")
     embeddings = np.concatenate(chunks)
     if len(written) < len(files):
         left_out = len(files) - len(written)
@@ -306,11 +357,13 @@ def _evaluate(args) -> int:
     if corpus.target is None:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
     waves, kept = _model_input(model, corpus.filenames, args.n_jobs, args.on_error)
+    if waves is None:
+        raise ValueError(f"no file of {args.root} could be read (see the warning)")
     y, folds = corpus.target[kept], corpus.folds[kept]
     say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
     reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
     duration = reader.duration if reader is not None else _reader_for(model).duration
-    _say_length_fixes(say, args.dataset, corpus.filenames, duration)
+    _say_length_fixes(args, args.dataset, corpus.filenames[kept], duration)
     Z = None if args.protocol == "finetune" else model.transform(waves)
     # stage statistics differ in scale by stage: kNN and k-means read them standardised
     scaled = getattr(model, "output", None) == "stats"
@@ -371,6 +424,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -418,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("raise", "skip"),
             default="raise",
             help="a file that cannot be read stops the run (default), or is left out and listed "
-            "in a warning (with pretrain --stream, files are checked by their header only)",
+            "in a warning (with pretrain --stream, every file is decoded once first to check it)",
         )
         p.add_argument("--quiet", action="store_true", help="no progress output (warnings print)")
 
@@ -449,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrain.add_argument(
         "--workers",
-        type=int,
+        type=_non_negative_int,
         default=0,
         help="DataLoader worker processes that decode files with --stream (default 0)",
     )
@@ -482,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="for finetune: the new layer starts random (the paper) or from a linear probe (LP-FT)",
     )
     evaluate.add_argument("--plot", default=None, help="write a figure (PNG, PDF, ...)")
-    evaluate.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    evaluate.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
     common(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
@@ -496,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("files", nargs="+", help="audio files or folders")
     embed.add_argument("--out", required=True, help="embeddings.npy, or a folder")
     embed.add_argument("--chunk-size", type=_positive_int, default=256, help="files per batch")
-    embed.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    embed.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
     common(embed)
     embed.set_defaults(func=_embed)
     return parser
@@ -536,7 +596,8 @@ def _reason(exc: BaseException) -> str:
 
 def _show_warning(command: str):
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"sklaudio {command}: warning: {message}", file=sys.stderr)
+        kind = "warning" if category is UserWarning else category.__name__
+        print(f"sklaudio {command}: {kind}: {message}", file=sys.stderr)
 
     return show
 

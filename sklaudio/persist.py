@@ -134,7 +134,10 @@ def _decode(value):
     if "__dict__" in value:
         return {k: _decode(v) for k, v in value["__dict__"].items()}
     if "__array__" in value:
-        return np.asarray(value["__array__"], dtype=np.dtype(value["dtype"]))
+        array = np.asarray(value["__array__"], dtype=np.dtype(value["dtype"]))
+        if array.dtype.kind == "O" and not all(isinstance(v, str) for v in array.ravel()):
+            raise ValueError("an object array in a model file holds something else than text")
+        return array
     if "__device__" in value:
         device = torch.device(value["__device__"])
         return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
@@ -192,7 +195,7 @@ def save(estimator, path: str | os.PathLike) -> None:
     Parameters
     ----------
     estimator : NPIDEmbedder, AFPPairLossEmbedder, FineTunedClassifier, \
-SpectrogramTransformer, TemporalStatistics or AudioReader
+SpectrogramTransformer, TemporalStatistics, AudioReader or WeightedKNeighborsClassifier
         Torch estimators must be fitted. Their parameters must be plain values,
         torch optimizer classes or sklaudio estimators (``frontend``); custom
         ``callbacks`` cannot be stored.
@@ -293,9 +296,34 @@ def load(path: str | os.PathLike, device: str | None = None):
         estimator._restore_persisted(payload)
     else:
         for key, value in json.loads(payload.get("attributes", "{}")).items():
+            if not (key.endswith("_") and key[:1].isalpha() and key.isidentifier()):
+                raise ValueError(f"{key!r} in a model file is not a fitted attribute")
             setattr(estimator, key, _decode(value))
-        for key, tensor in payload.get("arrays", {}).items():
-            if key not in getattr(cls, "_persisted_arrays", ()):
-                raise ValueError(f"unknown array {key!r} for {cls.__name__} in a model file")
-            setattr(estimator, key, tensor.numpy())
+        _restore_arrays(estimator, payload.get("arrays", {}), path)
     return estimator
+
+
+def _restore_arrays(estimator, arrays, path) -> None:
+    """Set the arrays a numpy estimator saved as tensors, after checking that they are
+    exactly the ones its class names, plain numeric tensors, consistent with each other."""
+    expected = set(getattr(type(estimator), "_persisted_arrays", ()))
+    if not isinstance(arrays, dict) or set(arrays) != expected:
+        found = sorted(arrays) if isinstance(arrays, dict) else type(arrays).__name__
+        raise ValueError(
+            f"{os.fspath(path)!r}: {type(estimator).__name__} needs the arrays "
+            f"{sorted(expected)}, the file holds {found}"
+        )
+    for key, tensor in arrays.items():
+        if not (
+            isinstance(tensor, torch.Tensor)
+            and tensor.layout == torch.strided
+            and (tensor.dtype.is_floating_point or tensor.dtype == torch.int64)
+            and tensor.dtype != torch.bfloat16
+        ):
+            raise ValueError(f"{os.fspath(path)!r}: array {key!r} is not a numeric tensor")
+        setattr(estimator, key, tensor.detach().cpu().numpy())
+    if hasattr(estimator, "_check_restored"):
+        try:
+            estimator._check_restored()
+        except ValueError as exc:
+            raise ValueError(f"{os.fspath(path)!r}: {exc}") from None

@@ -191,6 +191,10 @@ def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
     assert main([*argv, "--on-error", "skip", "--quiet"]) == 0
     assert np.load(embeddings).shape == (30, 128)
     assert "nan.wav" in capsys.readouterr().err
+    argv = ["evaluate", "--model", str(out), "--dataset", "folder"]
+    argv += ["--root", str(folder_with_bad_files), "--device", "cpu", "--on-error", "skip"]
+    assert main(argv) == 0
+    assert "folder: 30 clips from" in capsys.readouterr().out
 
 
 def test_embed_files_and_folders(npid_model, labelled_folder, tmp_path):
@@ -261,7 +265,7 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
         (["pretrain", "--dataset", "folder", "--root", "a", "b", "--out", "m.pt"], "one --root"),
         (
             ["pretrain", "--dataset", "folder", "--root", "/nonexistent", "--out", "m.pt"],
-            "not a directory",
+            "audio folder '/nonexistent' does not exist",
         ),
         (["embed", "--model", "/nonexistent.pt", "x.wav", "--out", "e.npy"], "does not exist"),
         (
@@ -274,7 +278,7 @@ def test_subcommand_errors_name_the_reason_first(argv, reason, capsys):
     assert main(argv) == 1
     first, *rest = capsys.readouterr().err.strip().splitlines()
     assert reason in first and first.startswith(f"sklaudio {argv[0]}: error:")
-    if reason == "not a directory":  # the layout the folder should have follows, in full
+    if "audio folder" in reason:  # the layout the folder should have follows, in full
         assert "ROOT/" in rest[0] and "unlabelled, for pre-training" in rest[-1]
     else:
         assert rest == []
@@ -334,10 +338,48 @@ def test_on_error_skip_leaves_out_unreadable_files(
     assert np.load(out).shape == (30, 128) and len(files) == 30
     assert not any(f.endswith(("nan.wav", "empty.wav")) for f in files)
 
+    # a chunk of unreadable files only: left out, the other chunks are kept
+    nan = next(folder_with_bad_files.rglob("nan.wav"))
+    good = sorted(str(f) for f in folder_with_bad_files.rglob("*.wav"))[:3]
+    good = [f for f in good if not f.endswith(("nan.wav", "empty.wav"))][:2]
+    embed = ["embed", "--model", str(npid_model), *good, str(nan), "--out", str(out), "--quiet"]
+    assert main([*embed, "--chunk-size", "2", "--on-error", "skip"]) == 0
+    assert out.with_name("e.files.txt").read_text().split() == good
+    only_bad = ["embed", "--model", str(npid_model), str(nan), "--out", str(out), "--quiet"]
+    assert main([*only_bad, "--on-error", "skip"]) == 1
+    assert "none of the 1 files could be read" in capsys.readouterr().err
+
     model = tmp_path / "m.pt"
     pretrain = ["pretrain", "--dataset", "folder", "--root", root, "--epochs", "1", *SMALL]
     assert main([*pretrain, "--out", str(model), "--on-error", "skip"]) == 0
     assert "on 30 pooled clips" in capsys.readouterr().out
+    # streamed: every file is decoded once first, so the NaN clip never reaches training
+    assert main([*pretrain, "--out", str(model), "--stream", "--on-error", "skip"]) == 0
+    printed = capsys.readouterr().out
+    assert "folder: 30 clips kept" in printed and "on 30 pooled clips, streamed" in printed
+
+
+def test_skipping_keeps_the_order_of_the_readable_files(folder_with_bad_files, monkeypatch):
+    import numpy as np
+
+    from sklaudio.cli import _decodable, _read_skipping
+    from sklaudio.io import AudioReader
+
+    wavs = sorted(folder_with_bad_files.rglob("*.wav"))
+    good = [f for f in wavs if f.name not in ("nan.wav", "empty.wav")][:3]
+    nan = next(f for f in wavs if f.name == "nan.wav")
+    files = np.array([str(good[0]), str(nan), str(good[1]), str(nan), str(good[2])], object)
+    reader = AudioReader(sample_rate=8000, duration=0.5, on_error="skip")
+    with pytest.warns(UserWarning, match="skipped 2 of 5"):
+        waves, kept = _read_skipping(reader, files)
+    assert kept.tolist() == [0, 2, 4]
+    one_by_one = [AudioReader(sample_rate=8000, duration=0.5).transform([f])[0] for f in good]
+    np.testing.assert_array_equal(waves, np.stack(one_by_one))
+    with pytest.warns(UserWarning):
+        assert _read_skipping(reader, files[[1, 3]])[0] is None
+    monkeypatch.setattr("sklaudio.cli.CHECK_CHUNK", 2)  # chunks [g, nan] [g, nan] [g]
+    with pytest.warns(UserWarning):
+        assert _decodable(reader, files).tolist() == [0, 2, 4]
 
 
 def test_pretrain_says_which_clips_are_cropped_or_padded(labelled_folder, tmp_path, capsys):
@@ -345,7 +387,7 @@ def test_pretrain_says_which_clips_are_cropped_or_padded(labelled_folder, tmp_pa
     small = [*SMALL]
     small[small.index("--duration") + 1] = "0.25"  # the clips are 0.5 s
     assert main([*argv, *small, "--out", str(tmp_path / "m.pt")]) == 0
-    assert "clips are read as 0.25 s (the model's --duration): 30 longer ones centre-cropped" in (
+    assert "clips are read as 0.25 s (the model's duration): 30 longer ones centre-cropped" in (
         capsys.readouterr().out
     )
 

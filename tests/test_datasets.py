@@ -759,11 +759,14 @@ def test_make_sounds_writes_files(tmp_path, fmt):
         np.testing.assert_allclose(audio, clip, atol=1e-4)
 
 
-def test_make_sounds_refuses_a_folder_that_holds_files(tmp_path):
-    make_sounds(4, 2, sample_rate=8000, duration=0.1, directory=tmp_path)
-    with pytest.raises(FileExistsError, match="already holds 4 files"):
-        make_sounds(6, 2, sample_rate=8000, duration=0.1, directory=tmp_path)
-    assert len(list(tmp_path.iterdir())) == 4
+def test_make_sounds_refuses_a_folder_that_holds_other_clips(tmp_path):
+    (tmp_path / "README.txt").write_text("not audio")
+    first = make_sounds(4, 2, sample_rate=8000, duration=0.1, random_state=0, directory=tmp_path)
+    again = make_sounds(4, 2, sample_rate=8000, duration=0.1, random_state=0, directory=tmp_path)
+    assert again.filenames.tolist() == first.filenames.tolist()
+    with pytest.raises(FileExistsError, match=r"holds 4 other audio files \([^)]*\.wav, \.\.\.\)"):
+        make_sounds(4, 2, sample_rate=8000, duration=0.1, directory=tmp_path, format="flac")
+    assert len(list(tmp_path.iterdir())) == 5
 
 
 @pytest.mark.parametrize(

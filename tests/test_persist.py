@@ -106,6 +106,35 @@ def test_weighted_knn_round_trip(labels, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), knn.predict(X))
 
 
+def _tampered(path, tmp_path, change):
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, tmp_path / "tampered.pt")
+    return tmp_path / "tampered.pt"
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda p: p["arrays"].pop("_y"), "needs the arrays"),
+        (lambda p: p.update(arrays=[1, 2]), "needs the arrays"),
+        (lambda p: p["arrays"].update(_X=torch.zeros(3, dtype=torch.bool)), "not a numeric"),
+        (lambda p: p["arrays"].update(_X=torch.zeros(40, 5)), "training embeddings"),
+        (lambda p: p["arrays"].update(_y=torch.full((40,), 7)), "outside the 3 classes"),
+        (lambda p: p["arrays"].update(_y=torch.zeros(39, dtype=torch.int64)), "labels for 40"),
+        (lambda p: p.update(attributes=json.dumps({"predict": 1})), "not a fitted attribute"),
+    ],
+)
+def test_tampered_knn_files_are_refused(change, match, tmp_path):
+    from sklaudio.classifiers import WeightedKNeighborsClassifier
+
+    rng = np.random.default_rng(3)
+    knn = WeightedKNeighborsClassifier().fit(rng.normal(size=(40, 6)), rng.integers(0, 3, 40))
+    save(knn, tmp_path / "knn.pt")
+    with pytest.raises(ValueError, match=match):
+        load(_tampered(tmp_path / "knn.pt", tmp_path, change))
+
+
 def test_model_saved_for_cuda_loads_on_cpu(npid, spectrograms, tmp_path):
     # A model trained with device='cuda' stores that parameter; without a GPU it loads on
     # the CPU (state dicts are always mapped to the CPU first).

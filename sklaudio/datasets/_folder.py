@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import Bunch
 
-from sklaudio.datasets._base import make_dataset_bunch
+from sklaudio.datasets._base import make_dataset_bunch, require_directory
 from sklaudio.io import list_audio_files
 
 __all__ = ["load_folder"]
@@ -60,9 +60,7 @@ def load_folder(
     >>> len(bunch.filenames), sorted(set(bunch.folds.tolist()))
     (20, [1, 2])
     """
-    root = Path(os.path.abspath(root))  # absolute filenames, as the other loaders give
-    if not root.is_dir():
-        raise FileNotFoundError(f"{os.fspath(root)!r} is not a directory; expected:\n{_LAYOUT}")
+    root = require_directory(root, "audio folder", _LAYOUT)  # absolute, as other loaders
     files = list_audio_files(root)
     if not files:
         raise FileNotFoundError(f"no audio file below {os.fspath(root)!r}; expected:\n{_LAYOUT}")

@@ -194,8 +194,8 @@ def make_sounds(
         Seed for every random draw; an int makes the output reproducible.
     directory : str or path-like, default=None
         Also write each clip to ``directory/{fold}-{index}-{class}.{ext}``
-        (created if needed; a folder that already holds files is refused, so
-        that clips of two calls never mix). ``None`` writes nothing.
+        (created if needed; a folder that holds other audio files is refused, so
+        that clips of two different calls never mix). ``None`` writes nothing.
     format : str, default='wav'
         File format when writing, any of :func:`soundfile.available_formats`
         (case-insensitive); also the file extension.
@@ -280,20 +280,29 @@ def make_sounds(
 
 
 def _write_clips(data, target, target_names, folds, sample_rate, directory, format):
+    from sklaudio.io import list_audio_files
+
     directory = Path(directory).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    existing = [p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")]
-    if existing:  # a loader would later see both sets of clips
-        raise FileExistsError(
-            f"make_sounds writes into an empty folder, but {os.fspath(directory)!r} already holds "
-            f"{len(existing)} files ({', '.join(sorted(existing)[:3])}, ...); pass a new folder"
-        )
     fmt = format.upper()
     extension = "wav" if fmt == "WAVEX" else fmt.lower()
     width = len(str(len(data) - 1))
+    names = [
+        f"{fold}-{i:0{width}d}-{target_names[label]}.{extension}"
+        for i, (label, fold) in enumerate(zip(target, folds, strict=True))
+    ]
+    # other clips in the folder would mix with these in a loader (the same call again
+    # just rewrites its own files)
+    others = sorted(set(map(os.path.basename, list_audio_files(directory))) - set(names))
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise FileExistsError(
+            f"{os.fspath(directory)!r} already holds {len(others)} other audio files ({shown}) "
+            "that a loader would mix with these clips; pass a new or empty folder"
+        )
     filenames = []
-    for i, (clip, label, fold) in enumerate(zip(data, target, folds, strict=True)):
-        path = directory / f"{fold}-{i:0{width}d}-{target_names[label]}.{extension}"
+    for clip, name in zip(data, names, strict=True):
+        path = directory / name
         try:
             sf.write(path, clip, sample_rate, format=fmt)
         except (sf.LibsndfileError, TypeError, ValueError) as exc:
