@@ -27,14 +27,17 @@ class CosineLR(Callback):
     ``lr₀ · (1 + cos(π · e / max_epochs)) / 2`` where ``lr₀`` is the group's
     own initial rate (``net.lr``, or the rate given by
     ``optimizer__param_groups``; kept in the group as ``initial_lr`` and saved
-    with the optimizer's state), so a resumed or warm-started fit continues
-    the same schedule. ``history_`` records the first group's rate.
+    with the optimizer's state), so a fit resumed from a checkpoint continues
+    the same schedule. Epochs beyond ``max_epochs`` (``partial_fit``, or ``fit``
+    with ``warm_start=True``) start a new cycle from ``lr₀`` (a warm restart,
+    as in SGDR) instead of training at a rate of 0. ``history_`` records the
+    first group's rate.
     """
 
     def on_epoch_begin(self, net, **kwargs):
         done = len(net.history_) - 1  # the current epoch's row already exists
         total = max(int(net.max_epochs), 1)
-        factor = 0.5 * (1 + math.cos(math.pi * min(done, total) / total))
+        factor = 0.5 * (1 + math.cos(math.pi * (done % total) / total))
         for group in net.optimizer_.param_groups:
             group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
         net.history_.record("lr", net.optimizer_.param_groups[0]["lr"])

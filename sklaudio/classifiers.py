@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+import zlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -168,7 +169,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     embedder : NPIDEmbedder or AFPPairLossEmbedder, default=None
         A fitted embedder whose encoder initialises the network. Its backbone,
         front end and input normalisation are used, and ``X`` must have the
-        clip shape it was fitted on.
+        clip shape it was fitted on. ``clone`` (and so ``cross_val_score`` and
+        ``GridSearchCV``) clones it unfitted: pass
+        ``FrozenEstimator(embedder)`` (:mod:`sklearn.frozen`) there.
     backbone : str, default=None
         With ``embedder=None``, the architecture (``'esresnet_tiny'`` when
         None); with an embedder it must be None or equal the embedder's.
@@ -318,21 +321,47 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         self.checkpoint = checkpoint
         self.accelerator = accelerator
 
+    def _fingerprint_extras(self, y=None) -> dict:
+        # a checkpoint of the same clips with other labels, or another pre-trained encoder,
+        # belongs to another run
+        extras = {}
+        if y is not None:
+            labels = "\0".join(map(str, np.asarray(y).ravel())).encode()
+            extras["labels_crc32"] = zlib.crc32(labels)
+        if self._pretrained is not None and hasattr(self._pretrained, "module_"):
+            crc = 0
+            for tensor in self._pretrained.module_.state_dict().values():
+                tensor = tensor.detach().cpu().contiguous()
+                if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
+                    tensor = tensor.float()
+                crc = zlib.crc32(tensor.numpy().tobytes(), crc)
+            extras["embedder_crc32"] = crc
+        return extras
+
     # -- the encoder's architecture ---------------------------------------------------
 
+    @property
+    def _pretrained(self):
+        """The embedder, unwrapped from a FrozenEstimator (what survives ``clone``)."""
+        from sklearn.frozen import FrozenEstimator
+
+        embedder = self.embedder
+        return embedder.estimator if isinstance(embedder, FrozenEstimator) else embedder
+
     def _embedder_kind(self) -> str | None:
-        if self.embedder is None:
+        if self._pretrained is None:
             return None
-        name = type(self.embedder).__name__
+        name = type(self._pretrained).__name__
         if name not in ("NPIDEmbedder", "AFPPairLossEmbedder"):
             raise TypeError(
-                f"embedder must be a fitted NPIDEmbedder or AFPPairLossEmbedder, got {name}"
+                "embedder must be a fitted NPIDEmbedder or AFPPairLossEmbedder (or one wrapped "
+                f"in sklearn's FrozenEstimator), got {name}"
             )
         return name
 
     def _frontend(self):
-        if self.frontend is None and self.embedder is not None:
-            return self.embedder.frontend
+        if self.frontend is None and self._pretrained is not None:
+            return self._pretrained.frontend
         return self.frontend
 
     def _check_params(self, X) -> None:
@@ -383,16 +412,18 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         if kind is None:
             return
         try:
-            check_is_fitted(self.embedder, "input_shape_")
+            check_is_fitted(self._pretrained, "input_shape_")
         except NotFittedError:
             raise ValueError(
                 f"embedder {kind} is not fitted; fit it (on unlabelled audio) first, or pass "
-                "embedder=None to train from scratch"
+                "embedder=None to train from scratch. Inside cross_val_score, GridSearchCV or "
+                "clone, a fitted embedder is cloned unfitted: pass "
+                "embedder=FrozenEstimator(embedder) (sklearn.frozen) to keep it fitted"
             ) from None
         if self.backbone is not None and (
-            kind != "NPIDEmbedder" or self.backbone != self.embedder.backbone
+            kind != "NPIDEmbedder" or self.backbone != self._pretrained.backbone
         ):
-            has = self.embedder.backbone if kind == "NPIDEmbedder" else "a ConvLSTM encoder"
+            has = self._pretrained.backbone if kind == "NPIDEmbedder" else "a ConvLSTM encoder"
             raise ValueError(
                 f"backbone={self.backbone!r} does not match the embedder, which has {has}; "
                 "leave backbone=None to use the embedder's"
@@ -402,16 +433,16 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 "pass either embedder= (DLS pre-training) or pretrained_weights= (ImageNet), "
                 "not both"
             )
-        if tuple(self.input_shape_) != tuple(self.embedder.input_shape_):
+        if tuple(self.input_shape_) != tuple(self._pretrained.input_shape_):
             raise ValueError(
                 f"X has clips of shape {tuple(self.input_shape_)}, but the embedder was fitted on "
-                f"{tuple(self.embedder.input_shape_)}; use the same front end and duration"
+                f"{tuple(self._pretrained.input_shape_)}; use the same front end and duration"
             )
 
     def _encoder_config(self) -> dict:
         kind = self._embedder_kind()
         if kind == "AFPPairLossEmbedder":
-            e = self.embedder
+            e = self._pretrained
             return {
                 "kind": "sequence",
                 "code_channels": int(e.code_channels),
@@ -422,7 +453,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 "short": e.short,
             }
         channels, n_freq = self._spectrogram_shape()[:2]
-        source = self.embedder if kind else self
+        source = self._pretrained if kind else self
         return {
             "kind": "spectrogram",
             "backbone": source.backbone or "esresnet_tiny",
@@ -473,8 +504,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     def _initial_weights(self) -> None:
         """Copy the embedder's encoder, or map ImageNet weights, into the new network."""
         self.pretrained_report_ = None
-        if self.embedder is not None:
-            source = self.embedder.module_
+        if self._pretrained is not None:
+            source = self._pretrained.module_
             target = _bare(self.module_).encoder
             if isinstance(target, SequenceEncoder):
                 target = target.predictor
@@ -514,9 +545,13 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 labels.append(torch.as_tensor(yi))
         module.train(was_training)
         feats, labels = torch.cat(feats).numpy().astype(np.float64), torch.cat(labels).numpy()
-        scaler = StandardScaler()  # constant features keep a scale of 1
-        Z = scaler.fit_transform(feats)
-        mean, std = scaler.mean_, scaler.scale_
+        scaler = StandardScaler().fit(feats)
+        # a floor under the scales: a nearly constant feature, standardised, would get a
+        # weight of 1/std (up to 1e4 after a short pre-training) and wreck fine-tuning
+        mean = scaler.mean_
+        std = np.maximum(scaler.scale_, 0.1 * np.median(scaler.scale_))
+        std[std == 0] = 1.0  # every feature constant
+        Z = (feats - mean) / std
         probe = LogisticRegression(C=self.probe_C, max_iter=2000).fit(Z, labels)
         coef, intercept = probe.coef_, probe.intercept_
         n_classes = module.head.out_features
@@ -573,6 +608,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         y : array-like of shape (n,)
             Labels; at least two classes.
         """
+        if self.warm_start and self.initialized_ and hasattr(self, "classes_inferred_"):
+            return self.partial_fit(X, y, **fit_params)  # skorch's warm_start: continue
         self._embedder_kind()  # a wrong type of embedder fails before its front end is read
         X = self._check_input(X, reset=True)
         if y is None:
@@ -593,7 +630,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         y_encoded = self._encode_labels(y)
         self._reset_randomness()
         self.encoder_config_ = self._encoder_config()
-        saved = self._read_checkpoint(X)
+        saved = self._read_checkpoint(X, y)
         with self._resolved_device():
             self.initialize()
             self._initial_weights()
@@ -611,7 +648,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)
         y_encoded = self._encode_labels(y)
-        self._checkpoint_fingerprint = self._fingerprint(X)
+        self._checkpoint_fingerprint = self._fingerprint(X, y)
         with self._resolved_device():
             NeuralNet.partial_fit(self, X, y_encoded, **fit_params)
         return self
@@ -621,8 +658,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         check_is_fitted(self, "classes_inferred_")
         X = self._check_input(X, reset=False)
         with self._resolved_device():
-            proba = NeuralNet.predict_proba(self, X)
-        return proba.astype(np.float64)
+            proba = NeuralNet.predict_proba(self, X).astype(np.float64)
+        # the float32 softmax sums to 1 within ~1e-7; sklearn's log_loss wants float64's 1e-8
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """The most probable label of each clip."""

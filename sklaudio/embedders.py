@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import re
+import warnings
 import zlib
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -80,11 +81,13 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
     if saved is None:
         return "it has no fingerprint"
     saved, current = json.loads(saved), json.loads(current)
-    for key in ("estimator", "shape", "data_crc32"):
+    for key in ("estimator", "shape", "data_crc32", "labels_crc32", "embedder_crc32"):
         if saved.get(key) != current.get(key):
-            what = {"data_crc32": "the data differ"}.get(
-                key, f"{key} {saved.get(key)} != {current.get(key)}"
-            )
+            what = {
+                "data_crc32": "the data differ",
+                "labels_crc32": "the labels differ",
+                "embedder_crc32": "the embedder's weights differ",
+            }.get(key, f"{key} {saved.get(key)} != {current.get(key)}")
             return f"{what} (saved vs now)"
     changed = sorted(
         name
@@ -546,7 +549,11 @@ class _TorchNetMixin(AccelerateMixin):
         )
         return state
 
-    def _fingerprint(self, X: np.ndarray) -> str:
+    def _fingerprint_extras(self, y=None) -> dict:
+        """More of what a checkpoint belongs to (a classifier: its labels and embedder)."""
+        return {}
+
+    def _fingerprint(self, X: np.ndarray, y=None) -> str:
         """The data and parameters a checkpoint belongs to (a resumed fit must match)."""
         if X.dtype == object:  # paths: the files named are the data
             sample = np.frombuffer("\0".join(map(os.fsdecode, X)).encode(), dtype=np.uint8)
@@ -564,19 +571,20 @@ class _TorchNetMixin(AccelerateMixin):
                 "shape": list(X.shape),
                 "data_crc32": zlib.crc32(sample.tobytes()),
                 "params": params,
+                **self._fingerprint_extras(y),
             }
         )
 
     def _checkpoint_file(self) -> Path | None:
         return None if self.checkpoint is None else Path(self.checkpoint) / CHECKPOINT_FILE
 
-    def _read_checkpoint(self, X: np.ndarray) -> dict | None:
+    def _read_checkpoint(self, X: np.ndarray, y=None) -> dict | None:
         """The checkpoint of this same run (data and parameters), or None to start afresh.
 
         Sets the fitted attributes it holds (the seed among them) so that
         ``initialize`` rebuilds the same networks.
         """
-        self._checkpoint_fingerprint = self._fingerprint(X)
+        self._checkpoint_fingerprint = self._fingerprint(X, y)
         if self.checkpoint is not None and not isinstance(self.checkpoint, str | os.PathLike):
             raise ValueError(
                 f"checkpoint must be None or a directory path, got {self.checkpoint!r}"
@@ -1336,6 +1344,8 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
 
     def fit(self, X, y=None, **fit_params):
         """Train the frame predictor (two phases); ``y`` is ignored."""
+        if self.warm_start and self.initialized_:  # skorch's warm_start: continue
+            return self.partial_fit(X, y, **fit_params)
         X = self._check_input(X, reset=True)
         self._check_params()
         self._reset_randomness()
@@ -1346,6 +1356,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.sequences_per_clip_ = self._clip_sequences(torch.zeros((1, *self.input_shape_))).shape[
             1
         ]
+        self._warn_if_padded(sample_rate, hop)
         sequences = self._training_items(X)
         self.n_epochs_ = self.mse_epochs + self.pair_epochs
         saved = self._read_checkpoint(X)
@@ -1360,6 +1371,26 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
                 **fit_params,
             )
         return self
+
+    def _warn_if_padded(self, sample_rate, hop) -> None:
+        """Warn when every clip is shorter than one training sequence (short='pad'): the
+        usual sign of spectrograms at another time resolution than sample_rate/hop_length."""
+        frontend = self._frontend_fn()
+        with torch.no_grad():
+            probe = torch.zeros((1, *self.input_shape_))
+            steps = (probe if frontend is None else frontend(probe)).shape[-1]
+        span = self.frame_steps_ + self.n_context * self.hop_steps_
+        if steps < span:
+            warnings.warn(
+                f"AFPPairLossEmbedder: clips have {steps} spectrogram steps, but one training "
+                f"sequence ({self.n_context + 1} frames of {self.frame_duration:g} s) spans {span} "
+                f"steps at sample_rate={sample_rate} / hop_length={hop}; every clip is padded "
+                "with silence (short='pad'). If the spectrograms come from an earlier Pipeline "
+                "step, give this embedder its sample_rate and hop_length; for short clips, "
+                "lower frame_duration",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _sequence_features(self, sequences: torch.Tensor) -> torch.Tensor:
         """Feature vectors of ``(m, n_context + 1, ...)`` sequences: ``(m, K)`` on the CPU.

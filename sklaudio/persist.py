@@ -114,6 +114,10 @@ def _encode(value):
         return {"__array__": value.tolist(), "dtype": value.dtype.str}
     if inspect.isclass(value) and (value.__module__ + ".").startswith(_ALLOWED_CLASS_MODULES):
         return {"__class__": f"{value.__module__}.{value.__qualname__}"}
+    if type(value).__name__ == "FrozenEstimator" and type(value).__module__.startswith(
+        "sklearn."
+    ):  # a FineTunedClassifier's embedder; its parameters only, as for a bare embedder
+        return {"__frozen__": _encode(value.estimator)}
     if isinstance(value, Pipeline):  # a streaming frontend: [AudioReader, spectrogram step]
         return {"__pipeline__": [[name, _encode(step)] for name, step in value.steps]}
     if type(value).__name__ in _ESTIMATORS and type(value).__module__.startswith("sklaudio."):
@@ -143,6 +147,10 @@ def _decode(value):
         return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
     if "__class__" in value:
         return _allowed_class(value["__class__"])
+    if "__frozen__" in value:
+        from sklearn.frozen import FrozenEstimator
+
+        return FrozenEstimator(_decode(value["__frozen__"]))
     if "__pipeline__" in value:
         return Pipeline([(str(name), _decode(step)) for name, step in value["__pipeline__"]])
     if "__estimator__" in value:

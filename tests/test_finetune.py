@@ -47,7 +47,7 @@ def test_from_scratch_learns_string_labels(toy):
     assert clf.score(X, y) >= 0.9
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 2)
-    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)  # what log_loss expects
     assert set(clf.predict(X)) <= {"dog", "rain"}
     assert clf.encoder_config_["backbone"] == "esresnet_tiny"
 
@@ -66,6 +66,28 @@ def test_embedder_weights_are_copied_and_the_embedder_is_untouched(toy, npid):
     changed = tuned.module_.encoder.backbone.conv1.weight
     assert not torch.equal(changed, npid.module_.backbone.conv1.weight)  # all layers tuned
     assert tuned.encoder_config_["embedding_dim"] == 8
+
+
+def test_frozen_embedder_survives_clone_and_cross_validation(toy, npid, tmp_path):
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import PredefinedSplit, cross_val_score
+
+    X, y = toy
+    folds = np.arange(len(X)) % 3
+    bare = FineTunedClassifier(embedder=npid, **{**FAST, "max_epochs": 1})
+    with pytest.raises(ValueError, match=r"is not fitted.*embedder=FrozenEstimator\(embedder\)"):
+        clone(bare).fit(X, y)  # what cross_val_score does with a bare fitted embedder
+    frozen = FineTunedClassifier(embedder=FrozenEstimator(npid), **{**FAST, "max_epochs": 1})
+    scores = cross_val_score(frozen, X, y, cv=PredefinedSplit(folds), error_score="raise")
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    # the same start as with the bare embedder
+    a = clone(frozen).set_params(max_epochs=0).fit(X, y)
+    b = FineTunedClassifier(embedder=npid, **{**FAST, "max_epochs": 0}).fit(X, y)
+    for key, value in b.module_.state_dict().items():
+        torch.testing.assert_close(a.module_.state_dict()[key], value)
+    save(a, tmp_path / "ft.pt")  # a FrozenEstimator parameter is stored like a bare embedder
+    np.testing.assert_array_equal(load(tmp_path / "ft.pt").predict(X), a.predict(X))
 
 
 def test_freeze_encoder_trains_only_the_head(toy, npid):
@@ -91,8 +113,14 @@ def test_linear_probe_head_init_is_the_logistic_regression(toy, npid, n_classes,
     )
     with torch.no_grad():
         feats = start.module_.eval().features(torch.from_numpy(X)).double().numpy()
-    Z = StandardScaler().fit_transform(feats)
+    scale = StandardScaler().fit(feats).scale_
+    floor = 0.1 * np.median(scale)  # nearly constant features are not blown up
+    assert (scale < floor).any()  # this short pre-training leaves some
+    Z = (feats - feats.mean(0)) / np.maximum(scale, floor)
     probe = LogisticRegression(C=0.5, max_iter=2000).fit(Z, y)
+    assert np.abs(start.module_.head.weight.detach().numpy()).max() <= (
+        np.abs(probe.coef_).max() / floor + 1e-6
+    )
     # before any epoch, the new layer is the probe: the same probabilities, binary included
     np.testing.assert_allclose(start.predict_proba(X), probe.predict_proba(Z), atol=1e-4)
     random = FineTunedClassifier(embedder=npid, **params).fit(X, y)
@@ -280,6 +308,12 @@ def test_checkpoint_and_persistence(toy, npid, tmp_path):
     with pytest.raises(RuntimeError):
         FineTunedClassifier(**params, checkpoint=tmp_path, callbacks=[("c", Crash())]).fit(X, y)
     assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["epoch"] == 3
+    # the same clips with other labels, or another pre-trained encoder: another run
+    with pytest.raises(ValueError, match="another run: the labels differ"):
+        FineTunedClassifier(**params, checkpoint=tmp_path).fit(X, y[::-1])
+    other = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=1)
+    with pytest.raises(ValueError, match="another run: the embedder's weights differ"):
+        FineTunedClassifier(**{**params, "embedder": other.fit(X)}, checkpoint=tmp_path).fit(X, y)
     resumed = FineTunedClassifier(**params, checkpoint=tmp_path).fit(X, y)
     reference = FineTunedClassifier(**params).fit(X, y)
     np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
@@ -332,6 +366,21 @@ def test_cosine_schedule_keeps_per_group_learning_rates(toy):
     rates = sorted(group["lr"] for group in clf.optimizer_.param_groups)
     factor = 0.5 * (1 + np.cos(np.pi * 3 / 4))  # the last epoch's share of the initial rate
     assert rates == pytest.approx([1e-3 * factor, 1e-2 * factor])
+
+
+def test_more_epochs_restart_the_schedule_instead_of_training_at_lr_0(toy):
+    X, y = toy
+    npid = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=2, batch_size=8, random_state=0)
+    npid.fit(X)
+    before = npid.module_.projection.weight.detach().clone()
+    npid.partial_fit(X)
+    assert npid.history_[:, "lr"] == pytest.approx([1e-3, 5e-4, 1e-3, 5e-4])
+    assert not torch.equal(npid.module_.projection.weight, before)  # it trained
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 2, "warm_start": True}).fit(X, y)
+    head = clf.module_.head.weight.detach().clone()
+    clf.fit(X, y)  # warm_start: two more epochs on the same network
+    assert clf.history_[:, "lr"] == pytest.approx([1e-3, 5e-4, 1e-3, 5e-4])
+    assert not torch.equal(clf.module_.head.weight, head)
 
 
 def test_displays_say_how_to_get_matplotlib(monkeypatch):
