@@ -637,9 +637,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             done = self._resume(saved)
             if self.head_init == "linear_probe" and done == 0:
                 self._linear_probe_head(X, y_encoded, **fit_params)
-            NeuralNet.partial_fit(
-                self, X, y_encoded, epochs=max(self.max_epochs - done, 0), **fit_params
-            )
+            self._train(X, y_encoded, epochs=max(self.max_epochs - done, 0), **fit_params)
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -650,7 +648,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         y_encoded = self._encode_labels(y)
         self._checkpoint_fingerprint = self._fingerprint(X, y)
         with self._resolved_device():
-            NeuralNet.partial_fit(self, X, y_encoded, **fit_params)
+            self._train(X, y_encoded, **fit_params)
         return self
 
     def predict_proba(self, X):

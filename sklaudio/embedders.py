@@ -104,6 +104,21 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
     )
 
 
+def _check_device_available(device) -> None:
+    """A clear error for a device this machine does not have (torch's own is an
+    AssertionError about how torch was compiled)."""
+    kind = resolve_device(device).type  # ValueError for what is not a torch device at all
+    available = {
+        "cuda": torch.cuda.is_available,
+        "mps": lambda: hasattr(torch.backends, "mps") and torch.backends.mps.is_available(),
+    }.get(kind, lambda: True)
+    if not available():
+        raise ValueError(
+            f"device={device!r}, but this machine has no {kind} device that torch can use; "
+            "use device='auto' (the GPU when there is one) or 'cpu'"
+        )
+
+
 STAGES_EXPECTED = "a non-empty sequence of distinct stages in 1..4"
 
 
@@ -161,6 +176,23 @@ class _TorchNetMixin(AccelerateMixin):
 
     def __init__(self, *args, **kwargs):
         super(AccelerateMixin, self).__init__(*args, **kwargs)
+
+    def _train(self, X, y, **fit_params) -> None:
+        """skorch's ``partial_fit``, with a warning when it stops early: skorch ends training
+        quietly on a KeyboardInterrupt (Ctrl-C in a notebook) and keeps the model as it is."""
+        expected = fit_params.get("epochs")
+        expected = self.max_epochs if expected is None else expected
+        before = len(self.history_) if getattr(self, "history_", None) is not None else 0
+        NeuralNet.partial_fit(self, X, y, **fit_params)
+        done = sum("dur" in row for row in self.history_[before:])  # completed epochs
+        if expected and done < expected:
+            warnings.warn(
+                f"{type(self).__name__}: training stopped after {done} of {expected} epochs "
+                "(interrupted); the model holds its weights as they were then. With "
+                "checkpoint= set, fit again to resume from the last completed epoch",
+                UserWarning,
+                stacklevel=3,
+            )
 
     @classmethod
     def _refuse_fixed(cls, kwargs) -> None:
@@ -301,6 +333,8 @@ class _TorchNetMixin(AccelerateMixin):
             self.device = str(self.accelerator.device)  # the accelerator places everything
         elif requested == "auto" or requested is None:
             self.device = str(resolve_device("auto"))
+        else:
+            _check_device_available(requested)
         try:
             yield
         finally:
@@ -1034,9 +1068,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             if not (self.warm_start and self.initialized_):
                 self.initialize()
             done = self._resume(saved)
-            NeuralNet.partial_fit(
-                self, X, np.arange(len(X)), epochs=max(self.max_epochs - done, 0), **fit_params
-            )
+            self._train(X, np.arange(len(X)), epochs=max(self.max_epochs - done, 0), **fit_params)
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -1049,9 +1081,17 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
                 f"partial_fit got {len(X)} clips but the memory bank holds "
                 f"{self.memory_bank_.n_samples}; instance ids must refer to the same clips"
             )
-        self._checkpoint_fingerprint = self._fingerprint(X)
+        previous, current = getattr(self, "_checkpoint_fingerprint", None), self._fingerprint(X)
+        if previous is not None and (
+            json.loads(previous)["data_crc32"] != json.loads(current)["data_crc32"]
+        ):
+            raise ValueError(
+                "partial_fit got other clips than fit (or the same clips in another order); "
+                "the memory bank holds one row per clip of fit, in its order"
+            )
+        self._checkpoint_fingerprint = current
         with self._resolved_device():
-            NeuralNet.partial_fit(self, X, np.arange(len(X)), **fit_params)
+            self._train(X, np.arange(len(X)), **fit_params)
         return self
 
 
@@ -1363,8 +1403,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         with self._resolved_device():
             self.initialize()
             done = self._resume(saved)  # the phase follows from the restored history
-            NeuralNet.partial_fit(
-                self,
+            self._train(
                 sequences,
                 np.zeros(len(sequences)),
                 epochs=max(self.n_epochs_ - done, 0),
@@ -1442,9 +1481,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         sequences = self._training_items(X)
         self._checkpoint_fingerprint = self._fingerprint(X)
         with self._resolved_device():
-            NeuralNet.partial_fit(
-                self, sequences, np.zeros(len(sequences)), epochs=self.n_epochs_, **fit_params
-            )
+            self._train(sequences, np.zeros(len(sequences)), epochs=self.n_epochs_, **fit_params)
         return self
 
     @property

@@ -128,6 +128,35 @@ def test_data_loader_arguments_can_be_set_on_a_fitted_net(spectrograms):
         emb.set_params(iterator_valid__nope=1).transform(spectrograms)
 
 
+def test_unavailable_or_unknown_device_is_a_clear_error(spectrograms):
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        NPIDEmbedder(**TINY, device="gpu").fit(spectrograms)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda', but this machine has no cuda"):
+            NPIDEmbedder(**TINY, device="cuda").fit(spectrograms)
+
+
+def test_partial_fit_refuses_other_clips(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    emb.partial_fit(spectrograms)  # the same clips: fine
+    with pytest.raises(ValueError, match="other clips than fit"):
+        emb.partial_fit(spectrograms[::-1])
+
+
+def test_an_interrupted_fit_warns_instead_of_returning_quietly(spectrograms):
+    from skorch.callbacks import Callback
+
+    class CtrlC(Callback):  # what pressing Ctrl-C in the second epoch does
+        def on_batch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 3}, callbacks=[("ctrl_c", CtrlC())])
+    with pytest.warns(UserWarning, match="training stopped after 1 of 3 epochs"):
+        emb.fit(spectrograms)
+    assert emb.transform(spectrograms).shape == (24, 8)  # usable, as skorch leaves it
+
+
 def test_clone_keeps_params():
     emb = NPIDEmbedder(embedding_dim=32, nce_k=7, optimizer__weight_decay=0.1)
     c = clone(emb)
