@@ -709,7 +709,7 @@ class _TorchNetMixin(AccelerateMixin):
         ]
 
 
-class _TorchEmbedderMixin(_TorchNetMixin):
+class _TorchEmbedderMixin(_TorchNetMixin, TransformerMixin):
     """A skorch net used as a transformer: ``transform`` gives embeddings."""
 
     def _output_checks(self) -> list:
@@ -745,6 +745,13 @@ class _TorchEmbedderMixin(_TorchNetMixin):
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then embed the training clips (in evaluation mode, without augmentation)."""
         return self.fit(X, y, **fit_params).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """``'{class}_{output}{i}'`` for each column of ``transform``, e.g.
+        ``'npidembedder_embedding0'`` (so ``set_output(transform='pandas')`` works)."""
+        check_is_fitted(self, "input_shape_")
+        prefix = f"{type(self).__name__.lower()}_{self.output}"
+        return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out())], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -945,6 +952,15 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
     _persisted_attributes = (*_TorchNetMixin._persisted_attributes, "n_train_")
     # The read-out does not change training: a checkpointed fit resumes across it.
     _resumable_params = (*_TorchNetMixin._resumable_params, "output", "stats_stages")
+
+    def _n_features_out(self) -> int:
+        if self.output == "embedding":
+            return int(self.embedding_dim)
+        module = _bare(self.module_)
+        if self.output == "features":
+            return int(module.projection.in_features)
+        channels = module.backbone.stage_channels
+        return 2 * sum(int(channels[stage - 1]) for stage in self.stats_stages)
 
     def _output_checks(self) -> list:
         return [
@@ -1299,6 +1315,9 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self._raise_on_failed(checks)
         if self.mse_epochs + self.pair_epochs < 1:
             raise ValueError("mse_epochs + pair_epochs must be at least 1")
+
+    def _n_features_out(self) -> int:
+        return int(self.code_channels)
 
     def _output_checks(self) -> list:
         return [("output", self.output in ("distribution", "code"), "'distribution' or 'code'")]

@@ -612,6 +612,9 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Channels of the spectrograms seen in ``fit``.
+    n_bands_ : int
+        Time series per clip (``channels * n_freq``); each gives one value per
+        statistic, named ``'{stat}{band}'`` by ``get_feature_names_out``.
 
     Examples
     --------
@@ -619,6 +622,8 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
     >>> from sklaudio.features import TemporalStatistics
     >>> TemporalStatistics().fit_transform(np.ones((5, 1, 40, 100))).shape
     (5, 80)
+    >>> TemporalStatistics().fit(np.ones((5, 1, 2, 100))).get_feature_names_out().tolist()
+    ['mean0', 'mean1', 'std0', 'std1']
     """
 
     _parameter_constraints: dict = {"stats": [tuple, list]}
@@ -635,8 +640,15 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"stats={self.stats!r} must be a non-empty tuple of {sorted(self._STATS)}"
             )
-        validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
+        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
+        self.n_bands_ = int(np.prod(X.shape[1:-1]))
         return self
+
+    def get_feature_names_out(self, input_features=None):
+        """``'{stat}{band}'`` for every output column, in order (``'mean0'``, ...)."""
+        check_is_fitted(self, "n_bands_")
+        names = [f"{stat}{band}" for stat in self.stats for band in range(self.n_bands_)]
+        return np.asarray(names, dtype=object)
 
     def transform(self, X):
         """Return ``(n, len(stats) * channels * n_freq)`` float32 features."""

@@ -42,6 +42,9 @@ def test_two_phases_and_distribution_output(spectrograms):
     assert not np.allclose(code.sum(axis=1), 1)
     # the read-out is chosen at transform time: the same fit gives either
     np.testing.assert_allclose(afp.set_params(output="code").transform(spectrograms), code)
+    assert afp.get_feature_names_out().tolist() == [
+        f"afppairlossembedder_code{i}" for i in range(8)
+    ]
     with pytest.raises(ValueError, match="output must be 'distribution' or 'code'"):
         afp.set_params(output="stats").transform(spectrograms)
 

@@ -157,6 +157,27 @@ def test_an_interrupted_fit_warns_instead_of_returning_quietly(spectrograms):
     assert emb.transform(spectrograms).shape == (24, 8)  # usable, as skorch leaves it
 
 
+@pytest.mark.parametrize("output", ["embedding", "features", "stats"])
+def test_feature_names_follow_the_read_out(spectrograms, output):
+    from sklearn.exceptions import NotFittedError as NotFitted
+
+    with pytest.raises(NotFitted):
+        NPIDEmbedder(**TINY).get_feature_names_out()
+    emb = NPIDEmbedder(**TINY, output=output).fit(spectrograms)
+    names = emb.get_feature_names_out()
+    assert len(names) == emb.transform(spectrograms).shape[1]
+    assert names[0] == f"npidembedder_{output}0" and len(set(names)) == len(names)
+
+
+def test_set_output_pandas(spectrograms):
+    pd = pytest.importorskip("pandas")
+    emb = NPIDEmbedder(**TINY).set_output(transform="pandas")
+    frame = emb.fit_transform(spectrograms)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(
+        emb.get_feature_names_out()
+    )
+
+
 def test_clone_keeps_params():
     emb = NPIDEmbedder(embedding_dim=32, nce_k=7, optimizer__weight_decay=0.1)
     c = clone(emb)

@@ -218,6 +218,12 @@ def test_temporal_statistics():
         TemporalStatistics(stats=("median",)).fit(S)
     flat = TemporalStatistics().fit_transform(S[:, 0, 0])  # (n, n_frames): one band
     np.testing.assert_allclose(flat[:, 0], S[:, 0, 0].mean(-1), rtol=1e-5)
+    names = TemporalStatistics(stats=("mean", "max")).fit(S).get_feature_names_out()
+    assert len(names) == 20 and names[0] == "mean0" and names[10] == "max0"
+    assert TemporalStatistics().fit(S[:, 0, 0]).get_feature_names_out().tolist() == [
+        "mean0",
+        "std0",
+    ]
 
 
 def test_frame_sequences_windows_and_order():
