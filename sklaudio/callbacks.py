@@ -28,9 +28,10 @@ class CosineLR(Callback):
     own initial rate (``net.lr``, or the rate given by
     ``optimizer__param_groups``; kept in the group as ``initial_lr`` and saved
     with the optimizer's state), so a fit resumed from a checkpoint continues
-    the same schedule. Epochs beyond ``max_epochs`` (``partial_fit``, or ``fit``
-    with ``warm_start=True``) start a new cycle from ``lr₀`` (a warm restart,
-    as in SGDR) instead of training at a rate of 0. ``history_`` records the
+    the same schedule. The cycle restarts from ``lr₀`` every ``max_epochs``
+    epochs of ``history_`` (a warm restart, as in SGDR), so the epochs that
+    ``partial_fit`` or ``fit`` with ``warm_start=True`` add after a complete fit
+    train with a new cycle instead of a rate of 0. ``history_`` records the
     first group's rate.
     """
 

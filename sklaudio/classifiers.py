@@ -530,7 +530,6 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     def _linear_probe_head(self, X, y, **fit_params) -> None:
         """LP-FT: a logistic regression on the frozen encoder's features sets the new layer."""
         from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
 
         dataset, _ = self.get_split_datasets(X, y, **fit_params)  # never the validation clips
         module = _bare(self.module_)
@@ -545,12 +544,14 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 labels.append(torch.as_tensor(yi))
         module.train(was_training)
         feats, labels = torch.cat(feats).numpy().astype(np.float64), torch.cat(labels).numpy()
-        scaler = StandardScaler().fit(feats)
-        # a floor under the scales: a nearly constant feature, standardised, would get a
-        # weight of 1/std (up to 1e4 after a short pre-training) and wreck fine-tuning
-        mean = scaler.mean_
-        std = np.maximum(scaler.scale_, 0.1 * np.median(scaler.scale_))
-        std[std == 0] = 1.0  # every feature constant
+        mean = feats.mean(axis=0)
+        raw = feats.std(axis=0)
+        # a floor under the scales of the features that vary: a nearly constant one,
+        # standardised, would get a weight of 1/std (up to 1e4 after a short pre-training)
+        # and wreck fine-tuning; constant (dead) ones keep a scale of 1 and weight 0
+        live = raw > 10 * np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1)
+        floor = 0.1 * np.median(raw[live]) if live.any() else 0.0
+        std = np.where(live, np.maximum(raw, floor), 1.0)
         Z = (feats - mean) / std
         probe = LogisticRegression(C=self.probe_C, max_iter=2000).fit(Z, labels)
         coef, intercept = probe.coef_, probe.intercept_
@@ -637,7 +638,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             done = self._resume(saved)
             if self.head_init == "linear_probe" and done == 0:
                 self._linear_probe_head(X, y_encoded, **fit_params)
-            self._train(X, y_encoded, epochs=max(self.max_epochs - done, 0), **fit_params)
+            epochs = max(self.max_epochs - done, 0)
+            self._train(X, y_encoded, resumable=True, epochs=epochs, **fit_params)
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):

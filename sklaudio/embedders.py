@@ -82,6 +82,8 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
         return "it has no fingerprint"
     saved, current = json.loads(saved), json.loads(current)
     for key in ("estimator", "shape", "data_crc32", "labels_crc32", "embedder_crc32"):
+        if key in current and key not in saved:
+            return f"it was written by an older sklaudio (no {key}); delete it to start afresh"
         if saved.get(key) != current.get(key):
             what = {
                 "data_crc32": "the data differ",
@@ -177,22 +179,43 @@ class _TorchNetMixin(AccelerateMixin):
     def __init__(self, *args, **kwargs):
         super(AccelerateMixin, self).__init__(*args, **kwargs)
 
-    def _train(self, X, y, **fit_params) -> None:
+    def _train(self, X, y, resumable=False, **fit_params) -> None:
         """skorch's ``partial_fit``, with a warning when it stops early: skorch ends training
-        quietly on a KeyboardInterrupt (Ctrl-C in a notebook) and keeps the model as it is."""
+        quietly on a KeyboardInterrupt (Ctrl-C in a notebook, or a callback that stops it)
+        and keeps the model as it is. ``resumable``: called by ``fit``, which a checkpoint
+        resumes."""
         expected = fit_params.get("epochs")
         expected = self.max_epochs if expected is None else expected
-        before = len(self.history_) if getattr(self, "history_", None) is not None else 0
+        self._epochs_completed = 0
         NeuralNet.partial_fit(self, X, y, **fit_params)
-        done = sum("dur" in row for row in self.history_[before:])  # completed epochs
-        if expected and done < expected:
+        done = self._epochs_completed
+        if expected and done < expected and not self._stopped_early() and is_main_process(self):
+            advice = (
+                " With checkpoint= set, fit again to resume from the last completed epoch."
+                if resumable
+                else ""
+            )
             warnings.warn(
                 f"{type(self).__name__}: training stopped after {done} of {expected} epochs "
-                "(interrupted); the model holds its weights as they were then. With "
-                "checkpoint= set, fit again to resume from the last completed epoch",
+                "(Ctrl-C, or a callback ended it); the model keeps its weights as they were "
+                f"then.{advice}",
                 UserWarning,
                 stacklevel=3,
             )
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        self._epochs_completed = getattr(self, "_epochs_completed", 0) + 1
+
+    def _stopped_early(self) -> bool:
+        """Whether skorch's EarlyStopping ended training (it does so by raising a
+        KeyboardInterrupt too, but on purpose)."""
+        from skorch.callbacks import EarlyStopping
+
+        return any(
+            isinstance(cb, EarlyStopping) and getattr(cb, "misses_", 0) >= cb.patience
+            for _, cb in getattr(self, "callbacks_", [])
+        )
 
     @classmethod
     def _refuse_fixed(cls, kwargs) -> None:
@@ -1084,7 +1107,8 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             if not (self.warm_start and self.initialized_):
                 self.initialize()
             done = self._resume(saved)
-            self._train(X, np.arange(len(X)), epochs=max(self.max_epochs - done, 0), **fit_params)
+            epochs = max(self.max_epochs - done, 0)
+            self._train(X, np.arange(len(X)), resumable=True, epochs=epochs, **fit_params)
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -1425,6 +1449,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
             self._train(
                 sequences,
                 np.zeros(len(sequences)),
+                resumable=True,
                 epochs=max(self.n_epochs_ - done, 0),
                 **fit_params,
             )

@@ -32,7 +32,9 @@ from sklearn.pipeline import Pipeline
 __all__ = ["load", "save"]
 
 FORMAT = "sklaudio-model"
-FORMAT_VERSION = 1
+# 2: parameters added since 1 (head_init, head_features, ...), FrozenEstimator embedders
+# and kNN arrays; an older sklaudio then says "upgrade" instead of failing on them
+FORMAT_VERSION = 2
 
 # The estimators a model file may name; nothing else is ever constructed by load().
 _ESTIMATORS = {

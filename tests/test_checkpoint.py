@@ -192,3 +192,15 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(spectrograms, tm
 def test_checkpoint_parameter_is_validated(spectrograms):
     with pytest.raises(ValueError, match="checkpoint must be None or a directory path, got 3"):
         NPIDEmbedder(**NPID, checkpoint=3).fit(spectrograms)
+
+
+def test_checkpoint_of_an_older_sklaudio_says_so():
+    import json
+
+    from sklaudio.embedders import _fingerprint_difference
+
+    base = {"estimator": "FineTunedClassifier", "shape": [4], "data_crc32": 1, "params": {}}
+    now = json.dumps({**base, "labels_crc32": 7})
+    assert "older sklaudio (no labels_crc32)" in _fingerprint_difference(json.dumps(base), now)
+    other = json.dumps({**base, "labels_crc32": 8})
+    assert _fingerprint_difference(other, now) == "the labels differ (saved vs now)"

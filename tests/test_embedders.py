@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -155,6 +156,19 @@ def test_an_interrupted_fit_warns_instead_of_returning_quietly(spectrograms):
     with pytest.warns(UserWarning, match="training stopped after 1 of 3 epochs"):
         emb.fit(spectrograms)
     assert emb.transform(spectrograms).shape == (24, 8)  # usable, as skorch leaves it
+    # skorch's EarlyStopping also stops with a KeyboardInterrupt, on purpose: no warning
+    from skorch.callbacks import EarlyStopping
+
+    stop = EarlyStopping(monitor="train_loss", patience=1, threshold=1e9, threshold_mode="abs")
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 5}, callbacks=[("stop", stop)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        emb.fit(spectrograms)
+    assert len(emb.history_) < 5
+    # completed epochs are counted by the net itself, not by the epoch timer's column
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        NPIDEmbedder(**TINY, callbacks__epoch_timer=None).fit(spectrograms)
 
 
 @pytest.mark.parametrize("output", ["embedding", "features", "stats"])
