@@ -490,8 +490,14 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         self._validate_params()
         params = self.stft_params()
         if params["win_length"] > params["n_fft"]:
+            # say which of the two came from the kind's defaults: the user set only one
+            origin = {
+                name: "" if getattr(self, name) is not None else f" (the {self.kind} default)"
+                for name in ("win_length", "n_fft")
+            }
             raise ValueError(
-                f"win_length={params['win_length']} must not exceed n_fft={params['n_fft']}"
+                f"win_length={params['win_length']}{origin['win_length']} must not exceed "
+                f"n_fft={params['n_fft']}{origin['n_fft']}; set both"
             )
         _window_np(params["window"], params["win_length"])
         if self.kind == "log_mel":

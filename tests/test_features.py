@@ -179,7 +179,12 @@ def test_transformer_batches_equal_whole():
     [
         ({}, np.zeros((2, 1000)), "fewer than n_fft=2048"),
         ({"kind": "cqt"}, np.zeros((2, 4096)), "kind"),
-        ({"n_fft": 256, "win_length": 512}, np.zeros((2, 4096)), "win_length"),
+        ({"n_fft": 256, "win_length": 512}, np.zeros((2, 4096)), r"win_length=512 must not"),
+        (
+            {"kind": "esresnet", "n_fft": 256},
+            np.zeros((2, 4096)),
+            r"win_length=\d+ \(the esresnet default\) must not exceed n_fft=256; set both",
+        ),
         ({"window": "no-such-window"}, np.zeros((2, 4096)), "window"),
         ({"kind": "log_mel", "sample_rate": 8000, "f_max": 6000.0}, np.zeros((2, 4096)), "f_max"),
         ({"hop_length": 0}, np.zeros((2, 4096)), "hop_length"),
