@@ -554,6 +554,8 @@ class _TorchNetMixin(AccelerateMixin):
 
     def _set_persisted_attributes(self, state: dict) -> None:
         for name, value in json.loads(state["attributes"]).items():
+            if name not in self._persisted_attributes:  # a file never sets anything else
+                raise ValueError(f"{name!r} is not a fitted attribute of {type(self).__name__}")
             setattr(self, name, _decode(value))
 
     def _load_torch_state(self, state: dict) -> None:
@@ -972,7 +974,12 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         self.checkpoint = checkpoint
         self.accelerator = accelerator
 
-    _persisted_attributes = (*_TorchNetMixin._persisted_attributes, "n_train_")
+    # the fingerprint of fit's clips: partial_fit checks it (the memory bank's rows)
+    _persisted_attributes = (
+        *_TorchNetMixin._persisted_attributes,
+        "n_train_",
+        "_checkpoint_fingerprint",
+    )
     # The read-out does not change training: a checkpointed fit resumes across it.
     _resumable_params = (*_TorchNetMixin._resumable_params, "output", "stats_stages")
 

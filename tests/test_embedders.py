@@ -137,11 +137,16 @@ def test_unavailable_or_unknown_device_is_a_clear_error(spectrograms):
             NPIDEmbedder(**TINY, device="cuda").fit(spectrograms)
 
 
-def test_partial_fit_refuses_other_clips(spectrograms):
+def test_partial_fit_refuses_other_clips(spectrograms, tmp_path):
     emb = NPIDEmbedder(**TINY).fit(spectrograms)
     emb.partial_fit(spectrograms)  # the same clips: fine
     with pytest.raises(ValueError, match="other clips than fit"):
         emb.partial_fit(spectrograms[::-1])
+    from sklaudio.persist import load, save  # the check survives a model file
+
+    save(emb, tmp_path / "npid.pt")
+    with pytest.raises(ValueError, match="other clips than fit"):
+        load(tmp_path / "npid.pt").partial_fit(spectrograms[::-1])
 
 
 def test_an_interrupted_fit_warns_instead_of_returning_quietly(spectrograms):

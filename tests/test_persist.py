@@ -135,6 +135,17 @@ def test_tampered_knn_files_are_refused(change, match, tmp_path):
         load(_tampered(tmp_path / "knn.pt", tmp_path, change))
 
 
+def test_torch_model_file_sets_only_its_fitted_attributes(npid, tmp_path):
+    save(npid, tmp_path / "m.pt")
+    tampered = _tampered(
+        tmp_path / "m.pt",
+        tmp_path,
+        lambda p: p.update(attributes=json.dumps({"transform": 1})),
+    )
+    with pytest.raises(ValueError, match="'transform' is not a fitted attribute"):
+        load(tampered)
+
+
 def test_model_saved_for_cuda_loads_on_cpu(npid, spectrograms, tmp_path):
     # A model trained with device='cuda' stores that parameter; without a GPU it loads on
     # the CPU (state dicts are always mapped to the CPU first).
