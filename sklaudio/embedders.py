@@ -786,7 +786,7 @@ class _TorchEmbedderMixin(_TorchNetMixin, TransformerMixin):
         return tags
 
 
-class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
+class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     """Learn sound embeddings without labels by non-parametric instance discrimination.
 
     The DLS method (Hornauer et al., 2021, sections 3–4): an ESResNet encoder
@@ -1142,7 +1142,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
         return self
 
 
-class AFPPairLossEmbedder(_TorchEmbedderMixin, TransformerMixin, NeuralNet):
+class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
     """Audio features from a ConvLSTM frame predictor trained with the KL pair loss.
 
     The AFP method (Meyer et al., 2017): log-mel spectrograms are cut into
