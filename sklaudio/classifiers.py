@@ -418,7 +418,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 f"embedder {kind} is not fitted; fit it (on unlabelled audio) first, or pass "
                 "embedder=None to train from scratch. Inside cross_val_score, GridSearchCV or "
                 "clone, a fitted embedder is cloned unfitted: pass "
-                "embedder=FrozenEstimator(embedder) (sklearn.frozen) to keep it fitted"
+                "embedder=FrozenEstimator(embedder) (sklearn.frozen) to keep it fitted. A "
+                "FineTunedClassifier from sklaudio.persist.load keeps its embedder's "
+                "parameters only: set_params(embedder=<the fitted embedder>) to fit it again"
             ) from None
         if self.backbone is not None and (
             kind != "NPIDEmbedder" or self.backbone != self._pretrained.backbone

@@ -109,7 +109,8 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
 def _check_device_available(device) -> None:
     """A clear error for a device this machine does not have (torch's own is an
     AssertionError about how torch was compiled)."""
-    kind = resolve_device(device).type  # ValueError for what is not a torch device at all
+    resolved = resolve_device(device)  # ValueError for what is not a torch device at all
+    kind = resolved.type
     available = {
         "cuda": torch.cuda.is_available,
         "mps": lambda: hasattr(torch.backends, "mps") and torch.backends.mps.is_available(),
@@ -119,6 +120,20 @@ def _check_device_available(device) -> None:
             f"device={device!r}, but this machine has no {kind} device that torch can use; "
             "use device='auto' (the GPU when there is one) or 'cpu'"
         )
+    count = torch.cuda.device_count() if kind == "cuda" else 0
+    if kind == "cuda" and resolved.index is not None and resolved.index >= count:
+        raise ValueError(
+            f"device={device!r}, but this machine has {count} CUDA device"
+            f"{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1}); "
+            "use device='auto' or one of those"
+        )
+
+
+def _other_clips(previous: str | None, current: str) -> bool:
+    """Whether two fit fingerprints name different clips (or the same in another order)."""
+    if previous is None:
+        return False
+    return json.loads(previous)["data_crc32"] != json.loads(current)["data_crc32"]
 
 
 STAGES_EXPECTED = "a non-empty sequence of distinct stages in 1..4"
@@ -880,6 +895,11 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter (``callbacks``,
         ``optimizer__weight_decay``, ``iterator_train__num_workers``, ...).
+        With ``warm_start=True`` a second ``fit`` trains ``max_epochs`` more
+        epochs from the fitted encoder; on other clips (of the same shape) it
+        starts a new memory bank for them, so an encoder pre-trained on pooled
+        audio can continue on one corpus. ``partial_fit`` only continues on
+        ``fit``'s own clips.
 
     Attributes
     ----------
@@ -1060,6 +1080,14 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         self.criterion_ = NPIDLoss(nce_k=self.nce_k, nce_t=self.nce_t, loss=self.loss)
         return self
 
+    def _renew_memory_bank(self) -> None:
+        """A fresh bank for ``n_train_`` clips, where the old one is (``warm_start``)."""
+        device = self.memory_bank_.memory.device
+        bank_rng = torch.Generator().manual_seed(self._seed() + 4)
+        self.memory_bank_ = MemoryBank(
+            self.n_train_, self.embedding_dim, momentum=self.nce_m, generator=bank_rng
+        ).to(device)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         bank = self.memory_bank_
         return self.criterion_(
@@ -1105,14 +1133,20 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         y : ignored
             Instance discrimination uses each clip's index as its label.
         """
-        X = self._check_input(X, reset=True)
+        warm = bool(self.warm_start and self.initialized_)
+        previous = getattr(self, "_checkpoint_fingerprint", None) if warm else None
+        X = self._check_input(X, reset=not warm)  # a warm start needs the fitted input shape
         self._check_params(len(X))
         self._reset_randomness()
         self.n_train_ = len(X)
         saved = self._read_checkpoint(X)
         with self._resolved_device():
-            if not (self.warm_start and self.initialized_):
+            if not warm:
                 self.initialize()
+            elif len(X) != self.memory_bank_.n_samples or _other_clips(
+                previous, self._checkpoint_fingerprint
+            ):
+                self._renew_memory_bank()  # the encoder continues; new clips, new bank rows
             done = self._resume(saved)
             epochs = max(self.max_epochs - done, 0)
             self._train(X, np.arange(len(X)), resumable=True, epochs=epochs, **fit_params)
@@ -1129,9 +1163,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
                 f"{self.memory_bank_.n_samples}; instance ids must refer to the same clips"
             )
         previous, current = getattr(self, "_checkpoint_fingerprint", None), self._fingerprint(X)
-        if previous is not None and (
-            json.loads(previous)["data_crc32"] != json.loads(current)["data_crc32"]
-        ):
+        if _other_clips(previous, current):
             raise ValueError(
                 "partial_fit got other clips than fit (or the same clips in another order); "
                 "the memory bank holds one row per clip of fit, in its order"

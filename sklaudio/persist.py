@@ -21,6 +21,7 @@ import inspect
 import json
 import os
 import pickle
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -70,6 +71,15 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         raise
 
 
+def _pickled_objects(exc: pickle.UnpicklingError) -> str:
+    """What torch's weights-only unpickler refused, in a few words (its own message is a
+    page of advice, with terminal colour codes)."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    if found:
+        return f"it holds a pickled {found.group(1)} object"
+    return "it is a pickle of Python objects, not a torch file of tensors"
+
+
 def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
     """``torch.load(weights_only=True)`` onto the CPU, with errors that name the file."""
     path = Path(path)
@@ -81,10 +91,20 @@ def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "state dict" in what:
+            expected = (
+                "a state dict of tensors, as torch.save(model.state_dict(), path) writes; "
+                "for a whole model saved with torch.save(model, path), load it where you "
+                "trust it and save its state_dict()"
+            )
+        else:
+            expected = (
+                "what sklaudio.persist.save writes; if you made the file yourself with "
+                "pickle/joblib and trust it, load it with joblib.load"
+            )
         raise ValueError(
-            f"refusing to load {os.fspath(path)!r}: it is not a {what} made by sklaudio.persist "
-            f"(it holds pickled objects, which could run code: {str(exc).splitlines()[0]}). "
-            "If you made the file yourself with pickle/joblib, load it with joblib.load."
+            f"refusing to load {os.fspath(path)!r} as a {what}: {_pickled_objects(exc)}, and "
+            f"unpickling could run code. Expected {expected}."
         ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise ValueError(

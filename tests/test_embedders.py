@@ -137,6 +137,13 @@ def test_unavailable_or_unknown_device_is_a_clear_error(spectrograms):
             NPIDEmbedder(**TINY, device="cuda").fit(spectrograms)
 
 
+def test_a_cuda_index_the_machine_lacks_is_a_clear_error(spectrograms, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"device='cuda:5', but this machine has 2 CUDA devices"):
+        NPIDEmbedder(**TINY, device="cuda:5").fit(spectrograms)
+
+
 def test_partial_fit_refuses_other_clips(spectrograms, tmp_path):
     emb = NPIDEmbedder(**TINY).fit(spectrograms)
     emb.partial_fit(spectrograms)  # the same clips: fine
@@ -147,6 +154,28 @@ def test_partial_fit_refuses_other_clips(spectrograms, tmp_path):
     save(emb, tmp_path / "npid.pt")
     with pytest.raises(ValueError, match="other clips than fit"):
         load(tmp_path / "npid.pt").partial_fit(spectrograms[::-1])
+
+
+def test_warm_start_continues_the_encoder_and_gives_other_clips_a_new_bank(spectrograms):
+    emb = NPIDEmbedder(**TINY, warm_start=True).fit(spectrograms)
+    weights = [p.detach().clone() for p in emb.module_.parameters()]
+    bank = emb.memory_bank_
+    emb.fit(spectrograms)  # the same clips: the same bank, trained on
+    assert emb.memory_bank_ is bank and len(emb.history_) == 2 * TINY["max_epochs"]
+    others = spectrograms[:13] + 1
+    emb.fit(others)
+    assert emb.memory_bank_ is not bank and emb.memory_bank_.n_samples == 13
+    assert len(emb.history_) == 3 * TINY["max_epochs"]
+    moved = [not torch.equal(a, b) for a, b in zip(weights, emb.module_.parameters())]
+    assert any(moved)
+    # the encoder continued: a cold fit on the same clips gives another model
+    cold = NPIDEmbedder(**TINY).fit(others)
+    assert not np.allclose(cold.transform(others), emb.transform(others))
+    emb.partial_fit(others)  # fit's clips are now the new ones
+    with pytest.raises(ValueError, match="other clips than fit"):
+        emb.partial_fit(others[::-1])
+    with pytest.raises(ValueError, match="shape"):
+        emb.fit(spectrograms[:, :, :8])
 
 
 def test_an_interrupted_fit_warns_instead_of_returning_quietly(spectrograms):

@@ -243,8 +243,11 @@ def test_pretrained_weights_file(toy, tmp_path):
         FineTunedClassifier(pretrained_weights=tmp_path / "list.pth", **FAST).fit(X, y)
     # a pickle that would run code is refused before anything runs
     torch.save({"w": Callback()}, tmp_path / "code.pth")
-    with pytest.raises(ValueError, match="refusing to load"):
+    with pytest.raises(ValueError, match="refusing to load") as caught:
         FineTunedClassifier(pretrained_weights=tmp_path / "code.pth", **FAST).fit(X, y)
+    message = str(caught.value)
+    assert "pickled skorch.callbacks" in message and "model.state_dict()" in message
+    assert "\x1b" not in message  # no terminal colour codes from torch's own message
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         FineTunedClassifier(pretrained_weights=tmp_path / "nope.pth", **FAST).fit(X, y)
 
@@ -323,6 +326,9 @@ def test_checkpoint_and_persistence(toy, npid, tmp_path):
     assert loaded.classes_.tolist() == ["dog", "rain"]
     np.testing.assert_array_equal(loaded.predict_proba(X), reference.predict_proba(X))
     assert isinstance(loaded.embedder, NPIDEmbedder)  # its parameters, for the architecture
+    with pytest.raises(ValueError, match=r"persist.load keeps its embedder's parameters only"):
+        loaded.fit(X, y)
+    assert loaded.set_params(embedder=npid, max_epochs=1).fit(X, y).predict(X).shape == y.shape
 
 
 def test_fine_tuning_curve_display(toy, tmp_path):
