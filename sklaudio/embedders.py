@@ -891,7 +891,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         ``sklaudio.persist.save`` or pickling (an Accelerator is not saved).
     verbose : int, default=0
         0: silent; 1: a progress bar over epochs with the loss; 2: skorch's
-        table of epochs too.
+        table instead, one line per epoch (loss and duration).
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter (``callbacks``,
         ``optimizer__weight_decay``, ``iterator_train__num_workers``, ...).

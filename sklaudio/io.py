@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from fractions import Fraction
 from numbers import Integral, Real
 from pathlib import Path
@@ -31,7 +32,7 @@ __all__ = [
 
 
 def _describe(path) -> str:
-    return repr(os.fspath(path))
+    return repr(str(os.fsdecode(path)))  # str(): numpy's np.str_ has another repr
 
 
 def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -68,6 +69,58 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     ratio = Fraction(int(target_sr), int(orig_sr))
     out = resample_poly(waveform, ratio.numerator, ratio.denominator, axis=-1)
     return out.astype(np.float32, copy=False)
+
+
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what writers that cannot seek back put in a size field
+
+
+def _riff_chunks(fh, order: str):
+    """``(id, size, offset of the data)`` of each chunk after a RIFF/FORM header; the
+    caller may read from the chunk, the next one is found from its offset."""
+    while True:
+        head = fh.read(8)
+        if len(head) < 8:
+            return
+        size = int.from_bytes(head[4:], "little" if order == "<" else "big")
+        start = fh.tell()
+        yield head[:4], size, start
+        fh.seek(start + size + (size & 1))
+
+
+def header_frames(path) -> int | None:
+    """The number of frames a WAV or AIFF file's header declares, or ``None``.
+
+    libsndfile shrinks its frame count to what a cut-short file holds, so a
+    WAV truncated mid-data would read as a shorter clip; this count, from the
+    data chunk's size (WAV) or the ``COMM`` chunk (AIFF), tells them apart.
+    ``None`` for other formats, compressed WAV, RF64 and headers whose size
+    fields were left unset (0 or 0xFFFFFFFF, as streaming writers do).
+    """
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(12)
+            if magic[:4] in (b"RIFF", b"RIFX") and magic[8:12] == b"WAVE":
+                order = "<" if magic[:4] == b"RIFF" else ">"
+                bytes_per_frame = None
+                for chunk, size, _ in _riff_chunks(fh, order):
+                    if chunk == b"fmt " and size >= 16:
+                        fmt = fh.read(16)
+                        codec, channels = np.frombuffer(fmt[:4], dtype=f"{order}u2")
+                        block, bits = np.frombuffer(fmt[12:16], dtype=f"{order}u2")
+                        if codec in (1, 3, 0xFFFE) and block == channels * ((bits + 7) // 8):
+                            bytes_per_frame = int(block)
+                    elif chunk == b"data":
+                        if bytes_per_frame is None or size in _UNKNOWN_SIZES:
+                            return None
+                        return size // bytes_per_frame
+            elif magic[:4] == b"FORM" and magic[8:12] in (b"AIFF", b"AIFC"):
+                for chunk, size, _ in _riff_chunks(fh, ">"):
+                    if chunk == b"COMM" and size >= 6:
+                        frames = int.from_bytes(fh.read(6)[2:6], "big")
+                        return None if frames in _UNKNOWN_SIZES else frames
+    except OSError:
+        return None
+    return None
 
 
 def check_waveforms_not_empty(X: np.ndarray) -> None:
@@ -148,6 +201,13 @@ def read_audio(
         with sf.SoundFile(path) as f:
             native_sr = f.samplerate
             declared = f.frames
+            in_header = header_frames(path)
+            if in_header is not None and in_header > declared:
+                raise ValueError(
+                    f"audio file {name} is truncated: its header declares {in_header} frames "
+                    f"but the file holds {declared} (cut short, e.g. by an interrupted "
+                    "download or copy); fetch it again or remove it"
+                )
             start = int(round(offset * native_sr))
             if declared > 0 and start >= declared:
                 raise ValueError(
@@ -225,7 +285,14 @@ def _as_path_list(X) -> list | None:
             f"expected a 1-d sequence of audio paths, got the single path {_describe(X)}; "
             "wrap it in a list"
         )
-    if isinstance(X, list | tuple) and len(X) and all(_is_path_like(x) for x in X):
+    if isinstance(X, Iterator):
+        raise TypeError(
+            f"expected a list or array of audio paths or waveforms, got a "
+            f"{type(X).__name__}, which can be read only once; pass list(...) of it"
+        )
+    if isinstance(X, list | tuple) and len(X) == 0:
+        raise ValueError("expected audio paths or waveforms, got an empty sequence (0 clips)")
+    if isinstance(X, list | tuple) and all(_is_path_like(x) for x in X):
         return list(X)
     arr = np.asarray(X) if not hasattr(X, "dtype") else X
     if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "OUS":
@@ -336,7 +403,13 @@ class AudioReader(TransformerMixin, BaseEstimator):
         """Samples per output clip, or ``None`` when ``duration`` is None."""
         if self.duration is None:
             return None
-        return int(round(self.duration * self.sample_rate))
+        n_samples = int(round(self.duration * self.sample_rate))
+        if n_samples < 1:
+            raise ValueError(
+                f"duration={self.duration} s is less than one sample at "
+                f"sample_rate={self.sample_rate} Hz"
+            )
+        return n_samples
 
     def _validate_waveforms(self, X) -> np.ndarray:
         X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X")
@@ -394,7 +467,7 @@ class AudioReader(TransformerMixin, BaseEstimator):
             for i, p in enumerate(paths)
         )
         self.skipped_ = [
-            (i, os.fspath(p), err)
+            (i, str(os.fsdecode(p)), err)
             for i, (p, (_, err)) in enumerate(zip(paths, results))
             if err is not None
         ]
@@ -462,6 +535,7 @@ def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus",
 
     Hidden files and folders (names starting with ``.``, such as the ``._*``
     resource forks that macOS leaves beside copied files) are not listed.
+    Symbolic links to folders are followed (each real folder is listed once).
 
     Examples
     --------
@@ -473,13 +547,23 @@ def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus",
     if not root.is_dir():
         raise NotADirectoryError(f"{_describe(root)} is not a directory")
     exts = tuple(e.lower() for e in extensions)
-    return sorted(
-        str(p)
-        for p in root.rglob("*")
-        if p.suffix.lower() in exts
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and p.is_file()
-    )
+    found, seen = [], set()
+    # os.walk rather than Path.rglob, which does not enter linked folders before Python 3.13
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or two links to one folder
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [
+            os.path.join(folder, name)
+            for name in files
+            if not name.startswith(".")
+            and Path(name).suffix.lower() in exts
+            and os.path.isfile(os.path.join(folder, name))
+        ]
+    return sorted(found)
 
 
 class AudioFileDataset(torch.utils.data.Dataset):

@@ -23,6 +23,7 @@ from sklearn.model_selection import PredefinedSplit, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils import Bunch
 
 from sklaudio.datasets import (
     _fetch,
@@ -814,3 +815,218 @@ def test_make_sounds_is_fast():
         make_sounds(400, 5, sample_rate=22050, duration=1.0, random_state=0)
     # about 0.4 s here; a loop over samples would take minutes
     assert time.perf_counter() - start < 5.0
+
+
+# --- odd metadata and folders (a user trial's findings) ---------------------------------
+
+
+def _esc50_lines(root: Path) -> list[str]:
+    return (root / "meta" / "esc50.csv").read_text().splitlines()
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _set_field(path: Path, line: int, column: int, value: str) -> None:
+    """Overwrite one field of a csv written by ``write_csv`` (``line`` 0 is the header)."""
+    lines = path.read_text().splitlines()
+    fields = lines[line].split(",")
+    fields[column] = value
+    lines[line] = ",".join(fields)
+    _write_lines(path, lines)
+
+
+def test_a_clip_listed_twice_is_refused_with_its_lines(tmp_path):
+    build_esc50(tmp_path)
+    lines = _esc50_lines(tmp_path)
+    row = next(i for i, line in enumerate(lines) if ",True," in line)  # an ESC-10 clip
+    name, fold, *rest = lines[row].split(",")
+    other_fold = 1 + int(fold) % 5
+    _write_lines(
+        tmp_path / "meta" / "esc50.csv", [*lines, ",".join([name, str(other_fold), *rest])]
+    )
+    with pytest.raises(
+        ValueError, match=rf"lists the clip .*{name}' on lines \[{row + 1}, {len(lines) + 1}\]"
+    ):
+        load_esc50(tmp_path)
+    with pytest.raises(ValueError, match="listed more than once"):
+        load_esc10(tmp_path)
+
+
+def test_a_row_with_a_stray_comma_or_too_few_fields_names_its_line(tmp_path):
+    build_esc50(tmp_path)
+    lines = _esc50_lines(tmp_path)
+    good = lines[3]
+    fields = good.split(",")
+    fields[3] += ", heavy"  # an unquoted comma inside the category
+    _write_lines(tmp_path / "meta" / "esc50.csv", [*lines[:3], ",".join(fields), *lines[4:]])
+    with pytest.raises(ValueError, match=r"line 4: 8 fields where the header has 7; quote"):
+        load_esc50(tmp_path)
+    short = ",".join(good.split(",")[:4])
+    # blank lines before the bad row: the message gives the physical line
+    _write_lines(tmp_path / "meta" / "esc50.csv", [*lines[:3], "", "", short, *lines[4:]])
+    with pytest.raises(ValueError, match=r"line 6: 4 fields where the header has 7; no value"):
+        load_esc10(tmp_path)
+
+
+def test_urbansound8k_row_without_class_is_an_error_not_a_none_name(tmp_path):
+    build_urbansound8k(tmp_path)
+    path = tmp_path / "metadata" / "UrbanSound8K.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0]
+    _write_lines(path, lines)
+    with pytest.raises(ValueError, match=r"line 3: 7 fields .* no value for \['class'\]"):
+        load_urbansound8k(tmp_path)
+
+
+@pytest.mark.parametrize("fold", ["0", "6", "-1"])
+def test_esc_fold_outside_1_to_5_is_an_error(tmp_path, fold):
+    build_esc50(tmp_path)
+    _set_field(tmp_path / "meta" / "esc50.csv", 2, 1, fold)
+    with pytest.raises(ValueError, match=rf"line 3: column 'fold' should be 1\.\.5, got {fold}"):
+        load_esc50(tmp_path)
+
+
+def test_urbansound8k_fold_outside_1_to_10_is_an_error(tmp_path):
+    build_urbansound8k(tmp_path)
+    _set_field(tmp_path / "metadata" / "UrbanSound8K.csv", 1, 5, "-1")
+    with pytest.raises(ValueError, match=r"line 2: column 'fold' should be 1\.\.10, got -1"):
+        load_urbansound8k(tmp_path)
+
+
+def test_esc10_truth_values_and_class_names(tmp_path):
+    build_esc50(tmp_path)
+    lines = _esc50_lines(tmp_path)
+    lines[1:] = [line.replace(",True,", ",1,").replace(",False,", ",no,") for line in lines[1:]]
+    _write_lines(tmp_path / "meta" / "esc50.csv", lines)
+    assert sorted(load_esc10(tmp_path).target_names) == ["dog", "rain", "rooster"]
+    lines[1] = lines[1].replace(",1,", ",maybe,").replace(",no,", ",maybe,")
+    _write_lines(tmp_path / "meta" / "esc50.csv", lines)
+    with pytest.raises(ValueError, match="line 2: column 'esc10' should be True or False"):
+        load_esc50(tmp_path)
+
+
+def test_one_name_for_two_class_ids_is_an_error(tmp_path):
+    build_esc50(tmp_path)
+    lines = [line.replace(",rooster,", ",dog,") for line in _esc50_lines(tmp_path)]
+    _write_lines(tmp_path / "meta" / "esc50.csv", lines)
+    with pytest.raises(
+        ValueError, match=r"esc50\.csv' gives the name 'dog' to the class ids \[0, 1\]"
+    ):
+        load_esc50(tmp_path)
+
+
+def test_a_csv_that_is_not_utf8_names_the_file(tmp_path):
+    build_esc50(tmp_path)
+    path = tmp_path / "meta" / "esc50.csv"
+    path.write_bytes(path.read_bytes().replace(b"rooster", "röoster".encode("latin-1")))
+    with pytest.raises(ValueError, match=r"esc50\.csv' is not UTF-8 text"):
+        load_esc50(tmp_path)
+
+
+def test_esc10_folders_that_do_not_fit_the_layout_are_errors(tmp_path):
+    build_esc10_original(tmp_path)
+    (tmp_path / "004 -  Baby cry").mkdir()  # two spaces: still a class folder
+    write_clip(tmp_path / "004 -  Baby cry" / "1-9-A.ogg")
+    (tmp_path / "__MACOSX").mkdir()  # left by a zip made on a Mac: ignored
+    assert "Baby cry" in load_esc10(tmp_path).target_names
+    (tmp_path / "Rain (extra)").mkdir()
+    with pytest.raises(ValueError, match=r"folders \['Rain \(extra\)'\] are not named"):
+        load_esc10(tmp_path)
+    (tmp_path / "Rain (extra)").rmdir()
+    write_clip(tmp_path / "1-77-A.ogg")
+    with pytest.raises(ValueError, match=r"audio files \['1-77-A.ogg'\] lie outside"):
+        load_esc10(tmp_path)
+    os.remove(tmp_path / "1-77-A.ogg")
+    write_clip(tmp_path / "001 - Dog bark" / "9-1-A.ogg")
+    with pytest.raises(ValueError, match=r"9-1-A\.ogg.*fold, 1\.\.5"):
+        load_esc10(tmp_path)
+
+
+def test_truncated_wav_is_caught_by_the_loader_and_the_reader(tmp_path):
+    from sklaudio.io import AudioReader, header_frames, read_audio
+
+    expected = build_urbansound8k(tmp_path)
+    victim = sorted(expected)[2]
+    assert header_frames(victim) == sf.info(victim).frames
+    data = Path(victim).read_bytes()
+    Path(victim).write_bytes(data[: len(data) // 2])  # an interrupted copy
+    with pytest.raises(ValueError, match=r"is truncated: its header declares 800 frames"):
+        load_urbansound8k(tmp_path)
+    with pytest.raises(ValueError, match=r"truncated: its header declares 800 frames"):
+        read_audio(victim)
+    with pytest.warns(UserWarning, match="truncated"):
+        waves = AudioReader(sample_rate=SAMPLE_RATE, on_error="skip").fit_transform(
+            sorted(expected)[:4]
+        )
+    assert len(waves) == 3
+
+
+@pytest.mark.parametrize(
+    "fmt, subtype", [("WAV", "PCM_24"), ("WAV", "FLOAT"), ("WAVEX", "PCM_16"), ("AIFF", "PCM_16")]
+)
+def test_header_frames_reads_wav_and_aiff(tmp_path, fmt, subtype):
+    from sklaudio.io import header_frames
+
+    path = tmp_path / "clip.audio"
+    sf.write(path, np.zeros((1001, 2)), 8000, format=fmt, subtype=subtype)
+    assert header_frames(path) == 1001
+    sf.write(tmp_path / "clip.flac", np.zeros(1001), 8000)
+    assert header_frames(tmp_path / "clip.flac") is None  # libsndfile's own check suffices
+
+
+def test_load_folder_follows_linked_class_folders(tmp_path):
+    root = tmp_path / "root"
+    write_clip(root / "dog" / "a.wav")
+    write_clip(root / "dog" / "b.wav")
+    write_clip(tmp_path / "elsewhere" / "c.wav")
+    write_clip(tmp_path / "elsewhere" / "d.wav")
+    try:
+        (root / "rain").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+        (root / "dog" / "loop").symlink_to(root, target_is_directory=True)  # a cycle
+    except OSError:
+        pytest.skip("symbolic links are not available here")
+    bunch = load_folder(root, n_folds=2)
+    assert bunch.target_names == ["dog", "rain"]
+    assert [Path(f).name for f in bunch.filenames] == ["a.wav", "b.wav", "c.wav", "d.wav"]
+
+
+def test_load_folder_checks_n_folds(tmp_path):
+    for name in ("dog", "rain"):
+        for i in range(3):
+            write_clip(tmp_path / name / f"{i}.wav", seed=i)
+    with pytest.raises(ValueError, match="n_folds=20 is more than the 6 clips"):
+        load_folder(tmp_path, n_folds=20)
+    with pytest.raises(ValueError, match="n_folds must be an integer >= 2"):
+        load_folder(tmp_path, n_folds=1)
+    with pytest.warns(UserWarning, match="fewer than n_folds=4 clips"):
+        bunch = load_folder(tmp_path, n_folds=4)
+    assert sorted(set(bunch.folds.tolist())) == [1, 2, 3, 4]
+
+
+def test_read_corpus_keeps_list_fields_aligned(tmp_path):
+    from sklaudio.io import AudioReader
+
+    paths = [write_clip(tmp_path / f"{i}.wav", seed=i) for i in range(3)]
+    sf.write(paths[1], np.full(800, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
+    bunch = Bunch(filenames=paths, target=[0, 1, 2], target_names=["x", "y", "z"])
+    reader = AudioReader(sample_rate=SAMPLE_RATE, on_error="skip")
+    with pytest.warns(UserWarning, match="skipped 1"):
+        waves, kept = read_corpus(bunch, reader)
+    assert len(waves) == 2 and kept.filenames == [paths[0], paths[2]] and kept.target == [0, 2]
+    assert kept.target_names == ["x", "y", "z"]
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="bunch.target has 2 entries"):
+        read_corpus(Bunch(filenames=paths, target=[0, 1]), reader)
+
+
+def test_fetch_checks_on_error_before_downloading(tmp_path, monkeypatch):
+    from sklaudio.datasets import _fetch
+
+    monkeypatch.setattr(_fetch, "_fetch_archive", lambda *a, **k: pytest.fail("downloaded"))
+    for fetch in (fetch_esc50, fetch_esc10, fetch_urbansound8k):
+        with pytest.raises(ValueError, match="on_error must be one of"):
+            fetch(tmp_path, on_error="bogus")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        get_data_home(tmp_path / "file")

@@ -230,3 +230,21 @@ def test_list_audio_files(tmp_path, tone):
     assert [os.path.basename(p) for p in list_audio_files(tmp_path)] == ["a.WAV", "b.flac"]
     with pytest.raises(NotADirectoryError):
         list_audio_files(tmp_path / "missing")
+
+
+def test_reader_refuses_no_clips_a_generator_and_a_duration_under_one_sample(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(800), 8000)
+    with pytest.raises(ValueError, match="empty sequence"):
+        AudioReader(sample_rate=8000).fit_transform([])
+    with pytest.raises(TypeError, match="generator, which can be read only once"):
+        AudioReader(sample_rate=8000).fit_transform(p for p in [str(path)])
+    with pytest.raises(ValueError, match=r"duration=1e-05 s is less than one sample"):
+        AudioReader(sample_rate=8000, duration=1e-5).fit_transform([str(path)])
+
+
+def test_paths_from_a_numpy_array_are_named_plainly(tmp_path):
+    missing = np.array([str(tmp_path / "missing.wav")])
+    with pytest.raises(FileNotFoundError) as caught:
+        AudioReader(sample_rate=8000).fit_transform(missing)
+    assert "np.str_" not in str(caught.value) and "missing.wav' does not exist" in str(caught.value)

@@ -17,7 +17,15 @@ import numpy as np
 import soundfile as sf
 from sklearn.utils import Bunch
 
+from sklaudio.io import header_frames
+
 ON_ERROR_OPTIONS = ("raise", "skip")
+
+
+def check_on_error(on_error) -> None:
+    """A loader's ``on_error``, checked before anything is read or downloaded."""
+    if on_error not in ON_ERROR_OPTIONS:
+        raise ValueError(f"on_error must be one of {ON_ERROR_OPTIONS}, got {on_error!r}")
 
 
 def require_directory(path, what: str, layout: str) -> Path:
@@ -31,33 +39,82 @@ def require_directory(path, what: str, layout: str) -> Path:
     return path.resolve()
 
 
-def read_index_csv(path: Path, columns: tuple[str, ...], layout: str) -> list[dict[str, str]]:
-    """Rows of a corpus' metadata csv as dicts, after checking its header."""
+def read_index_csv(
+    path: Path, columns: tuple[str, ...], layout: str
+) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of each row of a corpus' metadata csv, after checking its header and
+    that every row has as many fields as the header (a stray comma shifts columns)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"metadata file {os.fspath(path)!r} does not exist; expected this layout:\n{layout}"
         )
     # utf-8-sig: a csv re-saved by a spreadsheet program starts with a byte-order mark
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or ())]
-        if missing:
-            raise ValueError(
-                f"metadata file {os.fspath(path)!r} lacks the columns {missing} "
-                f"(found {reader.fieldnames}); is it the original file of the corpus?"
-            )
-        return list(reader)
-
-
-def parse_int(row: dict[str, str], column: str, path: Path, line: int) -> int:
-    """``int(row[column])`` with an error that points at the csv line."""
     try:
-        return int(row[column])
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or ()
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ValueError(
+                    f"metadata file {os.fspath(path)!r} lacks the columns {missing} "
+                    f"(found {reader.fieldnames}); is it the original file of the corpus?"
+                )
+            rows = []
+            for row in reader:
+                line = reader.line_num
+                extra = row.pop(None, None)  # DictReader's key for fields beyond the header
+                short = [c for c in header if row.get(c) is None]
+                if extra is not None or short:
+                    n_fields = len(header) + len(extra or ()) - len(short)
+                    hint = (
+                        'quote a field that holds a comma, e.g. "rain, heavy"'
+                        if extra is not None
+                        else f"no value for {short}"
+                    )
+                    raise ValueError(
+                        f"{os.fspath(path)!r}, line {line}: {n_fields} fields where the header "
+                        f"has {len(header)}; {hint}"
+                    )
+                rows.append((line, row))
+            return rows
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"metadata file {os.fspath(path)!r} is not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start}); re-save it as UTF-8"
+        ) from None
+
+
+def parse_int(
+    row: dict[str, str], column: str, path: Path, line: int, valid: range | None = None
+) -> int:
+    """``int(row[column])`` with an error that points at the csv line; ``valid``, when
+    given, is the range the value must lie in (an official fold number, say)."""
+    try:
+        value = int(row[column])
     except (TypeError, ValueError):
         raise ValueError(
             f"{os.fspath(path)!r}, line {line}: column {column!r} should be an integer, "
             f"got {row[column]!r}"
         ) from None
+    if valid is not None and value not in valid:
+        raise ValueError(
+            f"{os.fspath(path)!r}, line {line}: column {column!r} should be "
+            f"{valid.start}..{valid.stop - 1}, got {value}"
+        )
+    return value
+
+
+def parse_bool(row: dict[str, str], column: str, path: Path, line: int) -> bool:
+    """A csv truth value (``True``/``False``, ``1``/``0``, ``yes``/``no``, any case)."""
+    value = row[column].strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(
+        f"{os.fspath(path)!r}, line {line}: column {column!r} should be True or False, "
+        f"got {row[column]!r}"
+    )
 
 
 def class_names_by_id(ids, names, source: str) -> list[str]:
@@ -72,6 +129,13 @@ def class_names_by_id(ids, names, source: str) -> list[str]:
         raise ValueError(
             f"{source} uses class ids {sorted(by_id)}, expected 0..{len(by_id) - 1} without gaps"
         )
+    ids_by_name: dict[str, list[int]] = {}
+    for class_id, name in sorted(by_id.items()):
+        ids_by_name.setdefault(name, []).append(class_id)
+    shared = {name: ids for name, ids in ids_by_name.items() if len(ids) > 1}
+    if shared:
+        name, ids = next(iter(shared.items()))
+        raise ValueError(f"{source} gives the name {name!r} to the class ids {ids}")
     return [by_id[i] for i in range(len(by_id))]
 
 
@@ -96,7 +160,32 @@ def audio_file_problem(path: str) -> tuple[type[Exception], str] | None:
         return ValueError, f"has no readable audio header ({exc})"
     if info.frames == 0:
         return ValueError, "has 0 samples"
+    in_header = header_frames(path)
+    if in_header is not None and in_header > info.frames:
+        return ValueError, (
+            f"is truncated: its header declares {in_header} frames but the file holds {info.frames}"
+        )
     return None
+
+
+def _refuse_repeated_clips(filenames: np.ndarray, folds, lines) -> None:
+    """A clip listed twice would be counted twice, or sit in two folds at once (trained
+    and tested on): an error naming it."""
+    unique, counts = np.unique(filenames.astype(str), return_counts=True)
+    if counts.max(initial=1) == 1:
+        return
+    path = str(unique[np.argmax(counts > 1)])
+    where = np.flatnonzero(filenames.astype(str) == path)
+    on = (
+        f"on lines {[lines[i] for i in where]}"
+        if lines is not None and None not in lines
+        else f"{len(where)} times"
+    )
+    raise ValueError(
+        f"the metadata lists the clip {path!r} {on}, in folds {[int(folds[i]) for i in where]}; "
+        "each clip must appear once (a clip in two folds is trained and tested on). "
+        f"{int((counts > 1).sum())} clip(s) are listed more than once; fix the metadata file"
+    )
 
 
 def make_dataset_bunch(
@@ -108,18 +197,20 @@ def make_dataset_bunch(
     descr: str,
     on_error: str,
     layout: str,
+    lines=None,
     **extras,
 ) -> Bunch:
     """Sort the clips by path, check every file and build the dataset's Bunch.
 
     ``extras`` are per-clip sequences (like ``groups``) that are sorted and
-    filtered together with ``filenames``, ``target`` and ``folds``.
+    filtered together with ``filenames``, ``target`` and ``folds``. ``lines``,
+    the metadata line of each clip (or None), only serves error messages.
     """
-    if on_error not in ON_ERROR_OPTIONS:
-        raise ValueError(f"on_error must be one of {ON_ERROR_OPTIONS}, got {on_error!r}")
+    check_on_error(on_error)
     filenames = np.asarray([os.fspath(p) for p in filenames], dtype=object)
     if filenames.size == 0:
         raise FileNotFoundError(f"no audio clip found; expected this layout:\n{layout}")
+    _refuse_repeated_clips(filenames, folds, lines)
     columns = {
         "target": np.asarray(target, dtype=np.int64),
         "folds": np.asarray(folds, dtype=np.int64),
@@ -168,11 +259,16 @@ def make_dataset_bunch(
     )
 
 
+# Fields of a corpus as a whole; every other sequence of one entry per clip is per clip.
+_CORPUS_FIELDS = frozenset({"target_names", "DESCR", "skipped", "feature_names", "frame"})
+_PER_CLIP_FIELDS = frozenset({"filenames", "target", "folds", "groups", "salience", "esc10"})
+
+
 def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
     """Decode every clip of a loaded corpus and keep its per-clip fields aligned.
 
     The loaders check each file's header only; a clip can still fail to decode
-    (NaN samples, data cut short after a valid header). With
+    (NaN samples, a FLAC or OGG stream cut short after a valid header). With
     ``reader.on_error='skip'`` such clips are left out of the waveforms *and*
     of the returned Bunch: ``filenames``, ``target``, ``folds`` and every other
     per-clip array lose the same rows, and the clips are appended to
@@ -181,7 +277,10 @@ def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
     Parameters
     ----------
     bunch : Bunch
-        A corpus from a ``load_*`` or ``fetch_*`` function.
+        A corpus from a ``load_*`` or ``fetch_*`` function, or any Bunch with
+        ``filenames``: every other list or array of one entry per clip
+        (``target_names``, ``DESCR`` and ``skipped`` excepted) is filtered
+        with it.
     reader : AudioReader
         How to decode the clips; its ``on_error`` decides whether a clip that
         fails to decode raises or is dropped.
@@ -212,6 +311,17 @@ def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
         keep = np.ones(n_clips, dtype=bool)
         keep[[i for i, _, _ in skipped]] = False
         for key, value in bunch.items():
-            if isinstance(value, np.ndarray) and value.shape[:1] == (n_clips,):
-                out[key] = value[keep]
+            if key in _CORPUS_FIELDS or value is None or isinstance(value, str):
+                continue
+            if not hasattr(value, "__len__"):
+                continue
+            if len(value) != n_clips:
+                if key in _PER_CLIP_FIELDS:
+                    raise ValueError(
+                        f"bunch.{key} has {len(value)} entries but bunch.filenames has "
+                        f"{n_clips}; the corpus is not aligned"
+                    )
+                continue
+            kept = np.asarray(value)[keep]
+            out[key] = kept if isinstance(value, np.ndarray) else type(value)(kept.tolist())
     return waves, out

@@ -11,6 +11,7 @@ from sklearn.utils import Bunch
 from sklaudio.datasets._base import (
     class_names_by_id,
     make_dataset_bunch,
+    parse_bool,
     parse_int,
     read_index_csv,
     require_directory,
@@ -69,7 +70,9 @@ ESC10_LAYOUTS = (
 )
 
 _ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
-_CLASS_DIR = re.compile(r"^(\d+) - (.+)$")
+ESC_FOLDS = range(1, 6)
+# 'NNN - Class name'; spaces around the dash (or an en dash) vary between copies
+_CLASS_DIR = re.compile(r"^(\d+)\s*[-\u2013]\s*(\S.*?)\s*$")
 _ESC10_CLIP = re.compile(r"^(\d)-(\d+)-")
 
 
@@ -78,15 +81,16 @@ def _read_esc50_rows(root: Path) -> list[dict]:
     rows = read_index_csv(csv_path, _ESC50_COLUMNS, ESC50_LAYOUT)
     audio_dir = require_directory(root / "audio", "ESC-50 audio folder", ESC50_LAYOUT)
     parsed = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         parsed.append(
             {
                 "filename": os.fspath(audio_dir / row["filename"]),
-                "fold": parse_int(row, "fold", csv_path, line),
+                "fold": parse_int(row, "fold", csv_path, line, valid=ESC_FOLDS),
                 "target": parse_int(row, "target", csv_path, line),
                 "category": row["category"],
-                "esc10": row["esc10"].strip().lower() == "true",
+                "esc10": parse_bool(row, "esc10", csv_path, line),
                 "group": row["src_file"],
+                "line": line,
             }
         )
     return parsed
@@ -150,7 +154,9 @@ def load_esc50(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
     root = require_directory(root, "ESC-50 root", ESC50_LAYOUT)
     rows = _read_esc50_rows(root)
     target_names = class_names_by_id(
-        [r["target"] for r in rows], [r["category"] for r in rows], os.fspath(root / "meta")
+        [r["target"] for r in rows],
+        [r["category"] for r in rows],
+        repr(os.fspath(root / "meta" / "esc50.csv")),
     )
     return make_dataset_bunch(
         filenames=[r["filename"] for r in rows],
@@ -160,6 +166,7 @@ def load_esc50(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
         descr=ESC50_DESCR,
         on_error=on_error,
         layout=ESC50_LAYOUT,
+        lines=[r["line"] for r in rows],
         groups=[r["group"] for r in rows],
         esc10=[r["esc10"] for r in rows],
     )
@@ -178,21 +185,40 @@ def _esc10_from_esc50(root: Path) -> tuple[list[dict], list[str]]:
     for r in rows:
         r["target"] = new_id[r["target"]]
     names = class_names_by_id(
-        [r["target"] for r in rows], [r["category"] for r in rows], os.fspath(root / "meta")
+        [r["target"] for r in rows],
+        [r["category"] for r in rows],
+        repr(os.fspath(root / "meta" / "esc50.csv")),
     )
     return rows, names
 
 
 def _esc10_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
+    folders = sorted(  # hidden folders and the __MACOSX folder of a macOS zip hold no clips
+        d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__MACOSX"))
+    )
     class_dirs = sorted(
-        (int(m.group(1)), m.group(2), d)
-        for d in root.iterdir()
-        if d.is_dir() and (m := _CLASS_DIR.match(d.name))
+        (int(m.group(1)), m.group(2), d) for d in folders if (m := _CLASS_DIR.match(d.name))
     )
     if not class_dirs:
         raise FileNotFoundError(
             f"{os.fspath(root)!r} holds neither meta/esc50.csv nor 'NNN - Class name' "
             f"folders; expected {ESC10_LAYOUTS}"
+        )
+    # a class left out silently would change the task: every folder and clip must fit
+    odd = [d.name for d in folders if not _CLASS_DIR.match(d.name)]
+    loose = [Path(p).name for p in list_audio_files(root) if Path(p).parent == root]
+    if odd or loose:
+        what = [f"folders {odd} are not named 'NNN - Class name'"] if odd else []
+        what += [f"audio files {loose[:5]} lie outside the class folders"] if loose else []
+        raise ValueError(
+            f"ESC-10 root {os.fspath(root)!r}: {'; '.join(what)}. Rename or move them; "
+            f"expected {ESC10_ORIGINAL_LAYOUT}"
+        )
+    numbers = [number for number, _, _ in class_dirs]
+    if len(set(numbers)) < len(numbers):
+        raise ValueError(
+            f"ESC-10 root {os.fspath(root)!r}: two class folders share a number "
+            f"({[d.name for _, _, d in class_dirs]})"
         )
     rows, names = [], []
     for class_id, (_, name, class_dir) in enumerate(class_dirs):
@@ -201,10 +227,10 @@ def _esc10_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
             if Path(path).name.startswith("."):
                 continue  # macOS resource forks (._1-100032-A.ogg) are not clips
             match = _ESC10_CLIP.match(Path(path).name)
-            if match is None:
+            if match is None or int(match.group(1)) not in ESC_FOLDS:
                 raise ValueError(
                     f"cannot read the fold of {path!r}: ESC-10 clips are named F-ID-T.ogg, "
-                    "F being the fold; rename or remove the file"
+                    "F being the fold, 1..5; rename or remove the file"
                 )
             rows.append(
                 {
@@ -303,5 +329,6 @@ def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
         descr=ESC10_DESCR,
         on_error=on_error,
         layout=layout,
+        lines=[r.get("line") for r in rows],
         groups=[r["group"] for r in rows],
     )

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from sklearn.utils import Bunch
 
+from sklaudio.datasets._base import check_on_error
 from sklaudio.datasets._esc import ESC50_LAYOUT, load_esc10, load_esc50
 from sklaudio.datasets._urbansound8k import URBANSOUND8K_LAYOUT, load_urbansound8k
 
@@ -121,6 +122,11 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> str:
     if data_home is None:
         data_home = os.environ.get("SKLAUDIO_DATA") or os.path.join("~", "sklaudio_data")
     data_home = os.path.abspath(os.path.expanduser(os.fspath(data_home)))
+    if os.path.exists(data_home) and not os.path.isdir(data_home):
+        raise NotADirectoryError(
+            f"the data home {data_home!r} is a file, not a folder; pass another data_home "
+            "(or set SKLAUDIO_DATA to a folder)"
+        )
     os.makedirs(data_home, exist_ok=True)
     return data_home
 
@@ -390,6 +396,7 @@ def fetch_esc50(
     ...
     FileNotFoundError: '.../esc50/ESC-50-master' does not exist and download_if_missing=False; ...
     """
+    check_on_error(on_error)
     root = _fetch_archive("esc50", ESC50_LAYOUT, data_home, download_if_missing, verify)
     return load_esc50(root, on_error=on_error)
 
@@ -448,6 +455,7 @@ def fetch_esc10(
     ...
     FileNotFoundError: '.../esc50/ESC-50-master' does not exist and download_if_missing=False; ...
     """
+    check_on_error(on_error)
     root = _fetch_archive("esc50", ESC50_LAYOUT, data_home, download_if_missing, verify)
     return load_esc10(root, on_error=on_error)
 
@@ -502,6 +510,7 @@ def fetch_urbansound8k(
     ...
     FileNotFoundError: '.../urbansound8k/UrbanSound8K' does not exist and ...
     """
+    check_on_error(on_error)
     root = _fetch_archive(
         "urbansound8k", URBANSOUND8K_LAYOUT, data_home, download_if_missing, verify
     )

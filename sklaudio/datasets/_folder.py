@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,8 @@ def load_folder(
     >>> len(bunch.filenames), sorted(set(bunch.folds.tolist()))
     (20, [1, 2])
     """
+    if not isinstance(n_folds, Integral) or isinstance(n_folds, bool) or n_folds < 2:
+        raise ValueError(f"n_folds must be an integer >= 2, got {n_folds!r}")
     root = require_directory(root, "audio folder", _LAYOUT)  # absolute, as other loaders
     files = list_audio_files(root)
     if not files:
@@ -88,7 +92,19 @@ def load_folder(
         )
     names = sorted(set(labels))
     target = np.searchsorted(names, labels)
+    if n_folds > len(files):
+        raise ValueError(
+            f"n_folds={n_folds} is more than the {len(files)} clips in {os.fspath(root)!r}"
+        )
     if len(names) < 2 or np.bincount(target).min() < n_folds:
+        if len(names) >= 2:
+            warnings.warn(
+                f"a class of {os.fspath(root)!r} has fewer than n_folds={n_folds} clips "
+                f"({dict(zip(names, np.bincount(target).tolist()))}): the folds are not "
+                "stratified but dealt in turn; lower n_folds for stratified folds",
+                UserWarning,
+                stacklevel=2,
+            )
         folds = np.arange(len(files)) % n_folds + 1
     else:
         folds = np.zeros(len(files), dtype=np.int64)

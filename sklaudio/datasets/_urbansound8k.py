@@ -111,13 +111,15 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
     audio_dir = require_directory(root / "audio", "UrbanSound8K audio folder", URBANSOUND8K_LAYOUT)
 
     filenames, target, folds, salience = [], [], [], []
-    for line, row in enumerate(rows, start=2):
-        fold = parse_int(row, "fold", csv_path, line)
+    for line, row in rows:
+        fold = parse_int(row, "fold", csv_path, line, valid=range(1, 11))
         filenames.append(os.fspath(audio_dir / f"fold{fold}" / row["slice_file_name"]))
         folds.append(fold)
         target.append(parse_int(row, "classID", csv_path, line))
         salience.append(parse_int(row, "salience", csv_path, line))
-    target_names = class_names_by_id(target, [r["class"] for r in rows], os.fspath(csv_path))
+    target_names = class_names_by_id(
+        target, [row["class"] for _, row in rows], repr(os.fspath(csv_path))
+    )
 
     return make_dataset_bunch(
         filenames=filenames,
@@ -127,6 +129,7 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
         descr=URBANSOUND8K_DESCR,
         on_error=on_error,
         layout=URBANSOUND8K_LAYOUT,
-        groups=[r["fsID"] for r in rows],
+        lines=[line for line, _ in rows],
+        groups=[row["fsID"] for _, row in rows],
         salience=salience,
     )
