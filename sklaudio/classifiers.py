@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
 import zlib
 from numbers import Integral, Real
 
@@ -23,6 +22,7 @@ from skorch.dataset import Dataset
 from skorch.hf import AccelerateMixin
 from skorch.utils import to_tensor
 
+from sklaudio._warnings import warn_user
 from sklaudio.callbacks import CosineLR, EpochProgressBar, is_main_process
 from sklaudio.embedders import (
     STAGES_EXPECTED,
@@ -520,11 +520,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 raise ValueError(f"{os.fspath(self.pretrained_weights)!r}: {exc}") from None
             self.pretrained_report_ = report
             if report.mismatched:
-                warnings.warn(
+                warn_user(
                     f"pretrained_weights {os.fspath(self.pretrained_weights)!r}: "
                     f"{report.summary()}",
-                    UserWarning,
-                    stacklevel=3,
                 )
             if self.verbose and is_main_process(self):
                 print(f"pretrained_weights: {report.summary()}")

@@ -7,7 +7,6 @@ import inspect
 import json
 import os
 import re
-import warnings
 import zlib
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -27,6 +26,7 @@ from skorch.hf import AccelerateMixin
 from skorch.history import History
 from skorch.utils import is_dataset, to_tensor
 
+from sklaudio._warnings import warn_user
 from sklaudio.callbacks import (
     CHECKPOINT_FILE,
     CosineLR,
@@ -210,12 +210,10 @@ class _TorchNetMixin(AccelerateMixin):
                 if resumable
                 else ""
             )
-            warnings.warn(
+            warn_user(
                 f"{type(self).__name__}: training stopped after {done} of {expected} epochs "
                 "(Ctrl-C, or a callback ended it); the model keeps its weights as they were "
                 f"then.{advice}",
-                UserWarning,
-                stacklevel=3,
             )
 
     def on_epoch_end(self, net, **kwargs):
@@ -1503,15 +1501,13 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
             steps = (probe if frontend is None else frontend(probe)).shape[-1]
         span = self.frame_steps_ + self.n_context * self.hop_steps_
         if steps < span:
-            warnings.warn(
+            warn_user(
                 f"AFPPairLossEmbedder: clips have {steps} spectrogram steps, but one training "
                 f"sequence ({self.n_context + 1} frames of {self.frame_duration:g} s) spans {span} "
                 f"steps at sample_rate={sample_rate} / hop_length={hop}; every clip is padded "
                 "with silence (short='pad'). If the spectrograms come from an earlier Pipeline "
                 "step, give this embedder its sample_rate and hop_length; for short clips, "
                 "lower frame_duration",
-                UserWarning,
-                stacklevel=3,
             )
 
     def _sequence_features(self, sequences: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,6 @@ a multi-channel clip ``(n_channels, n_samples)`` and a batch adds a leading axis
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from numbers import Integral, Real
@@ -21,6 +20,8 @@ from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
+
+from sklaudio._warnings import warn_user
 
 __all__ = [
     "AudioFileDataset",
@@ -473,11 +474,9 @@ class AudioReader(TransformerMixin, BaseEstimator):
         ]
         if self.skipped_:
             listing = "\n".join(f"  [{i}] {err}" for i, _, err in self.skipped_)
-            warnings.warn(
+            warn_user(
                 f"AudioReader skipped {len(self.skipped_)} of {len(paths)} unreadable files "
                 f"(on_error='skip'):\n{listing}",
-                UserWarning,
-                stacklevel=2,
             )
         kept = [i for i, (_, err) in enumerate(results) if err is None]
         if not kept:

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
 
+from sklaudio._warnings import warn_user
+
 __all__ = ["load", "save"]
 
 FORMAT = "sklaudio-model"
@@ -314,11 +316,9 @@ def load(path: str | os.PathLike, device: str | None = None):
     if device is not None:
         params["device"] = device
     elif str(params.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(
+        warn_user(
             f"{os.fspath(path)!r} was saved with device={params['device']!r} but no CUDA "
             "device is available; loading it on the CPU",
-            UserWarning,
-            stacklevel=2,
         )
         params["device"] = "cpu"
     estimator = cls(**params)

@@ -248,3 +248,15 @@ def test_paths_from_a_numpy_array_are_named_plainly(tmp_path):
     with pytest.raises(FileNotFoundError) as caught:
         AudioReader(sample_rate=8000).fit_transform(missing)
     assert "np.str_" not in str(caught.value) and "missing.wav' does not exist" in str(caught.value)
+
+
+def test_a_skip_warning_points_at_the_users_line_through_a_pipeline(tmp_path):
+    from sklearn.pipeline import make_pipeline
+
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(good, np.zeros(800), 8000)
+    bad.write_bytes(b"")
+    pipe = make_pipeline(AudioReader(sample_rate=8000, on_error="skip"))
+    with pytest.warns(UserWarning, match="skipped 1 of 2") as record:
+        pipe.fit_transform([str(good), str(bad)])  # sklearn's set_output wraps transform
+    assert record[0].filename == __file__

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import os
 import stat
-import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from sklearn.utils import Bunch
 
+from sklaudio._warnings import warn_user
 from sklaudio.io import header_frames
 
 ON_ERROR_OPTIONS = ("raise", "skip")
@@ -240,10 +240,8 @@ def make_dataset_bunch(
 
     if skipped:
         listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
-        warnings.warn(
+        warn_user(
             f"skipped {len(skipped)} of {filenames.size} clips (on_error='skip'):\n{listing}",
-            UserWarning,
-            stacklevel=3,
         )
         if not keep.any():
             raise ValueError("every audio clip was skipped; see the warning for the reasons")
@@ -257,6 +255,15 @@ def make_dataset_bunch(
         skipped=skipped,
         **columns,
     )
+
+
+def _reason_only(path: str, message: str) -> str:
+    """The reader's message without the path it starts with, as the loaders give reasons
+    ("contains NaN or infinite samples", beside "is empty (0 bytes)")."""
+    for prefix in (f"audio file {path!r} ", f"cannot decode audio file {path!r}: "):
+        if message.startswith(prefix):
+            return ("cannot be decoded: " if "decode" in prefix else "") + message[len(prefix) :]
+    return message
 
 
 # Fields of a corpus as a whole; every other sequence of one entry per clip is per clip.
@@ -306,7 +313,9 @@ def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
     n_clips = len(bunch.filenames)
     out = Bunch(**bunch)
     skipped = getattr(reader, "skipped_", [])
-    out.skipped = list(bunch.get("skipped", [])) + [(path, reason) for _, path, reason in skipped]
+    out.skipped = list(bunch.get("skipped", [])) + [
+        (path, _reason_only(path, reason)) for _, path, reason in skipped
+    ]
     if skipped:
         keep = np.ones(n_clips, dtype=bool)
         keep[[i for i, _, _ in skipped]] = False

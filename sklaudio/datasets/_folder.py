@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from numbers import Integral
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import Bunch
 
+from sklaudio._warnings import warn_user
 from sklaudio.datasets._base import make_dataset_bunch, require_directory
 from sklaudio.io import list_audio_files
 
@@ -98,12 +98,10 @@ def load_folder(
         )
     if len(names) < 2 or np.bincount(target).min() < n_folds:
         if len(names) >= 2:
-            warnings.warn(
+            warn_user(
                 f"a class of {os.fspath(root)!r} has fewer than n_folds={n_folds} clips "
                 f"({dict(zip(names, np.bincount(target).tolist()))}): the folds are not "
                 "stratified but dealt in turn; lower n_folds for stratified folds",
-                UserWarning,
-                stacklevel=2,
             )
         folds = np.arange(len(files)) % n_folds + 1
     else:

@@ -1,0 +1,42 @@
+"""Warnings that point at the user's line, however deep in a Pipeline they arise."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+# Frames in these packages are skipped: a warning raised in AudioReader.transform, called
+# by sklearn's set_output wrapper, a Pipeline, cross_val_score or skorch, is reported at
+# the line of the user's code that called them.
+_PACKAGES = ("sklaudio", "sklearn", "skorch", "joblib", "torch")
+
+
+def _internal_prefixes() -> tuple[str, ...]:
+    modules = (sys.modules.get(name) for name in _PACKAGES)
+    return tuple(
+        os.path.dirname(module.__file__) + os.sep
+        for module in modules
+        if getattr(module, "__file__", None)
+    )
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside sklaudio and the
+    libraries it runs in (``skip_file_prefixes`` of Python 3.12, on every version).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklaudio._warnings import warn_user
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_user("careful")
+    >>> str(caught[0].message)
+    'careful'
+    """
+    internal = _internal_prefixes()
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(internal):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
