@@ -897,7 +897,8 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         epochs from the fitted encoder; on other clips (of the same shape) it
         starts a new memory bank for them, so an encoder pre-trained on pooled
         audio can continue on one corpus. ``partial_fit`` only continues on
-        ``fit``'s own clips.
+        ``fit``'s own clips. A warm start continues the model in memory and
+        never resumes from ``checkpoint``, which receives its epochs.
 
     Attributes
     ----------
@@ -1137,7 +1138,10 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         self._check_params(len(X))
         self._reset_randomness()
         self.n_train_ = len(X)
-        saved = self._read_checkpoint(X)
+        if warm:  # the model in memory goes on: a checkpoint only receives its epochs
+            self._checkpoint_fingerprint, saved = self._fingerprint(X), None
+        else:
+            saved = self._read_checkpoint(X)
         with self._resolved_device():
             if not warm:
                 self.initialize()

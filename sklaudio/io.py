@@ -72,7 +72,10 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what writers that cannot seek back put in a size field
+# Size fields that writers unable to seek back leave unset: 0, 0xFFFFFFFF, or sox's
+# 0x7FFFF000 when it writes to a pipe. Such a header says nothing about the file's length.
+def _unknown_size(size: int) -> bool:
+    return size == 0 or size >= 0x7FFFF000
 
 
 def _riff_chunks(fh, order: str):
@@ -88,40 +91,77 @@ def _riff_chunks(fh, order: str):
         fh.seek(start + size + (size & 1))
 
 
-def header_frames(path) -> int | None:
-    """The number of frames a WAV or AIFF file's header declares, or ``None``.
+def _declared_audio(fh) -> tuple[int, int, int] | None:
+    """``(frames, bytes per frame, offset of the first frame)`` that an uncompressed WAV
+    or AIFF header declares, or None (another format, compressed audio, RF64, unset
+    sizes, a damaged header)."""
+    magic = fh.read(12)
+    if magic[:4] in (b"RIFF", b"RIFX") and magic[8:12] == b"WAVE":
+        order = "<" if magic[:4] == b"RIFF" else ">"
+        bytes_per_frame = None
+        for chunk, size, start in _riff_chunks(fh, order):
+            if chunk == b"fmt " and size >= 16:
+                fmt = fh.read(16)
+                if len(fmt) < 16:
+                    return None
+                codec, channels, block, bits = (
+                    int.from_bytes(fmt[i : i + 2], "little" if order == "<" else "big")
+                    for i in (0, 2, 12, 14)
+                )
+                if codec in (1, 3, 0xFFFE) and channels and block == channels * ((bits + 7) // 8):
+                    bytes_per_frame = block
+            elif chunk == b"data":
+                if bytes_per_frame is None or _unknown_size(size):
+                    return None
+                return size // bytes_per_frame, bytes_per_frame, start
+    elif magic[:4] == b"FORM" and magic[8:12] == b"AIFF":  # AIFC may be compressed
+        frames = bytes_per_frame = None
+        for chunk, size, start in _riff_chunks(fh, ">"):
+            if chunk == b"COMM" and size >= 8:
+                comm = fh.read(8)
+                if len(comm) < 8:
+                    return None
+                channels = int.from_bytes(comm[:2], "big")
+                frames = int.from_bytes(comm[2:6], "big")
+                bytes_per_frame = channels * ((int.from_bytes(comm[6:8], "big") + 7) // 8)
+            elif chunk == b"SSND":
+                if not frames or not bytes_per_frame or _unknown_size(frames):
+                    return None
+                offset = fh.read(4)  # the first frame lies `offset` bytes after 8 more
+                if len(offset) < 4:
+                    return None
+                return frames, bytes_per_frame, start + 8 + int.from_bytes(offset, "big")
+    return None
 
-    libsndfile shrinks its frame count to what a cut-short file holds, so a
-    WAV truncated mid-data would read as a shorter clip; this count, from the
-    data chunk's size (WAV) or the ``COMM`` chunk (AIFF), tells them apart.
-    ``None`` for other formats, compressed WAV, RF64 and headers whose size
-    fields were left unset (0 or 0xFFFFFFFF, as streaming writers do).
+
+def cut_short(path) -> str | None:
+    """Why an uncompressed WAV or AIFF file is cut short, or None.
+
+    libsndfile shrinks its frame count to the frames a file holds, so a WAV cut
+    off mid-data (an interrupted download or copy) reads as a shorter clip
+    without a word. This compares the frames the header declares with the end
+    of the file. A shortfall of at most 1 KiB or 1 % of the audio is tolerated
+    (some writers overstate the data size by a few bytes, which players
+    accept); headers with unset sizes and other formats give None
+    (libsndfile's own checks catch cut FLAC and OGG streams).
     """
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(12)
-            if magic[:4] in (b"RIFF", b"RIFX") and magic[8:12] == b"WAVE":
-                order = "<" if magic[:4] == b"RIFF" else ">"
-                bytes_per_frame = None
-                for chunk, size, _ in _riff_chunks(fh, order):
-                    if chunk == b"fmt " and size >= 16:
-                        fmt = fh.read(16)
-                        codec, channels = np.frombuffer(fmt[:4], dtype=f"{order}u2")
-                        block, bits = np.frombuffer(fmt[12:16], dtype=f"{order}u2")
-                        if codec in (1, 3, 0xFFFE) and block == channels * ((bits + 7) // 8):
-                            bytes_per_frame = int(block)
-                    elif chunk == b"data":
-                        if bytes_per_frame is None or size in _UNKNOWN_SIZES:
-                            return None
-                        return size // bytes_per_frame
-            elif magic[:4] == b"FORM" and magic[8:12] in (b"AIFF", b"AIFC"):
-                for chunk, size, _ in _riff_chunks(fh, ">"):
-                    if chunk == b"COMM" and size >= 6:
-                        frames = int.from_bytes(fh.read(6)[2:6], "big")
-                        return None if frames in _UNKNOWN_SIZES else frames
+            declared = _declared_audio(fh)
+            file_size = os.fstat(fh.fileno()).st_size
     except OSError:
         return None
-    return None
+    if declared is None:
+        return None
+    frames, bytes_per_frame, first = declared
+    missing = first + frames * bytes_per_frame - file_size
+    if missing <= max(1024, frames * bytes_per_frame // 100):
+        return None
+    present = max(file_size - first, 0) // bytes_per_frame
+    return (
+        f"is truncated: its header declares {frames} frames but the file holds {present} "
+        "(cut short, e.g. by an interrupted download or copy)"
+    )
 
 
 def check_waveforms_not_empty(X: np.ndarray) -> None:
@@ -202,13 +242,9 @@ def read_audio(
         with sf.SoundFile(path) as f:
             native_sr = f.samplerate
             declared = f.frames
-            in_header = header_frames(path)
-            if in_header is not None and in_header > declared:
-                raise ValueError(
-                    f"audio file {name} is truncated: its header declares {in_header} frames "
-                    f"but the file holds {declared} (cut short, e.g. by an interrupted "
-                    "download or copy); fetch it again or remove it"
-                )
+            short = cut_short(path)
+            if short is not None:
+                raise ValueError(f"audio file {name} {short}; fetch it again or remove it")
             start = int(round(offset * native_sr))
             if declared > 0 and start >= declared:
                 raise ValueError(
@@ -391,6 +427,7 @@ class AudioReader(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Validate the parameters and the input; nothing is learned from paths."""
         self._validate_params()
+        _ = self.n_samples_out  # a duration under one sample is refused here
         paths = _as_path_list(X)
         if paths is None:
             X = self._validate_waveforms(X)
@@ -454,6 +491,7 @@ class AudioReader(TransformerMixin, BaseEstimator):
         ndarray of float32, shape (n_kept, n_samples) or (n_kept, n_channels, n_samples)
         """
         self._validate_params()
+        n_samples_out = self.n_samples_out  # checked once, not per file
         paths = _as_path_list(X)
         if paths is None:
             return self._transform_waveforms(X)
@@ -461,8 +499,8 @@ class AudioReader(TransformerMixin, BaseEstimator):
         # With a known output shape every thread writes its row in place, so the
         # decoded clips are never copied again by a final np.stack.
         out = None
-        if self.mono and self.n_samples_out is not None:
-            out = np.empty((len(paths), self.n_samples_out), dtype=np.float32)
+        if self.mono and n_samples_out is not None:
+            out = np.empty((len(paths), n_samples_out), dtype=np.float32)
         results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(self._read_one_safe)(p, None if out is None else out[i])
             for i, p in enumerate(paths)
@@ -529,12 +567,16 @@ class AudioReader(TransformerMixin, BaseEstimator):
         return tags
 
 
-def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff")):
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff")
+
+
+def list_audio_files(root, extensions=AUDIO_EXTENSIONS):
     """Sorted audio files below ``root`` (recursively), as strings.
 
     Hidden files and folders (names starting with ``.``, such as the ``._*``
     resource forks that macOS leaves beside copied files) are not listed.
-    Symbolic links to folders are followed (each real folder is listed once).
+    Symbolic links to folders are followed, except those that point back up
+    the tree (a loop).
 
     Examples
     --------
@@ -546,15 +588,23 @@ def list_audio_files(root, extensions=(".wav", ".flac", ".ogg", ".mp3", ".opus",
     if not root.is_dir():
         raise NotADirectoryError(f"{_describe(root)} is not a directory")
     exts = tuple(e.lower() for e in extensions)
-    found, seen = [], set()
+    found = []
+    branch = {os.fspath(root): os.path.realpath(root)}  # real path of each folder walked
     # os.walk rather than Path.rglob, which does not enter linked folders before Python 3.13
     for folder, subfolders, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:  # a link back up the tree, or two links to one folder
+        real = branch.get(folder) or os.path.realpath(folder)
+        ancestors, parent = set(), os.path.dirname(folder)
+        while parent in branch and parent != folder:
+            ancestors.add(branch[parent])
+            if parent == os.fspath(root):
+                break
+            parent = os.path.dirname(parent)
+        if real in ancestors:  # a link back up the tree: a loop
             subfolders[:] = []
             continue
-        seen.add(real)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for d in subfolders:
+            branch[os.path.join(folder, d)] = os.path.realpath(os.path.join(folder, d))
         found += [
             os.path.join(folder, name)
             for name in files

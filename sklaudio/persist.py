@@ -73,6 +73,14 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         raise
 
 
+# Files that are often mistaken for torch state dicts, by their first bytes.
+_OTHER_FORMATS = (
+    (b"\x93NUMPY", "a numpy .npy file"),
+    (b"\x89HDF", "an HDF5 (Keras .h5) file"),
+    (b"\x08", "an ONNX or protobuf file"),
+)
+
+
 def _pickled_objects(exc: pickle.UnpicklingError) -> str:
     """What torch's weights-only unpickler refused, in a few words (its own message is a
     page of advice, with terminal colour codes)."""
@@ -87,6 +95,18 @@ def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {os.fspath(path)!r} does not exist")
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    # torch.save writes a zip archive (or, before torch 1.6, a pickle)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):
+        kind = next((name for magic, name in _OTHER_FORMATS if head.startswith(magic)), None)
+        if kind is None and head[8:9] == b"{":  # 8 bytes of header length, then JSON
+            kind = "a safetensors file (safetensors.torch.load_file reads it)"
+        expected = "torch.save(model.state_dict(), path)" if "state dict" in what else "sklaudio"
+        raise ValueError(
+            f"cannot read {os.fspath(path)!r} as a {what}: it is "
+            f"{kind or 'of another format'}; expected a file written by {expected}"
+        )
     try:
         with warnings.catch_warnings():
             # a plain pickle gets a protocol warning before it is refused below
@@ -108,7 +128,7 @@ def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
             f"refusing to load {os.fspath(path)!r} as a {what}: {_pickled_objects(exc)}, and "
             f"unpickling could run code. Expected {expected}."
         ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
+    except (RuntimeError, EOFError, OSError, KeyError) as exc:
         raise ValueError(
             f"cannot read {os.fspath(path)!r} as a {what}: {exc}; the file is truncated, "
             "corrupt or of another format"

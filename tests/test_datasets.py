@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import os
+import shutil
 import socket
 import stat
 import tarfile
@@ -40,6 +41,7 @@ from sklaudio.datasets import (
     read_corpus,
 )
 from sklaudio.datasets._fetch import RemoteArchive
+from sklaudio.io import list_audio_files
 
 SAMPLE_RATE = 8000
 
@@ -870,6 +872,17 @@ def test_a_row_with_a_stray_comma_or_too_few_fields_names_its_line(tmp_path):
         load_esc10(tmp_path)
 
 
+def test_urbansound8k_clip_listed_in_two_folds_is_refused(tmp_path):
+    build_urbansound8k(tmp_path)
+    path = tmp_path / "metadata" / "UrbanSound8K.csv"
+    lines = path.read_text().splitlines()
+    name, *fields = lines[1].split(",")
+    fields[4] = str(1 + int(fields[4]) % 10)  # the same clip in the next fold
+    _write_lines(path, [*lines, ",".join([name, *fields])])
+    with pytest.raises(ValueError, match=rf"lists the clip '{name}' on lines \[2, 32\]"):
+        load_urbansound8k(tmp_path)
+
+
 def test_urbansound8k_row_without_class_is_an_error_not_a_none_name(tmp_path):
     build_urbansound8k(tmp_path)
     path = tmp_path / "metadata" / "UrbanSound8K.csv"
@@ -920,8 +933,11 @@ def test_one_name_for_two_class_ids_is_an_error(tmp_path):
 def test_a_csv_that_is_not_utf8_names_the_file(tmp_path):
     build_esc50(tmp_path)
     path = tmp_path / "meta" / "esc50.csv"
+    line = 1 + next(i for i, row in enumerate(_esc50_lines(tmp_path)) if "rooster" in row)
     path.write_bytes(path.read_bytes().replace(b"rooster", "röoster".encode("latin-1")))
-    with pytest.raises(ValueError, match=r"esc50\.csv' is not UTF-8 text"):
+    with pytest.raises(
+        ValueError, match=rf"esc50\.csv' is not UTF-8 text \(line {line}: byte 0xf6\)"
+    ):
         load_esc50(tmp_path)
 
 
@@ -931,10 +947,16 @@ def test_esc10_folders_that_do_not_fit_the_layout_are_errors(tmp_path):
     write_clip(tmp_path / "004 -  Baby cry" / "1-9-A.ogg")
     (tmp_path / "__MACOSX").mkdir()  # left by a zip made on a Mac: ignored
     assert "Baby cry" in load_esc10(tmp_path).target_names
-    (tmp_path / "Rain (extra)").mkdir()
-    with pytest.raises(ValueError, match=r"folders \['Rain \(extra\)'\] are not named"):
+    (tmp_path / "meta").mkdir()  # a folder without audio: ignored
+    assert "Baby cry" in load_esc10(tmp_path).target_names
+    write_clip(tmp_path / "002-Rain" / "2-5-A.ogg")  # no spaces around the dash
+    with pytest.raises(ValueError, match=r"folders \['002-Rain'\] hold audio but are not named"):
         load_esc10(tmp_path)
-    (tmp_path / "Rain (extra)").rmdir()
+    shutil.rmtree(tmp_path / "002-Rain")
+    (tmp_path / "011 \u2014 Empty").mkdir()  # an em dash: a class folder, but empty
+    with pytest.raises(ValueError, match=r"Empty' holds no audio clip"):
+        load_esc10(tmp_path)
+    (tmp_path / "011 \u2014 Empty").rmdir()
     write_clip(tmp_path / "1-77-A.ogg")
     with pytest.raises(ValueError, match=r"audio files \['1-77-A.ogg'\] lie outside"):
         load_esc10(tmp_path)
@@ -945,16 +967,17 @@ def test_esc10_folders_that_do_not_fit_the_layout_are_errors(tmp_path):
 
 
 def test_truncated_wav_is_caught_by_the_loader_and_the_reader(tmp_path):
-    from sklaudio.io import AudioReader, header_frames, read_audio
+    from sklaudio.io import AudioReader, read_audio
 
     expected = build_urbansound8k(tmp_path)
     victim = sorted(expected)[2]
-    assert header_frames(victim) == sf.info(victim).frames
+    write_clip(Path(victim), seconds=1.0)
     data = Path(victim).read_bytes()
     Path(victim).write_bytes(data[: len(data) // 2])  # an interrupted copy
-    with pytest.raises(ValueError, match=r"is truncated: its header declares 800 frames"):
+    assert sf.info(victim).frames < 4000  # what libsndfile alone would read, silently
+    with pytest.raises(ValueError, match=r"is truncated: its header declares 8000 frames"):
         load_urbansound8k(tmp_path)
-    with pytest.raises(ValueError, match=r"truncated: its header declares 800 frames"):
+    with pytest.raises(ValueError, match=r"truncated: its header declares 8000 frames"):
         read_audio(victim)
     with pytest.warns(UserWarning, match="truncated"):
         waves = AudioReader(sample_rate=SAMPLE_RATE, on_error="skip").fit_transform(
@@ -963,17 +986,40 @@ def test_truncated_wav_is_caught_by_the_loader_and_the_reader(tmp_path):
     assert len(waves) == 3
 
 
+def _patched(data: bytes, offset: int, value: int, order: str = "little") -> bytes:
+    return data[:offset] + value.to_bytes(4, order) + data[offset + 4 :]
+
+
 @pytest.mark.parametrize(
-    "fmt, subtype", [("WAV", "PCM_24"), ("WAV", "FLOAT"), ("WAVEX", "PCM_16"), ("AIFF", "PCM_16")]
+    "fmt, subtype",
+    [
+        ("WAV", "PCM_U8"),
+        ("WAV", "PCM_24"),
+        ("WAV", "FLOAT"),
+        ("WAVEX", "PCM_16"),
+        ("AIFF", "PCM_16"),
+    ],
 )
-def test_header_frames_reads_wav_and_aiff(tmp_path, fmt, subtype):
-    from sklaudio.io import header_frames
+def test_cut_short_finds_cut_files_and_spares_odd_valid_ones(tmp_path, fmt, subtype):
+    from sklaudio.io import cut_short
 
     path = tmp_path / "clip.audio"
-    sf.write(path, np.zeros((1001, 2)), 8000, format=fmt, subtype=subtype)
-    assert header_frames(path) == 1001
+    sf.write(path, np.zeros((8001, 2)), 8000, format=fmt, subtype=subtype)
+    data = path.read_bytes()
+    assert cut_short(path) is None
+    path.write_bytes(data[: len(data) // 2])
+    assert "declares 8001 frames" in cut_short(path)
+    path.write_bytes(data[:-8])  # a few bytes short: players accept it, so do we
+    assert cut_short(path) is None
+    if fmt.startswith("WAV"):
+        at = data.index(b"data") + 4
+        for unset in (0, 0xFFFFFFFF, 0x7FFFF000):  # streaming writers, sox into a pipe
+            path.write_bytes(_patched(data, at, unset))
+            assert cut_short(path) is None, hex(unset)
     sf.write(tmp_path / "clip.flac", np.zeros(1001), 8000)
-    assert header_frames(tmp_path / "clip.flac") is None  # libsndfile's own check suffices
+    assert cut_short(tmp_path / "clip.flac") is None  # libsndfile's own checks catch FLAC
+    (tmp_path / "damaged.wav").write_bytes(data[:30])  # cut inside the fmt chunk
+    assert cut_short(tmp_path / "damaged.wav") is None
 
 
 def test_load_folder_follows_linked_class_folders(tmp_path):
@@ -990,6 +1036,10 @@ def test_load_folder_follows_linked_class_folders(tmp_path):
     bunch = load_folder(root, n_folds=2)
     assert bunch.target_names == ["dog", "rain"]
     assert [Path(f).name for f in bunch.filenames] == ["a.wav", "b.wav", "c.wav", "d.wav"]
+    (root / "cat").symlink_to(root / "dog", target_is_directory=True)  # sorts first
+    assert len(list_audio_files(root)) == 6  # both names are listed, the loop is not
+    with pytest.raises(ValueError, match="'cat' and 'dog' .* are the same folder"):
+        load_folder(root, n_folds=2)
 
 
 def test_load_folder_checks_n_folds(tmp_path):
@@ -1000,7 +1050,7 @@ def test_load_folder_checks_n_folds(tmp_path):
         load_folder(tmp_path, n_folds=20)
     with pytest.raises(ValueError, match="n_folds must be an integer >= 2"):
         load_folder(tmp_path, n_folds=1)
-    with pytest.warns(UserWarning, match="fewer than n_folds=4 clips"):
+    with pytest.warns(UserWarning, match=r"2 class\(es\) .* fewer than n_folds=4 clips"):
         bunch = load_folder(tmp_path, n_folds=4)
     assert sorted(set(bunch.folds.tolist())) == [1, 2, 3, 4]
 
@@ -1010,11 +1060,16 @@ def test_read_corpus_keeps_list_fields_aligned(tmp_path):
 
     paths = [write_clip(tmp_path / f"{i}.wav", seed=i) for i in range(3)]
     sf.write(paths[1], np.full(800, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
-    bunch = Bunch(filenames=paths, target=[0, 1, 2], target_names=["x", "y", "z"])
+    ragged = [np.zeros(1), np.zeros(2), np.zeros(0)]
+    meta = {"a": 1, "b": 2, "c": 3}  # a mapping with as many keys as clips: not per clip
+    bunch = Bunch(
+        filenames=paths, target=(0, 1, 2), target_names=["x", "y", "z"], onsets=ragged, meta=meta
+    )
     reader = AudioReader(sample_rate=SAMPLE_RATE, on_error="skip")
     with pytest.warns(UserWarning, match="skipped 1"):
         waves, kept = read_corpus(bunch, reader)
-    assert len(waves) == 2 and kept.filenames == [paths[0], paths[2]] and kept.target == [0, 2]
+    assert len(waves) == 2 and kept.filenames == [paths[0], paths[2]] and kept.target == (0, 2)
+    assert [len(a) for a in kept.onsets] == [1, 0] and kept.meta == meta
     assert kept.target_names == ["x", "y", "z"]
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="bunch.target has 2 entries"):
         read_corpus(Bunch(filenames=paths, target=[0, 1]), reader)

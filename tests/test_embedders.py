@@ -178,6 +178,15 @@ def test_warm_start_continues_the_encoder_and_gives_other_clips_a_new_bank(spect
         emb.fit(spectrograms[:, :, :8])
 
 
+def test_warm_start_with_a_checkpoint_trains_on_and_keeps_writing_it(spectrograms, tmp_path):
+    emb = NPIDEmbedder(**TINY, warm_start=True, checkpoint=tmp_path).fit(spectrograms)
+    emb.fit(spectrograms)  # the finished checkpoint is not "resumed" into 0 more epochs
+    assert len(emb.history_) == 2 * TINY["max_epochs"]
+    emb.fit(spectrograms[:13])  # other clips: no "checkpoint of another run" error
+    assert len(emb.history_) == 3 * TINY["max_epochs"]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == len(emb.history_)
+
+
 def test_an_interrupted_fit_warns_instead_of_returning_quietly(spectrograms):
     from skorch.callbacks import Callback
 

@@ -239,8 +239,12 @@ def test_reader_refuses_no_clips_a_generator_and_a_duration_under_one_sample(tmp
         AudioReader(sample_rate=8000).fit_transform([])
     with pytest.raises(TypeError, match="generator, which can be read only once"):
         AudioReader(sample_rate=8000).fit_transform(p for p in [str(path)])
-    with pytest.raises(ValueError, match=r"duration=1e-05 s is less than one sample"):
-        AudioReader(sample_rate=8000, duration=1e-5).fit_transform([str(path)])
+    for mono in (True, False):
+        reader = AudioReader(sample_rate=8000, duration=1e-5, mono=mono, on_error="skip")
+        with pytest.raises(ValueError, match=r"duration=1e-05 s is less than one sample"):
+            reader.fit([str(path)])
+        with pytest.raises(ValueError, match=r"duration=1e-05 s is less than one sample"):
+            reader.transform([str(path)])  # not a file to skip
 
 
 def test_paths_from_a_numpy_array_are_named_plainly(tmp_path):

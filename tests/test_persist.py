@@ -255,3 +255,17 @@ def test_atomic_save_keeps_the_previous_file(npid, tmp_path, monkeypatch):
         atomic_torch_save({"x": 1}, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.pt"]
+
+
+def test_files_of_other_formats_are_named(tmp_path):
+    from sklaudio.persist import safe_torch_load
+
+    np.save(tmp_path / "w.npy", np.zeros(3))
+    with pytest.raises(ValueError, match=r"it is a numpy \.npy file; expected .*state_dict"):
+        safe_torch_load(tmp_path / "w.npy", what="ResNet state dict")
+    (tmp_path / "w.safetensors").write_bytes((7).to_bytes(8, "little") + b'{"a": 1}')
+    with pytest.raises(ValueError, match="it is a safetensors file"):
+        safe_torch_load(tmp_path / "w.safetensors", what="ResNet state dict")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(ValueError, match="it is of another format; expected a file written by"):
+        load(tmp_path / "notes.txt")

@@ -17,7 +17,7 @@ import soundfile as sf
 from sklearn.utils import Bunch
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import header_frames
+from sklaudio.io import cut_short
 
 ON_ERROR_OPTIONS = ("raise", "skip")
 
@@ -77,10 +77,16 @@ def read_index_csv(
                     )
                 rows.append((line, row))
             return rows
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        data = path.read_bytes()
+        try:  # the stream's offset is within a chunk: decode the whole file to find the line
+            data.decode("utf-8-sig")
+            where = ""
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            where = f" (line {line}: byte {data[exc.start]:#04x})"
         raise ValueError(
-            f"metadata file {os.fspath(path)!r} is not UTF-8 text ({exc.reason} at byte "
-            f"{exc.start}); re-save it as UTF-8"
+            f"metadata file {os.fspath(path)!r} is not UTF-8 text{where}; re-save it as UTF-8"
         ) from None
 
 
@@ -160,17 +166,15 @@ def audio_file_problem(path: str) -> tuple[type[Exception], str] | None:
         return ValueError, f"has no readable audio header ({exc})"
     if info.frames == 0:
         return ValueError, "has 0 samples"
-    in_header = header_frames(path)
-    if in_header is not None and in_header > info.frames:
-        return ValueError, (
-            f"is truncated: its header declares {in_header} frames but the file holds {info.frames}"
-        )
-    return None
+    short = cut_short(path)
+    return None if short is None else (ValueError, short)
 
 
-def _refuse_repeated_clips(filenames: np.ndarray, folds, lines) -> None:
+def refuse_repeated_clips(filenames, folds, lines) -> None:
     """A clip listed twice would be counted twice, or sit in two folds at once (trained
-    and tested on): an error naming it."""
+    and tested on): an error naming it. ``filenames`` are paths, or the names a corpus
+    lists its clips by when the path depends on the fold (UrbanSound8K)."""
+    filenames = np.asarray(filenames, dtype=object)
     unique, counts = np.unique(filenames.astype(str), return_counts=True)
     if counts.max(initial=1) == 1:
         return
@@ -210,7 +214,7 @@ def make_dataset_bunch(
     filenames = np.asarray([os.fspath(p) for p in filenames], dtype=object)
     if filenames.size == 0:
         raise FileNotFoundError(f"no audio clip found; expected this layout:\n{layout}")
-    _refuse_repeated_clips(filenames, folds, lines)
+    refuse_repeated_clips(filenames, folds, lines)
     columns = {
         "target": np.asarray(target, dtype=np.int64),
         "folds": np.asarray(folds, dtype=np.int64),
@@ -331,6 +335,11 @@ def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
                         f"{n_clips}; the corpus is not aligned"
                     )
                 continue
-            kept = np.asarray(value)[keep]
-            out[key] = kept if isinstance(value, np.ndarray) else type(value)(kept.tolist())
+            if isinstance(value, np.ndarray):
+                out[key] = value[keep]
+            elif isinstance(value, list | tuple):
+                out[key] = type(value)(v for v, k in zip(value, keep, strict=True) if k)
+            elif hasattr(value, "iloc"):  # a pandas Series
+                out[key] = value.iloc[keep]
+            # anything else (a dict, ...) is not a per-clip sequence: left as it is
     return waves, out

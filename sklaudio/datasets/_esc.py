@@ -16,7 +16,7 @@ from sklaudio.datasets._base import (
     read_index_csv,
     require_directory,
 )
-from sklaudio.io import list_audio_files
+from sklaudio.io import AUDIO_EXTENSIONS, list_audio_files
 
 __all__ = ["load_esc10", "load_esc50"]
 
@@ -71,8 +71,8 @@ ESC10_LAYOUTS = (
 
 _ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 ESC_FOLDS = range(1, 6)
-# 'NNN - Class name'; spaces around the dash (or an en dash) vary between copies
-_CLASS_DIR = re.compile(r"^(\d+)\s*[-\u2013]\s*(\S.*?)\s*$")
+# 'NNN - Class name'; the spaces around the dash (or an en or em dash) vary between copies
+_CLASS_DIR = re.compile(r"^(\d+)\s+[-\u2013\u2014]\s+(\S.*?)\s*$")
 _ESC10_CLIP = re.compile(r"^(\d)-(\d+)-")
 
 
@@ -204,11 +204,17 @@ def _esc10_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
             f"{os.fspath(root)!r} holds neither meta/esc50.csv nor 'NNN - Class name' "
             f"folders; expected {ESC10_LAYOUTS}"
         )
-    # a class left out silently would change the task: every folder and clip must fit
-    odd = [d.name for d in folders if not _CLASS_DIR.match(d.name)]
-    loose = [Path(p).name for p in list_audio_files(root) if Path(p).parent == root]
+    # a class left out silently would change the task: every clip must be in a class folder
+    odd = [d.name for d in folders if not _CLASS_DIR.match(d.name) and list_audio_files(d)]
+    loose = sorted(
+        e.name
+        for e in os.scandir(root)
+        if e.is_file()
+        and not e.name.startswith(".")
+        and Path(e.name).suffix.lower() in AUDIO_EXTENSIONS
+    )
     if odd or loose:
-        what = [f"folders {odd} are not named 'NNN - Class name'"] if odd else []
+        what = [f"folders {odd} hold audio but are not named 'NNN - Class name'"] if odd else []
         what += [f"audio files {loose[:5]} lie outside the class folders"] if loose else []
         raise ValueError(
             f"ESC-10 root {os.fspath(root)!r}: {'; '.join(what)}. Rename or move them; "
@@ -223,7 +229,13 @@ def _esc10_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
     rows, names = [], []
     for class_id, (_, name, class_dir) in enumerate(class_dirs):
         names.append(name)
-        for path in list_audio_files(class_dir):
+        clips = list_audio_files(class_dir)
+        if not clips:
+            raise ValueError(
+                f"the ESC-10 class folder {os.fspath(class_dir)!r} holds no audio clip; "
+                "remove it or put its clips back"
+            )
+        for path in clips:
             if Path(path).name.startswith("."):
                 continue  # macOS resource forks (._1-100032-A.ogg) are not clips
             match = _ESC10_CLIP.match(Path(path).name)

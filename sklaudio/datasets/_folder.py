@@ -91,6 +91,14 @@ def load_folder(
             f"move them into a class folder. Expected:\n{_LAYOUT}"
         )
     names = sorted(set(labels))
+    real = {}
+    for name in names:  # a linked class folder must not repeat another class's clips
+        other = real.setdefault(os.path.realpath(root / name), name)
+        if other != name:
+            raise ValueError(
+                f"the class folders {other!r} and {name!r} of {os.fspath(root)!r} are the same "
+                "folder (a symbolic link); keep one of them"
+            )
     target = np.searchsorted(names, labels)
     if n_folds > len(files):
         raise ValueError(
@@ -98,10 +106,11 @@ def load_folder(
         )
     if len(names) < 2 or np.bincount(target).min() < n_folds:
         if len(names) >= 2:
+            small = {n: int(c) for n, c in zip(names, np.bincount(target)) if c < n_folds}
             warn_user(
-                f"a class of {os.fspath(root)!r} has fewer than n_folds={n_folds} clips "
-                f"({dict(zip(names, np.bincount(target).tolist()))}): the folds are not "
-                "stratified but dealt in turn; lower n_folds for stratified folds",
+                f"{len(small)} class(es) of {os.fspath(root)!r} have fewer than "
+                f"n_folds={n_folds} clips ({dict(list(small.items())[:10])}): the folds are "
+                "not stratified but dealt in turn; lower n_folds for stratified folds",
             )
         folds = np.arange(len(files)) % n_folds + 1
     else:

@@ -11,6 +11,7 @@ from sklaudio.datasets._base import (
     make_dataset_bunch,
     parse_int,
     read_index_csv,
+    refuse_repeated_clips,
     require_directory,
 )
 
@@ -117,6 +118,10 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
         folds.append(fold)
         target.append(parse_int(row, "classID", csv_path, line))
         salience.append(parse_int(row, "salience", csv_path, line))
+    # the path holds the fold: a clip listed in two folds has two paths, one name
+    refuse_repeated_clips(
+        [row["slice_file_name"] for _, row in rows], folds, [line for line, _ in rows]
+    )
     target_names = class_names_by_id(
         target, [row["class"] for _, row in rows], repr(os.fspath(csv_path))
     )
