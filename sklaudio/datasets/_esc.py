@@ -267,7 +267,10 @@ def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
 
       The fold is the first digit of the file name; class ids follow the
       folder numbers and ``target_names`` are the folder names after the dash
-      (``'Dog bark'``, ``'Rain'``, ...).
+      (``'Dog bark'``, ``'Rain'``, ...). Folders without audio (``meta``,
+      ``__MACOSX``) are ignored; audio in a folder that does not fit the
+      pattern, or outside the class folders, is an error rather than a class
+      silently left out.
     * ESC-50 (``ROOT/meta/esc50.csv`` and ``ROOT/audio/*.wav``): the rows whose
       ``esc10`` column is True, class ids renumbered 0..9 in the order of their
       ESC-50 ids and ``target_names`` from the ``category`` column (``'dog'``,
