@@ -239,6 +239,18 @@ def _pretrain(args) -> int:
             f"give one --root per --dataset ({len(args.dataset)} datasets, {len(args.root)} roots)"
         )
     reader = AudioReader(sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs)
+    # log-mel at a 1024/512 STFT; the esresnet kind keeps its own (2048/561/1654) sizes
+    stft = dict(n_fft=1024, hop_length=512) if args.features == "log_mel" else {}
+    frontend = SpectrogramTransformer(
+        args.features,
+        sample_rate=args.sample_rate,
+        n_mels=args.n_mels,
+        device=args.device,
+        **stft,
+    )
+    # settings that cannot work fail now, before the corpus is decoded
+    silence = np.zeros((1, reader.n_samples_out), dtype=np.float32)
+    clone(frontend).set_params(device="cpu").fit(silence)
     clips = []
     for name, root in zip(args.dataset, args.root):
         corpus = _load_corpus(name, root, args.on_error)
@@ -263,14 +275,6 @@ def _pretrain(args) -> int:
         raise ValueError("no file could be read (see the warnings)")
     clips = np.concatenate(clips)
     reader.set_params(on_error="raise")  # a streaming model cannot drop a file mid-epoch
-    frontend = SpectrogramTransformer(
-        args.features,
-        sample_rate=args.sample_rate,
-        n_fft=1024,
-        hop_length=512,
-        n_mels=args.n_mels,
-        device=args.device,
-    )
     if args.stream:
         frontend = make_pipeline(reader.set_params(n_jobs=None), frontend)
     common = dict(
@@ -367,7 +371,7 @@ def _evaluate(args) -> int:
     Z = None if args.protocol == "finetune" else model.transform(waves)
     # stage statistics differ in scale by stage: kNN and k-means read them standardised
     scaled = getattr(model, "output", None) == "stats"
-    scores, curves = [], []
+    scores, curves, chance = [], [], []
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
         if args.protocol == "knn":
@@ -382,6 +386,12 @@ def _evaluate(args) -> int:
             Z_test = StandardScaler().fit_transform(Z[test]) if scaled else Z[test]
             pred = KMeans(k, n_init=10, random_state=0).fit_predict(Z_test)
             score = cluster_accuracy(y[test], pred)
+            # the same cluster sizes at random: with few clips per class even random
+            # clusters match the classes well, and this says how well
+            rng = np.random.default_rng(fold)
+            chance.append(
+                np.mean([cluster_accuracy(y[test], rng.permutation(pred)) for _ in range(20)])
+            )
         else:
             from skorch.dataset import Dataset
             from skorch.helper import predefined_split
@@ -403,6 +413,12 @@ def _evaluate(args) -> int:
     scores = np.asarray(scores)
     mean, std = scores.mean(), scores.std()
     print(f"{args.protocol} accuracy: {mean:.3f} ± {std:.3f} over {len(scores)} folds")
+    if chance:
+        print(
+            f"random clusters of the same sizes: {np.mean(chance):.3f} (k-means on the "
+            f"embeddings should beat it by far; {len(y) / len(np.unique(y)) / len(scores):.1f} "
+            "test clips per class and fold)"
+        )
     if args.plot:
         from sklaudio.plotting import EmbeddingDisplay, FineTuningCurveDisplay
 

@@ -194,6 +194,34 @@ class _TorchNetMixin(AccelerateMixin):
     def __init__(self, *args, **kwargs):
         super(AccelerateMixin, self).__init__(*args, **kwargs)
 
+    @classmethod
+    def _full_signature(cls) -> inspect.Signature:
+        """The ``__init__`` signature with skorch's own parameters (``callbacks``,
+        ``iterator_train``, ...) spelled out at the defaults the class gives them, so
+        that scikit-learn's repr of a Pipeline or grid search shows only the parameters
+        the user changed, not every skorch default."""
+        own = inspect.signature(cls.__init__)
+        named = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        present = {p.name for p in named}
+        defaults = cls().get_params(deep=False)
+        extra = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value)
+            for name, value in defaults.items()
+            # callbacks stays out: sklearn's check_do_not_raise_errors_in_init_or_set_params
+            # sets every signature parameter to junk, which skorch's set_params builds
+            if name not in present and "__" not in name and name != "callbacks"
+        ]
+        rest = [p for p in own.parameters.values() if p.kind is p.VAR_KEYWORD]
+        return own.replace(parameters=[*named, *extra, *rest])
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            try:
+                cls.__init__.__signature__ = cls._full_signature()
+            except Exception:  # a subclass that needs arguments keeps its own signature
+                pass
+
     def _train(self, X, y, resumable=False, **fit_params) -> None:
         """skorch's ``partial_fit``, with a warning when it stops early: skorch ends training
         quietly on a KeyboardInterrupt (Ctrl-C in a notebook, or a callback that stops it)

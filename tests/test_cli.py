@@ -145,6 +145,26 @@ def test_pretrain_pools_corpora_and_saves_a_loadable_model(labelled_folder, tmp_
     assert model.memory_bank_.n_samples == 60 and model.frontend.sample_rate == 8000
 
 
+def test_pretrain_esresnet_features_and_settings_checked_before_decoding(
+    labelled_folder, tmp_path, monkeypatch, capsys
+):
+    from sklaudio import cli
+    from sklaudio.persist import load
+
+    out = tmp_path / "esr.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "1"]
+    assert main([*argv, *SMALL, "--features", "esresnet", "--out", str(out), "--quiet"]) == 0
+    assert load(out).frontend.get_params()["n_fft"] is None  # the kind's own 2048/561/1654
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the corpus was read before the settings were checked")
+
+    monkeypatch.setattr(cli, "_load_corpus", no_decoding)
+    short = [*SMALL[:2], "--duration", "0.05", *SMALL[4:]]  # 400 samples < n_fft=1024
+    assert main([*argv, *short, "--out", str(out)]) == 1
+    assert "n_fft" in capsys.readouterr().err
+
+
 def test_pretrain_afp(labelled_folder, tmp_path):
     from sklaudio.persist import load
 
@@ -256,6 +276,9 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     assert len(re.findall(r"fold \d: \d\.\d{3}", out)) == 5
     if protocol == "finetune":  # --head-init reached the classifier of every fold
         assert out.count("head_init='linear_probe': training accuracy") == 5
+    if protocol == "cluster":  # beside the chance level of clusters of the same sizes
+        chance = float(re.search(r"random clusters of the same sizes: (\d\.\d{3})", out)[1])
+        assert 0 < chance < 1
     assert plot.stat().st_size > 1000 if with_plot else not plot.exists()
 
 

@@ -400,3 +400,14 @@ def test_pickle_from_before_a_parameter_existed_loads_with_its_default(spectrogr
     old.__setstate__(state)
     assert old.get_params()["output"] == "embedding" and old.stats_stages == (2, 3, 4)
     np.testing.assert_array_equal(old.transform(spectrograms), emb.transform(spectrograms))
+
+
+def test_a_pipeline_repr_shows_only_what_the_user_set():
+    from sklearn.pipeline import make_pipeline
+
+    from sklaudio import FineTunedClassifier
+
+    text = repr(make_pipeline(NPIDEmbedder(max_epochs=5), FineTunedClassifier(lr=0.1)))
+    assert "NPIDEmbedder(callbacks=None, max_epochs=5)" in text
+    assert "FineTunedClassifier(callbacks=None, lr=0.1)" in text
+    assert "iterator_train" not in text and "DataLoader" not in text  # skorch's defaults

@@ -264,3 +264,31 @@ def test_a_skip_warning_points_at_the_users_line_through_a_pipeline(tmp_path):
     with pytest.warns(UserWarning, match="skipped 1 of 2") as record:
         pipe.fit_transform([str(good), str(bad)])  # sklearn's set_output wraps transform
     assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize(
+    "native, target, channels", [(48000, 22050, 1), (44100, 22050, 2), (16000, 16000, 1)]
+)
+def test_a_long_file_reads_only_its_centre_and_gives_the_same_clip(
+    tmp_path, monkeypatch, native, target, channels
+):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "long.wav"
+    sf.write(path, rng.uniform(-0.5, 0.5, (native * 12, channels)), native, subtype="FLOAT")
+    import sklaudio.io
+
+    decoded = []
+    real_read = sklaudio.io.read_audio
+
+    def spy(*args, **kwargs):
+        wave, sr = real_read(*args, **kwargs)
+        decoded.append(wave.shape[-1])
+        return wave, sr
+
+    monkeypatch.setattr(sklaudio.io, "read_audio", spy)
+    for mono in (True, False):
+        decoded.clear()
+        clip = AudioReader(sample_rate=target, duration=1.0, mono=mono).fit_transform([path])[0]
+        assert decoded[0] < 2 * target  # about one second decoded, not twelve
+        whole, _ = real_read(path, sample_rate=target, mono=mono)
+        np.testing.assert_array_equal(clip, fix_length(whole, target))
