@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklaudio._warnings import warn_user
 from sklaudio.io import check_waveforms_not_empty
 
 __all__ = [
@@ -509,9 +510,23 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                 )
         return params
 
+    def _warn_empty_bands(self, n_fft: int) -> None:
+        """Mel bands narrower than the FFT's bin spacing hold no bin: always at the floor."""
+        bank = mel_filterbank(self.sample_rate, n_fft, self.n_mels, self.f_min, self.f_max)
+        empty = np.flatnonzero(bank.max(axis=1) == 0)
+        if empty.size:
+            warn_user(
+                f"{empty.size} of the n_mels={self.n_mels} mel bands (the lowest is band "
+                f"{empty[0]}) fall between the FFT bins of n_fft={n_fft} at "
+                f"sample_rate={self.sample_rate} and are always at the floor; lower n_mels "
+                "or raise n_fft"
+            )
+
     def fit(self, X, y=None):
         """Check the parameters and the input shape; nothing is learned."""
         params = self._check_settings()
+        if self.kind == "log_mel":
+            self._warn_empty_bands(params["n_fft"])
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
         self._check_ndim(X)
         self.device_ = resolve_device(self.device)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -256,3 +258,12 @@ def test_frame_sequences_short_clips():
         frame_sequences(S, 8, 2, short="drop")
     with pytest.raises(ValueError, match="hop_steps"):
         frame_sequences(S, 8, 0)
+
+
+def test_mel_bands_between_fft_bins_are_warned_about():
+    X = np.zeros((1, 48000), dtype=np.float32)
+    with pytest.warns(UserWarning, match=r"13 of the n_mels=128 mel bands .* lower n_mels"):
+        SpectrogramTransformer("log_mel", sample_rate=48000, n_fft=512, n_mels=128).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SpectrogramTransformer("log_mel", sample_rate=48000, n_fft=2048, n_mels=128).fit(X)
