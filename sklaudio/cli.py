@@ -200,8 +200,9 @@ def _say_length_fixes(args, name, files, duration):
     longer = int(np.sum(lengths > duration + 1e-3))
     shorter = int(np.sum(lengths < duration - 1e-3))
     if longer or shorter:
+        whose = "--duration" if args.command == "pretrain" else "the model's duration"
         print(
-            f"{name}: clips are read as {duration:g} s (the model's duration): {longer} longer "
+            f"{name}: clips are read as {duration:g} s ({whose}): {longer} longer "
             f"ones centre-cropped (up to {lengths.max():.3g} s), {shorter} shorter ones "
             f"zero-padded (down to {lengths.min():.3g} s)",
             flush=True,
@@ -506,16 +507,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrain.add_argument("--dataset", nargs="+", required=True, choices=sorted(CORPORA))
     pretrain.add_argument("--root", nargs="+", required=True, help="one folder per --dataset")
-    pretrain.add_argument("--method", choices=("npid", "afp"), default="npid")
-    pretrain.add_argument("--epochs", type=_positive_int, default=200)
+    pretrain.add_argument(
+        "--method", choices=("npid", "afp"), default="npid", help="DLS (NPID) or AFP (default npid)"
+    )
+    pretrain.add_argument("--epochs", type=_positive_int, default=200, help="(default 200)")
     pretrain.add_argument("--out", required=True, help="model file to write")
-    pretrain.add_argument("--features", choices=("log_mel", "esresnet"), default="log_mel")
-    pretrain.add_argument("--backbone", default="esresnet_tiny", help="NPID backbone")
-    pretrain.add_argument("--batch-size", type=_positive_int, default=64)
-    pretrain.add_argument("--sample-rate", type=_positive_int, default=22050)
-    pretrain.add_argument("--duration", type=_positive_float, default=5.0, help="seconds per clip")
-    pretrain.add_argument("--n-mels", type=_positive_int, default=64)
-    pretrain.add_argument("--random-state", type=int, default=0)
+    pretrain.add_argument(
+        "--features",
+        choices=("log_mel", "esresnet"),
+        default="log_mel",
+        help="log-mel at a 1024/512 STFT, or ESResNet's 3-band power spectrograms "
+        "(default log_mel)",
+    )
+    pretrain.add_argument(
+        "--backbone", default="esresnet_tiny", help="NPID backbone (default esresnet_tiny)"
+    )
+    pretrain.add_argument("--batch-size", type=_positive_int, default=64, help="(default 64)")
+    pretrain.add_argument(
+        "--sample-rate",
+        type=_positive_int,
+        default=22050,
+        help="Hz every file is resampled to (default 22050; the corpus' own rate avoids "
+        "resampling, and upsampling adds no content)",
+    )
+    pretrain.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=5.0,
+        help="seconds per clip: longer files are centre-cropped, shorter ones zero-padded "
+        "(default 5, ESC's length; 4 for UrbanSound8K)",
+    )
+    pretrain.add_argument("--n-mels", type=_positive_int, default=64, help="(default 64)")
+    pretrain.add_argument("--random-state", type=int, default=0, help="(default 0)")
     pretrain.add_argument("--checkpoint", default=None, help="directory to resume from / save to")
     pretrain.add_argument(
         "--stream",

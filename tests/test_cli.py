@@ -410,7 +410,7 @@ def test_pretrain_says_which_clips_are_cropped_or_padded(labelled_folder, tmp_pa
     small = [*SMALL]
     small[small.index("--duration") + 1] = "0.25"  # the clips are 0.5 s
     assert main([*argv, *small, "--out", str(tmp_path / "m.pt")]) == 0
-    assert "clips are read as 0.25 s (the model's duration): 30 longer ones centre-cropped" in (
+    assert "clips are read as 0.25 s (--duration): 30 longer ones centre-cropped" in (
         capsys.readouterr().out
     )
 
