@@ -858,7 +858,13 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     frontend : SpectrogramTransformer, default=None
         When set, ``X`` holds waveforms and spectrograms are computed per
         batch on the training device, never stored. ``None``: ``X`` holds
-        spectrograms ``(n, channels, n_freq, n_frames)``.
+        spectrograms ``(n, channels, n_freq, n_frames)``. Multichannel audio:
+        with a frontend, one backbone reads each audio channel's image (3
+        bands for ``'esresnet'``, 1 otherwise) and the results are summed.
+        Without one, the kind is guessed from the channel count: a multiple
+        of 3 is read as 3-band images, any other count as one image of that
+        many channels; so for multichannel log-mel pass the
+        :class:`~sklaudio.features.SpectrogramTransformer` as ``frontend``.
     augment : bool, default=True
         Augment spectrograms during training (random circular time shift of up
         to half the clip, ±6 dB gain, two time and two frequency masks of up

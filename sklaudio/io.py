@@ -369,9 +369,12 @@ class AudioReader(TransformerMixin, BaseEstimator):
     sample_rate : int, default=22050
         Output rate in Hz.
     duration : float, default=None
-        Output length in seconds. ``None`` requires every clip of a call to
-        have the same length after resampling (an error lists the shortest and
-        longest file otherwise).
+        Output length in seconds: longer clips keep their centre, shorter ones
+        are zero-padded on both sides (:func:`fix_length`). From a file much
+        longer than that, only a window around the centre is decoded and
+        resampled, with the same result. ``None`` requires every clip of a call
+        to have the same length after resampling (an error lists the shortest
+        and longest file otherwise).
     mono : bool, default=True
         Average channels into one.
     n_jobs : int, default=None
