@@ -58,6 +58,8 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     n_neighbors : int, default=5
+        Neighbours that vote; with fewer training samples than that, every
+        training sample votes (a warning says so at ``fit``).
     temperature : float, default=0.07
         τ; smaller values let the closest neighbour dominate.
     batch_size : int, default=1024
@@ -112,6 +114,11 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = encoder.classes_
         self._y = encoder.transform(y)
         self._X = self._normalise(X)
+        if len(X) < self.n_neighbors:
+            warn_user(
+                f"n_neighbors={self.n_neighbors} but only {len(X)} training samples: all of "
+                "them vote"
+            )
         return self
 
     def _check_restored(self):

@@ -104,10 +104,11 @@ WORKERS_HELP = (
 )
 
 
-def _load_corpus(name: str, root: str, on_error: str = "raise"):
+def _load_corpus(name: str, root: str, on_error: str = "raise", n_folds: int = 5):
     from sklaudio import datasets
 
-    return getattr(datasets, CORPORA[name])(root, on_error=on_error)
+    extra = {"n_folds": n_folds} if name == "folder" else {}  # the others have official folds
+    return getattr(datasets, CORPORA[name])(root, on_error=on_error, **extra)
 
 
 def _say(args):
@@ -300,7 +301,11 @@ def _pretrain(args) -> int:
             raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
         mse_epochs = max(1, (2 * args.epochs) // 3)  # the paper's two phases, 2:1
         model = AFPPairLossEmbedder(
-            mse_epochs=mse_epochs, pair_epochs=args.epochs - mse_epochs, batch_size=16, **common
+            frame_duration=args.frame_duration,
+            mse_epochs=mse_epochs,
+            pair_epochs=args.epochs - mse_epochs,
+            batch_size=16,
+            **common,
         )
     streamed = ", streamed from the files" if args.stream else ""
     say(f"pre-training {args.method} on {len(clips)} pooled clips{streamed}, {args.epochs} epochs")
@@ -358,7 +363,7 @@ def _evaluate(args) -> int:
 
     say = _say(args)
     model = _load_model(args)
-    corpus = _load_corpus(args.dataset, args.root, args.on_error)
+    corpus = _load_corpus(args.dataset, args.root, args.on_error, args.n_folds)
     if corpus.target is None:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
     waves, kept = _model_input(model, corpus.filenames, args.n_jobs, args.on_error)
@@ -538,6 +543,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 5, ESC's length; 4 for UrbanSound8K)",
     )
     pretrain.add_argument("--n-mels", type=_positive_int, default=64, help="(default 64)")
+    pretrain.add_argument(
+        "--frame-duration",
+        type=_positive_float,
+        default=2.56,
+        help="AFP: seconds per frame; 4 frames with a quarter-frame hop make one training "
+        "sequence (default 2.56, the paper's; lower it for clips shorter than 4.5 s)",
+    )
     pretrain.add_argument("--random-state", type=int, default=0, help="(default 0)")
     pretrain.add_argument("--checkpoint", default=None, help="directory to resume from / save to")
     pretrain.add_argument(
@@ -566,6 +578,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", required=True, choices=sorted(CORPORA))
     evaluate.add_argument("--root", required=True)
     evaluate.add_argument("--protocol", choices=PROTOCOLS, default="knn")
+    evaluate.add_argument(
+        "--n-folds",
+        type=_positive_int,
+        default=5,
+        help="--dataset folder only: stratified folds to make (default 5; the other corpora "
+        "have official folds)",
+    )
     evaluate.add_argument("--epochs", type=_positive_int, default=30, help="for finetune")
     evaluate.add_argument(
         "--head-features",

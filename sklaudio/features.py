@@ -743,7 +743,8 @@ def frame_sequences(
         if short == "raise":
             raise ValueError(
                 f"clips have {n_steps} spectrogram steps, fewer than the {needed} one sequence "
-                f"of {sequence_length} frames needs; use longer clips or short='pad'"
+                f"of {sequence_length} frames needs; use longer clips, a shorter "
+                "frame_duration, or short='pad'"
             )
         floor = spectrograms.amin(dim=(-2, -1), keepdim=True)
         pad = floor.expand(*spectrograms.shape[:-1], needed - n_steps)

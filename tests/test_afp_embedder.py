@@ -91,7 +91,7 @@ def test_bad_params(spectrograms, params, match):
 
 def test_short_clips_refused_or_padded(spectrograms):
     short = spectrograms[..., :10]  # one sequence needs 8 + 3·2 = 14 steps
-    with pytest.raises(ValueError, match="short='pad'"):
+    with pytest.raises(ValueError, match="a shorter frame_duration, or short='pad'"):
         AFPPairLossEmbedder(**{**TINY, "short": "raise"}).fit(short)
     with pytest.warns(UserWarning, match=r"10 spectrogram steps.*spans 14 steps.*padded"):
         padded = AFPPairLossEmbedder(**TINY).fit(short)

@@ -43,3 +43,10 @@ def test_small_temperature_follows_nearest_neighbour():
 def test_bad_params():
     with pytest.raises(ValueError, match="temperature"):
         WeightedKNeighborsClassifier(temperature=0).fit([[1.0]], [0])
+
+
+def test_more_neighbours_than_training_samples_warns_and_all_vote():
+    X = np.eye(3)
+    with pytest.warns(UserWarning, match="n_neighbors=50 but only 3 training samples"):
+        clf = WeightedKNeighborsClassifier(n_neighbors=50).fit(X, ["a", "b", "b"])
+    assert clf.predict_proba(X[:1]).shape == (1, 2)

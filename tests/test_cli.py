@@ -1,6 +1,7 @@
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,11 @@ def test_pretrain_afp(labelled_folder, tmp_path):
     argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--method", "afp"]
     assert main([*argv, "--epochs", "2", *SMALL, "--out", str(out), "--quiet"]) == 0
     assert load(out).n_epochs_ == 2
+    with warnings.catch_warnings():  # 0.5 s clips hold a sequence of 0.2 s frames: no padding
+        warnings.simplefilter("error")
+        argv += ["--frame-duration", "0.2"]
+        assert main([*argv, "--epochs", "2", *SMALL, "--out", str(out), "--quiet"]) == 0
+    assert load(out).frame_duration == 0.2
 
 
 def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
@@ -276,6 +282,9 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     assert len(re.findall(r"fold \d: \d\.\d{3}", out)) == 5
     if protocol == "finetune":  # --head-init reached the classifier of every fold
         assert out.count("head_init='linear_probe': training accuracy") == 5
+    if protocol == "knn":  # a folder corpus gets the folds asked for
+        assert main([*argv, "--n-folds", "3"]) == 0
+        assert "over 3 folds" in capsys.readouterr().out
     if protocol == "cluster":  # beside the chance level of clusters of the same sizes
         chance = float(re.search(r"random clusters of the same sizes: (\d\.\d{3})", out)[1])
         assert 0 < chance < 1
