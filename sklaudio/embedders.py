@@ -216,11 +216,10 @@ class _TorchNetMixin(AccelerateMixin):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "__init__" in vars(cls):
-            try:
-                cls.__init__.__signature__ = cls._full_signature()
-            except Exception:  # a subclass that needs arguments keeps its own signature
-                pass
+        # sklaudio's own estimators only: the defaults come from an instance, and a
+        # user's subclass must not be instantiated when it is defined
+        if "__init__" in vars(cls) and cls.__module__.startswith("sklaudio."):
+            cls.__init__.__signature__ = cls._full_signature()
 
     def _train(self, X, y, resumable=False, **fit_params) -> None:
         """skorch's ``partial_fit``, with a warning when it stops early: skorch ends training
@@ -479,6 +478,9 @@ class _TorchNetMixin(AccelerateMixin):
     def _check_input(self, X, reset: bool) -> np.ndarray:
         """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim;
         a 1-d array of paths when the frontend starts with an AudioReader."""
+        step = self._frontend_steps()[1]
+        if reset and getattr(step, "kind", None) == "log_mel":  # a frontend is never fitted
+            step._warn_empty_bands(step._check_settings()["n_fft"])
         if self._frontend_steps()[0] is not None:
             return self._check_paths(X, reset)
         X = check_array(

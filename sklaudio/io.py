@@ -72,6 +72,10 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+# Formats whose centre AudioReader reads without decoding the whole file.
+_WINDOWED_FORMATS = frozenset({"WAV", "WAVEX", "AIFF"})
+
+
 # Size fields that writers unable to seek back leave unset: 0, 0xFFFFFFFF, or sox's
 # 0x7FFFF000 when it writes to a pipe. Such a header says nothing about the file's length.
 def _unknown_size(size: int) -> bool:
@@ -370,11 +374,11 @@ class AudioReader(TransformerMixin, BaseEstimator):
         Output rate in Hz.
     duration : float, default=None
         Output length in seconds: longer clips keep their centre, shorter ones
-        are zero-padded on both sides (:func:`fix_length`). From a file much
-        longer than that, only a window around the centre is decoded and
-        resampled, with the same result. ``None`` requires every clip of a call
-        to have the same length after resampling (an error lists the shortest
-        and longest file otherwise).
+        are zero-padded on both sides (:func:`fix_length`). From a WAV or AIFF
+        file much longer than that, only a window around the centre is decoded
+        and resampled, with the same samples as from the whole file. ``None``
+        requires every clip of a call to have the same length after resampling
+        (an error lists the shortest and longest file otherwise).
     mono : bool, default=True
         Average channels into one.
     n_jobs : int, default=None
@@ -467,6 +471,9 @@ class AudioReader(TransformerMixin, BaseEstimator):
         that, decoding and resampling only a window around them; None when the file is
         not much longer (or its header cannot be read: ``read_audio`` then says why).
 
+        Only uncompressed WAV and AIFF files, whose samples seek exactly and whose cut-short
+        copies :func:`cut_short` catches from the header: an MP3 or Opus decoder needs
+        the frames before a seek point, and a cut FLAC file fails only where it is cut.
         The window starts on a multiple of the resampler's decimation factor, so its
         resampled samples fall on the same output grid as the whole file's, and it has
         a margin wider than the filter on either side: the result matches decoding the
@@ -477,12 +484,14 @@ class AudioReader(TransformerMixin, BaseEstimator):
             info = sf.info(path)
         except (RuntimeError, OSError):
             return None
+        if info.format not in _WINDOWED_FORMATS:
+            return None
         native, total = int(info.samplerate), int(info.frames)
         ratio = Fraction(int(self.sample_rate), native)
         up, down = ratio.numerator, ratio.denominator
         margin = 256 + 10 * max(up, down) // up  # native samples; > the filter's half-length
         total_out = -(-total * up // down)  # ceil: resample_poly's output length
-        if total_out < n_out + 4 * margin * up // down + 2 * native:
+        if total_out < n_out + 4 * margin * up // down + 2 * int(self.sample_rate):
             return None  # not worth it: decode everything
         start_out = (total_out - n_out) // 2  # fix_length's centre crop
         s0 = max(0, (start_out * down // up - margin) // down * down)

@@ -460,3 +460,9 @@ def test_readme_quickstart_runs_as_written(tmp_path):
     numbers = re.findall(r"^0\.\d+|^1\.0", result.stdout, flags=re.M)
     assert len(numbers) == 3, result.stdout
     assert (tmp_path / "clf.pt").is_file()
+
+
+def test_n_folds_is_only_for_folder_corpora(npid_model, tmp_path, capsys):
+    argv = ["evaluate", "--model", str(npid_model), "--dataset", "esc10", "--root", str(tmp_path)]
+    assert main([*argv, "--n-folds", "3", "--device", "cpu"]) == 1
+    assert "--n-folds is for --dataset folder; esc10 has official folds" in capsys.readouterr().err

@@ -411,3 +411,12 @@ def test_a_pipeline_repr_shows_only_what_the_user_set():
     assert "NPIDEmbedder(callbacks=None, max_epochs=5)" in text
     assert "FineTunedClassifier(callbacks=None, lr=0.1)" in text
     assert "iterator_train" not in text and "DataLoader" not in text  # skorch's defaults
+
+
+def test_a_log_mel_frontend_with_empty_bands_is_warned_about_at_fit():
+    from sklaudio import SpectrogramTransformer
+
+    frontend = SpectrogramTransformer("log_mel", sample_rate=48000, n_fft=512, n_mels=128)
+    X = np.random.default_rng(0).normal(size=(8, 4800)).astype(np.float32)
+    with pytest.warns(UserWarning, match="13 of the n_mels=128 mel bands"):
+        NPIDEmbedder(**{**TINY, "max_epochs": 1}, frontend=frontend).fit(X)

@@ -292,3 +292,19 @@ def test_a_long_file_reads_only_its_centre_and_gives_the_same_clip(
         assert decoded[0] < 2 * target  # about one second decoded, not twelve
         whole, _ = real_read(path, sample_rate=target, mono=mono)
         np.testing.assert_array_equal(clip, fix_length(whole, target))
+
+
+def test_compressed_files_are_decoded_whole_for_the_same_clip(tmp_path, monkeypatch):
+    import sklaudio.io
+
+    path = tmp_path / "long.flac"  # a cut FLAC fails only where it is cut: decoded whole
+    sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 12), 16000)
+    offsets = []
+    real_read = sklaudio.io.read_audio
+    monkeypatch.setattr(
+        sklaudio.io,
+        "read_audio",
+        lambda *a, **k: offsets.append(k.get("offset", 0.0)) or real_read(*a, **k),
+    )
+    AudioReader(sample_rate=16000, duration=1.0).fit_transform([path])
+    assert offsets == [0.0]
