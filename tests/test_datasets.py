@@ -872,10 +872,15 @@ def test_a_row_with_a_stray_comma_or_too_few_fields_names_its_line(tmp_path):
         load_esc10(tmp_path)
 
 
+def _urbansound8k_csv(root: Path) -> tuple[Path, list[str]]:
+    """A stand-in UrbanSound8K under ``root``: its metadata file and lines."""
+    build_urbansound8k(root)
+    path = root / "metadata" / "UrbanSound8K.csv"
+    return path, path.read_text().splitlines()
+
+
 def test_urbansound8k_clip_listed_in_two_folds_is_refused(tmp_path):
-    build_urbansound8k(tmp_path)
-    path = tmp_path / "metadata" / "UrbanSound8K.csv"
-    lines = path.read_text().splitlines()
+    path, lines = _urbansound8k_csv(tmp_path)
     name, *fields = lines[1].split(",")
     fields[4] = str(1 + int(fields[4]) % 10)  # the same clip in the next fold
     _write_lines(path, [*lines, ",".join([name, *fields])])
@@ -884,9 +889,7 @@ def test_urbansound8k_clip_listed_in_two_folds_is_refused(tmp_path):
 
 
 def test_urbansound8k_row_without_class_is_an_error_not_a_none_name(tmp_path):
-    build_urbansound8k(tmp_path)
-    path = tmp_path / "metadata" / "UrbanSound8K.csv"
-    lines = path.read_text().splitlines()
+    path, lines = _urbansound8k_csv(tmp_path)
     lines[2] = lines[2].rsplit(",", 1)[0]
     _write_lines(path, lines)
     with pytest.raises(ValueError, match=r"line 3: 7 fields .* no value for \['class'\]"):
