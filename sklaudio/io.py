@@ -82,14 +82,14 @@ def _unknown_size(size: int) -> bool:
     return size == 0 or size >= 0x7FFFF000
 
 
-def _riff_chunks(fh, order: str):
+def _riff_chunks(fh, byteorder: str):
     """``(id, size, offset of the data)`` of each chunk after a RIFF/FORM header; the
     caller may read from the chunk, the next one is found from its offset."""
     while True:
         head = fh.read(8)
         if len(head) < 8:
             return
-        size = int.from_bytes(head[4:], "little" if order == "<" else "big")
+        size = int.from_bytes(head[4:], byteorder)
         start = fh.tell()
         yield head[:4], size, start
         fh.seek(start + size + (size & 1))
@@ -101,16 +101,15 @@ def _declared_audio(fh) -> tuple[int, int, int] | None:
     sizes, a damaged header)."""
     magic = fh.read(12)
     if magic[:4] in (b"RIFF", b"RIFX") and magic[8:12] == b"WAVE":
-        order = "<" if magic[:4] == b"RIFF" else ">"
+        byteorder = "little" if magic[:4] == b"RIFF" else "big"
         bytes_per_frame = None
-        for chunk, size, start in _riff_chunks(fh, order):
+        for chunk, size, start in _riff_chunks(fh, byteorder):
             if chunk == b"fmt " and size >= 16:
                 fmt = fh.read(16)
                 if len(fmt) < 16:
                     return None
                 codec, channels, block, bits = (
-                    int.from_bytes(fmt[i : i + 2], "little" if order == "<" else "big")
-                    for i in (0, 2, 12, 14)
+                    int.from_bytes(fmt[i : i + 2], byteorder) for i in (0, 2, 12, 14)
                 )
                 if codec in (1, 3, 0xFFFE) and channels and block == channels * ((bits + 7) // 8):
                     bytes_per_frame = block
@@ -120,7 +119,7 @@ def _declared_audio(fh) -> tuple[int, int, int] | None:
                 return size // bytes_per_frame, bytes_per_frame, start
     elif magic[:4] == b"FORM" and magic[8:12] == b"AIFF":  # AIFC may be compressed
         frames = bytes_per_frame = None
-        for chunk, size, start in _riff_chunks(fh, ">"):
+        for chunk, size, start in _riff_chunks(fh, "big"):
             if chunk == b"COMM" and size >= 8:
                 comm = fh.read(8)
                 if len(comm) < 8:
@@ -641,22 +640,18 @@ def list_audio_files(root, extensions=AUDIO_EXTENSIONS):
         raise NotADirectoryError(f"{_describe(root)} is not a directory")
     exts = tuple(e.lower() for e in extensions)
     found = []
-    branch = {os.fspath(root): os.path.realpath(root)}  # real path of each folder walked
+    # the real paths of each folder and of those above it, handed down the walk
+    chains = {os.fspath(root): frozenset({os.path.realpath(root)})}
     # os.walk rather than Path.rglob, which does not enter linked folders before Python 3.13
     for folder, subfolders, files in os.walk(root, followlinks=True):
-        real = branch.get(folder) or os.path.realpath(folder)
-        ancestors, parent = set(), os.path.dirname(folder)
-        while parent in branch and parent != folder:
-            ancestors.add(branch[parent])
-            if parent == os.fspath(root):
-                break
-            parent = os.path.dirname(parent)
-        if real in ancestors:  # a link back up the tree: a loop
-            subfolders[:] = []
-            continue
+        chain = chains.pop(folder)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        for d in subfolders:
-            branch[os.path.join(folder, d)] = os.path.realpath(os.path.join(folder, d))
+        for d in list(subfolders):
+            real = os.path.realpath(os.path.join(folder, d))
+            if real in chain:  # a link back up the tree: a loop
+                subfolders.remove(d)
+            else:
+                chains[os.path.join(folder, d)] = chain | {real}
         found += [
             os.path.join(folder, name)
             for name in files
