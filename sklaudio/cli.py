@@ -233,7 +233,7 @@ def _pretrain(args) -> int:
     from sklearn.pipeline import make_pipeline
 
     from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
-    from sklaudio.features import SpectrogramTransformer
+    from sklaudio.features import ESRESNET_STFT, SpectrogramTransformer
     from sklaudio.io import AudioReader
     from sklaudio.persist import save
 
@@ -245,6 +245,12 @@ def _pretrain(args) -> int:
     reader = AudioReader(sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs)
     # log-mel at a 1024/512 STFT; the esresnet kind keeps its own (2048/561/1654) sizes
     stft = dict(n_fft=1024, hop_length=512) if args.features == "log_mel" else {}
+    if args.n_fft is not None:
+        stft["n_fft"] = args.n_fft
+        if args.features == "esresnet" and args.n_fft < ESRESNET_STFT["win_length"]:
+            stft["win_length"] = args.n_fft  # its window spans the frame when it cannot be longer
+    if args.hop_length is not None:
+        stft["hop_length"] = args.hop_length
     frontend = SpectrogramTransformer(
         args.features,
         sample_rate=args.sample_rate,
@@ -553,6 +559,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrain.add_argument(
         "--n-mels", type=_positive_int, default=64, help="log-mel bands (default 64)"
+    )
+    pretrain.add_argument(
+        "--n-fft",
+        type=_positive_int,
+        default=None,
+        help="STFT size in samples (default 1024 for log_mel, 2048 for esresnet, whose "
+        "1654-sample window shrinks to a smaller size; raise it when mel bands fall between "
+        "FFT bins)",
+    )
+    pretrain.add_argument(
+        "--hop-length",
+        type=_positive_int,
+        default=None,
+        help="STFT hop in samples (default 512 for log_mel, 561 for esresnet)",
     )
     pretrain.add_argument(
         "--frame-duration",

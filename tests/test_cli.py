@@ -166,6 +166,22 @@ def test_pretrain_esresnet_features_and_settings_checked_before_decoding(
     assert "n_fft" in capsys.readouterr().err
 
 
+def test_pretrain_stft_settings_reach_the_saved_frontend(labelled_folder, tmp_path):
+    from sklaudio.persist import load
+
+    out = tmp_path / "stft.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "1"]
+    stft = ["--n-fft", "512", "--hop-length", "128"]
+    assert main([*argv, *SMALL, *stft, "--out", str(out), "--quiet"]) == 0
+    frontend = load(out).frontend
+    assert (frontend.n_fft, frontend.hop_length) == (512, 128)
+    # the esresnet kind keeps its own hop; its 1654-sample window shrinks to a smaller frame
+    argv += ["--features", "esresnet", "--n-fft", "1024"]
+    assert main([*argv, *SMALL, "--out", str(out), "--quiet"]) == 0
+    frontend = load(out).frontend
+    assert (frontend.n_fft, frontend.win_length, frontend.hop_length) == (1024, 1024, None)
+
+
 def test_pretrain_afp(labelled_folder, tmp_path):
     from sklaudio.persist import load
 
