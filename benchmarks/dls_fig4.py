@@ -10,6 +10,7 @@ all curves; prints the table of accuracy at epochs 1, 3, 5, 10 and the last.
     python benchmarks/dls_fig4.py --dataset esc10 --root ../shared/data/esc10
     python benchmarks/dls_fig4.py --dataset esc10 --root ESC10 \\
         --pretrain-dataset urbansound8k --pretrain-root UrbanSound8K   # cross-corpus
+    python benchmarks/dls_fig4.py --backbone esresnet50 --features esresnet  # the paper's, GPU
 """
 
 from __future__ import annotations
@@ -42,19 +43,24 @@ TABLE_EPOCHS = (1, 3, 5, 10)
 
 
 def spectrograms(dataset, root, args):
+    features = getattr(args, "features", "log_mel")
+    sample_rate = args.sr or (44100 if features == "esresnet" else 22050)
     bunch = LOADERS[dataset](root)
-    waves = AudioReader(sample_rate=args.sr, duration=args.duration, n_jobs=-1).fit_transform(
+    waves = AudioReader(sample_rate=sample_rate, duration=args.duration, n_jobs=-1).fit_transform(
         bunch.filenames
     )
-    spec = SpectrogramTransformer(
-        "log_mel",
-        sample_rate=args.sr,
-        n_fft=args.n_fft,
-        hop_length=args.hop_length,
-        n_mels=args.n_mels,
-        device="cpu",
-    ).fit_transform(waves)
-    return spec, bunch
+    if features == "esresnet":  # the paper's 3-band images at the kind's own STFT
+        spec = SpectrogramTransformer("esresnet", sample_rate=sample_rate, device="auto")
+    else:
+        spec = SpectrogramTransformer(
+            "log_mel",
+            sample_rate=sample_rate,
+            n_fft=args.n_fft,
+            hop_length=args.hop_length,
+            n_mels=args.n_mels,
+            device="cpu",
+        )
+    return spec.fit_transform(waves), bunch
 
 
 def classifier(args, embedder=None, valid=None, cls=FineTunedClassifier):
@@ -104,7 +110,15 @@ def main(argv=None):
     )
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--sr", type=int, default=22050)
+    parser.add_argument(
+        "--features",
+        default="log_mel",
+        choices=["log_mel", "esresnet"],
+        help="log-mel (--n-mels, --n-fft, --hop-length) or the paper's 3-band ESResNet images",
+    )
+    parser.add_argument(
+        "--sr", type=int, default=None, help="default 22050 (log_mel), 44100 (esresnet)"
+    )
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--n-mels", type=int, default=64)
     parser.add_argument("--n-fft", type=int, default=1024)

@@ -335,6 +335,9 @@ class _TorchNetMixin(AccelerateMixin):
                     setattr(self, name + "_", self.accelerator.prepare(optimizer))
 
     def train_step(self, batch, **fit_params):
+        if self._device_unresolved():
+            with self._resolved_device():
+                return self._skorch_hooks().train_step(batch, **fit_params)
         return self._skorch_hooks().train_step(batch, **fit_params)
 
     def train_step_single(self, batch, **fit_params):
@@ -354,6 +357,9 @@ class _TorchNetMixin(AccelerateMixin):
         return self._skorch_hooks().on_train_end(net, X=X, y=y, **kwargs)
 
     def evaluation_step(self, batch, training=False):
+        if self._device_unresolved():
+            with self._resolved_device():
+                return self._skorch_hooks().evaluation_step(batch, training=training)
         return self._skorch_hooks().evaluation_step(batch, training=training)
 
     def save_params(self, *args, **kwargs):
@@ -402,6 +408,20 @@ class _TorchNetMixin(AccelerateMixin):
             yield
         finally:
             self.device = requested
+
+    def _device_unresolved(self) -> bool:
+        return self.device in ("auto", None) and not self._accelerated
+
+    # skorch's own entry points (train_step, evaluation_step, forward_iter), called by
+    # users of its API outside fit/transform: 'auto' is resolved there too (torch knows
+    # no 'auto' device).
+    def forward_iter(self, X, training=False, device="cpu"):
+        """The module's outputs batch by batch (see :meth:`skorch.NeuralNet.forward_iter`)."""
+        if self._device_unresolved():
+            with self._resolved_device():
+                yield from super().forward_iter(X, training=training, device=device)
+        else:
+            yield from super().forward_iter(X, training=training, device=device)
 
     def __setstate__(self, state):
         # A pickle from an older sklaudio lacks the parameters added since: their defaults.

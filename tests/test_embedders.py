@@ -137,6 +137,17 @@ def test_unavailable_or_unknown_device_is_a_clear_error(spectrograms):
             NPIDEmbedder(**TINY, device="cuda").fit(spectrograms)
 
 
+def test_skorch_entry_points_resolve_the_auto_device(spectrograms):
+    # device='auto' is ours: skorch's own API must not hand it to torch
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    assert emb.device == "auto"
+    batch = (torch.from_numpy(spectrograms[:8]), torch.arange(8))
+    assert np.isfinite(emb.train_step(batch)["loss"].item())
+    assert emb.evaluation_step(batch).shape == (8, 8)
+    assert emb.forward(spectrograms).shape == (24, 8)
+    assert emb.device == "auto"  # the parameter is left as given
+
+
 def test_a_cuda_index_the_machine_lacks_is_a_clear_error(spectrograms, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
