@@ -264,6 +264,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     """
 
     _fixed_params = ("module", "criterion", "classes")
+    _bool_params = ("freeze_encoder", "augment", "input_norm", "mixed_precision")
     _fixed_reasons = {
         **_TorchNetMixin._fixed_reasons,
         "classes": "the classes are those of y at fit (classes_)",
@@ -403,6 +404,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             ),
             ("head_features", self.head_features in ("pooled", "stats"), "'pooled' or 'stats'"),
             ("stats_stages", _valid_stages(self.stats_stages), STAGES_EXPECTED),
+            *self._common_checks(),
         ]
         self._raise_on_failed(checks)
         if self.head_init == "linear_probe" and kind is None and self.pretrained_weights is None:
@@ -616,6 +618,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         y : array-like of shape (n,)
             Labels; at least two classes.
         """
+        self._check_fit_params(fit_params)
         if self.warm_start and self.initialized_ and hasattr(self, "classes_inferred_"):
             return self.partial_fit(X, y, **fit_params)  # skorch's warm_start: continue
         self._embedder_kind()  # a wrong type of embedder fails before its front end is read
@@ -651,6 +654,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train ``max_epochs`` more epochs on ``X, y`` (same classes)."""
+        self._check_fit_params(fit_params)
         if not self.initialized_ or not hasattr(self, "classes_inferred_"):
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)

@@ -34,7 +34,7 @@ from sklaudio.callbacks import (
     TrainingCheckpoint,
     is_main_process,
 )
-from sklaudio.features import resolve_device
+from sklaudio.features import _check_device_available, resolve_device
 from sklaudio.io import AudioFileDataset, AudioReader, _as_path_list
 from sklaudio.nn import (
     BACKBONES,
@@ -104,29 +104,6 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
         )
         + " differ"
     )
-
-
-def _check_device_available(device) -> None:
-    """A clear error for a device this machine does not have (torch's own is an
-    AssertionError about how torch was compiled)."""
-    resolved = resolve_device(device)  # ValueError for what is not a torch device at all
-    kind = resolved.type
-    available = {
-        "cuda": torch.cuda.is_available,
-        "mps": lambda: hasattr(torch.backends, "mps") and torch.backends.mps.is_available(),
-    }.get(kind, lambda: True)
-    if not available():
-        raise ValueError(
-            f"device={device!r}, but this machine has no {kind} device that torch can use; "
-            "use device='auto' (the GPU when there is one) or 'cpu'"
-        )
-    count = torch.cuda.device_count() if kind == "cuda" else 0
-    if kind == "cuda" and resolved.index is not None and resolved.index >= count:
-        raise ValueError(
-            f"device={device!r}, but this machine has {count} CUDA device"
-            f"{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1}); "
-            "use device='auto' or one of those"
-        )
 
 
 def _other_clips(previous: str | None, current: str) -> bool:
@@ -220,6 +197,12 @@ class _TorchNetMixin(AccelerateMixin):
         # user's subclass must not be instantiated when it is defined
         if "__init__" in vars(cls) and cls.__module__.startswith("sklaudio."):
             cls.__init__.__signature__ = cls._full_signature()
+
+    def _check_fit_params(self, fit_params: dict) -> None:
+        if "sample_weight" in fit_params:
+            raise TypeError(
+                f"{type(self).__name__} does not support sample_weight: every clip counts once"
+            )
 
     def _train(self, X, y, resumable=False, **fit_params) -> None:
         """skorch's ``partial_fit``, with a warning when it stops early: skorch ends training
@@ -440,6 +423,19 @@ class _TorchNetMixin(AccelerateMixin):
         state.pop("_generators", None)  # torch generators are rebuilt from the seed
         return state
 
+    # parameters that must be True or False (a string such as 'no' would read as True)
+    _bool_params: tuple[str, ...] = ("mixed_precision",)
+
+    def _common_checks(self) -> list:
+        """Checks of the parameters every sklaudio net has, for ``_raise_on_failed``."""
+        checks = [
+            (name, isinstance(getattr(self, name), bool | np.bool_), "True or False")
+            for name in self._bool_params
+        ]
+        ok = isinstance(self.verbose, Integral) and self.verbose >= 0
+        checks.append(("verbose", ok, "an integer >= 0"))
+        return checks
+
     def _raise_on_failed(self, checks) -> None:
         """``checks``: ``(parameter name, holds, what it must be)``; raise on the first failure."""
         for name, ok, expected in checks:
@@ -499,8 +495,10 @@ class _TorchNetMixin(AccelerateMixin):
         """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim;
         a 1-d array of paths when the frontend starts with an AudioReader."""
         step = self._frontend_steps()[1]
-        if reset and getattr(step, "kind", None) == "log_mel":  # a frontend is never fitted
-            step._warn_empty_bands(step._check_settings()["n_fft"])
+        if reset and hasattr(step, "_check_settings"):  # a frontend is never fitted: check it
+            params = step._check_settings()
+            if step.kind == "log_mel":
+                step._warn_empty_bands(params["n_fft"])
         if self._frontend_steps()[0] is not None:
             return self._check_paths(X, reset)
         X = check_array(
@@ -995,6 +993,8 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     (16, 448)
     """
 
+    _bool_params = ("augment", "input_norm", "mixed_precision")
+
     def __init__(
         self,
         embedding_dim=128,
@@ -1090,6 +1090,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
             ("loss", self.loss in ("nce", "softmax"), "'nce' or 'softmax'"),
             ("backbone", self.backbone in BACKBONES, f"one of {sorted(BACKBONES)}"),
             *self._output_checks(),
+            *self._common_checks(),
             (
                 "max_epochs",
                 isinstance(self.max_epochs, Integral) and self.max_epochs >= 1,
@@ -1188,6 +1189,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         y : ignored
             Instance discrimination uses each clip's index as its label.
         """
+        self._check_fit_params(fit_params)
         warm = bool(self.warm_start and self.initialized_)
         previous = getattr(self, "_checkpoint_fingerprint", None) if warm else None
         X = self._check_input(X, reset=not warm)  # a warm start needs the fitted input shape
@@ -1212,6 +1214,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on the same clips (the memory bank holds one row per clip)."""
+        self._check_fit_params(fit_params)
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)
@@ -1325,6 +1328,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
     """
 
     _fixed_params = ("module", "criterion", "train_split", "max_epochs")
+    _bool_params = ("pair_loss", "mixed_precision")
     _fixed_reasons = {
         **_TorchNetMixin._fixed_reasons,
         "max_epochs": "it trains mse_epochs + pair_epochs epochs; set those",
@@ -1425,7 +1429,27 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
                 isinstance(self.pair_epochs, Integral) and self.pair_epochs >= 0,
                 "an integer >= 0",
             ),
+            (
+                "sample_rate",
+                isinstance(self.sample_rate, Real)
+                and not isinstance(self.sample_rate, bool)
+                and self.sample_rate > 0,
+                "a positive number of Hz",
+            ),
+            (
+                "hop_length",
+                isinstance(self.hop_length, Integral) and self.hop_length >= 1,
+                "a positive integer",
+            ),
+            (
+                "widths",
+                isinstance(self.widths, Sequence)
+                and len(self.widths) == 2
+                and all(isinstance(w, Integral) and w >= 1 for w in self.widths),
+                "2 positive integers (channels of the first two encoder layers)",
+            ),
             *self._output_checks(),
+            *self._common_checks(),
             ("short", self.short in ("pad", "raise"), "'pad' or 'raise'"),
             (
                 "batch_size",
@@ -1524,6 +1548,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
 
     def fit(self, X, y=None, **fit_params):
         """Train the frame predictor (two phases); ``y`` is ignored."""
+        self._check_fit_params(fit_params)
         if self.warm_start and self.initialized_:  # skorch's warm_start: continue
             return self.partial_fit(X, y, **fit_params)
         X = self._check_input(X, reset=True)
@@ -1614,6 +1639,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train ``mse_epochs + pair_epochs`` more epochs (phase 2 continues) on ``X``."""
+        self._check_fit_params(fit_params)
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)

@@ -61,6 +61,29 @@ def resolve_device(device) -> torch.device:
         ) from exc
 
 
+def _check_device_available(device) -> None:
+    """A clear error for a device this machine does not have (torch's own is an
+    AssertionError about how torch was compiled)."""
+    resolved = resolve_device(device)  # ValueError for what is not a torch device at all
+    kind = resolved.type
+    available = {
+        "cuda": torch.cuda.is_available,
+        "mps": lambda: hasattr(torch.backends, "mps") and torch.backends.mps.is_available(),
+    }.get(kind, lambda: True)
+    if not available():
+        raise ValueError(
+            f"device={device!r}, but this machine has no {kind} device that torch can use; "
+            "use device='auto' (the GPU when there is one) or 'cpu'"
+        )
+    count = torch.cuda.device_count() if kind == "cuda" else 0
+    if kind == "cuda" and resolved.index is not None and resolved.index >= count:
+        raise ValueError(
+            f"device={device!r}, but this machine has {count} CUDA device"
+            f"{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1}); "
+            "use device='auto' or one of those"
+        )
+
+
 @lru_cache(maxsize=32)
 def _window_np(window: str, win_length: int) -> np.ndarray:
     # Periodic ("fftbins=True") windows, as torch.stft and ESResNet use.
@@ -529,6 +552,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             self._warn_empty_bands(params["n_fft"])
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
         self._check_ndim(X)
+        _check_device_available(self.device)
         self.device_ = resolve_device(self.device)
         _check_waveforms(torch.from_numpy(X[:1]), params["n_fft"])
         self.output_shape_ = self._output_shape(X)
@@ -571,9 +595,10 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         x = x if x.ndim == 3 else x[:, None]
         if self.kind == "power":
             return power_spectrogram(x, **params)
-        return log_mel_spectrogram(
-            x, self.sample_rate, **params, n_mels=self.n_mels, f_min=self.f_min, f_max=self.f_max
-        )
+        if self.kind == "log_mel":
+            mel = dict(n_mels=self.n_mels, f_min=self.f_min, f_max=self.f_max)
+            return log_mel_spectrogram(x, self.sample_rate, **params, **mel)
+        raise ValueError(f"kind={self.kind!r} must be one of {list(_KINDS)}")
 
     def transform(self, X):
         """Compute the spectrograms.
@@ -636,6 +661,10 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
     n_bands_ : int
         Time series per clip (``channels * n_freq``); each gives one value per
         statistic, named ``'{stat}{band}'`` by ``get_feature_names_out``.
+    band_shape_ : tuple of int
+        The axes before time seen in ``fit`` (``(channels, n_freq)`` for
+        spectrograms); ``transform`` refuses others, any number of frames is
+        fine.
 
     Examples
     --------
@@ -656,25 +685,43 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Check the input; nothing is learned."""
         self._validate_params()
-        unknown = set(self.stats) - set(self._STATS)
-        if unknown or not self.stats:
-            raise ValueError(
-                f"stats={self.stats!r} must be a non-empty tuple of {sorted(self._STATS)}"
-            )
+        self._check_stats()
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
         self.n_bands_ = int(np.prod(X.shape[1:-1]))
+        self.band_shape_ = tuple(int(d) for d in X.shape[1:-1])
         return self
 
+    def _check_stats(self):
+        unknown = set(self.stats) - set(self._STATS)
+        if unknown or not self.stats or len(set(self.stats)) != len(self.stats):
+            raise ValueError(
+                f"stats={self.stats!r} must be a non-empty tuple of distinct names from "
+                f"{sorted(self._STATS)}"
+            )
+
     def get_feature_names_out(self, input_features=None):
-        """``'{stat}{band}'`` for every output column, in order (``'mean0'``, ...)."""
+        """``'{stat}{band}'`` for every output column, in order (``'mean0'``, ...).
+
+        ``input_features`` is not used: a band has no input column name.
+        """
         check_is_fitted(self, "n_bands_")
+        self._check_stats()
         names = [f"{stat}{band}" for stat in self.stats for band in range(self.n_bands_)]
         return np.asarray(names, dtype=object)
 
     def transform(self, X):
         """Return ``(n, len(stats) * channels * n_freq)`` float32 features."""
         check_is_fitted(self)
+        self._check_stats()
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
+        bands = tuple(X.shape[1:-1])
+        # a fitted model without band_shape_ (older pickle) checks what it can
+        if bands != getattr(self, "band_shape_", bands) or int(np.prod(bands)) != self.n_bands_:
+            raise ValueError(
+                f"X has {bands} bands per clip before the time axis (shape {X.shape[1:]}), but "
+                f"TemporalStatistics was fitted on {getattr(self, 'band_shape_', self.n_bands_)}"
+                "; the number of time frames may differ, the bands may not"
+            )
         parts = [self._STATS[s](X, axis=-1).reshape(X.shape[0], -1) for s in self.stats]
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
 

@@ -82,11 +82,21 @@ def test_frontend_on_waveforms():
         ({"n_context": 0}, "n_context"),
         ({"output": "logits"}, "output"),
         ({"short": "drop"}, "short"),
+        ({"hop_length": 0}, "hop_length must be a positive integer"),
+        ({"sample_rate": -1}, "sample_rate must be a positive number"),
+        ({"widths": (4,)}, "widths must be 2 positive integers"),
+        ({"pair_loss": "no"}, "pair_loss must be True or False, got 'no'"),
+        ({"verbose": "x"}, "verbose must be an integer >= 0"),
     ],
 )
 def test_bad_params(spectrograms, params, match):
     with pytest.raises(ValueError, match=match):
         AFPPairLossEmbedder(**{**TINY, **params}).fit(spectrograms)
+
+
+def test_sample_weight_is_refused_by_name(spectrograms):
+    with pytest.raises(TypeError, match="AFPPairLossEmbedder does not support sample_weight"):
+        AFPPairLossEmbedder(**TINY).fit(spectrograms, sample_weight=np.ones(len(spectrograms)))
 
 
 def test_short_clips_refused_or_padded(spectrograms):

@@ -137,6 +137,20 @@ def test_unavailable_or_unknown_device_is_a_clear_error(spectrograms):
             NPIDEmbedder(**TINY, device="cuda").fit(spectrograms)
 
 
+@pytest.mark.parametrize(
+    "frontend, match",
+    [
+        (SpectrogramTransformer("mel", n_fft=256), "'kind' parameter"),
+        (SpectrogramTransformer("power", n_fft=256, hop_length=0), "'hop_length' parameter"),
+        (SpectrogramTransformer("esresnet", n_fft=256), "win_length=1654"),
+    ],
+)
+def test_a_frontend_is_checked_at_fit_whatever_its_kind(frontend, match):
+    waves = np.zeros((12, 2000), dtype=np.float32)
+    with pytest.raises(ValueError, match=match):
+        NPIDEmbedder(**TINY, frontend=frontend).fit(waves)
+
+
 def test_skorch_entry_points_resolve_the_auto_device(spectrograms):
     # device='auto' is ours: skorch's own API must not hand it to torch
     emb = NPIDEmbedder(**TINY).fit(spectrograms)
@@ -268,12 +282,16 @@ def test_clone_keeps_params():
         ({"stats_stages": ()}, None, "stats_stages"),
         ({"stats_stages": (True, 2)}, None, "stats_stages"),
         ({"stats_stages": "23"}, None, "stats_stages"),
+        ({"input_norm": "yes"}, None, "input_norm must be True or False"),
+        ({"verbose": -1}, None, "verbose must be an integer >= 0"),
     ],
 )
 def test_bad_input(spectrograms, params, X, match):
     X = spectrograms if X is None else X
     with pytest.raises(ValueError, match=match):
         NPIDEmbedder(**{**TINY, **params}).fit(X)
+    with pytest.raises(TypeError, match="NPIDEmbedder does not support sample_weight"):
+        NPIDEmbedder(**TINY).fit(spectrograms, sample_weight=np.ones(len(spectrograms)))
 
 
 def test_nan_unfitted_and_shape_mismatch(spectrograms):

@@ -231,6 +231,25 @@ def test_temporal_statistics():
         "mean0",
         "std0",
     ]
+    with pytest.raises(ValueError, match="distinct"):
+        TemporalStatistics(stats=("mean", "mean")).fit(S)
+
+
+def test_temporal_statistics_refuses_other_bands_but_not_other_lengths():
+    S = np.random.default_rng(0).normal(size=(4, 1, 20, 30)).astype(np.float32)
+    stats = TemporalStatistics().fit(S)
+    assert stats.transform(S[..., :12]).shape == (4, 40)  # fewer frames: the same columns
+    with pytest.raises(ValueError, match=r"\(1, 10\) bands per clip.*fitted on \(1, 20\)"):
+        stats.transform(S[:, :, :10])
+
+
+def test_transformer_refuses_a_device_the_machine_lacks():
+    X = np.zeros((2, 4000), dtype=np.float32)
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        SpectrogramTransformer("log_mel", n_mels=16, device="gpu").fit(X)
+    if not torch.cuda.is_available():  # at fit, not at the first transform
+        with pytest.raises(ValueError, match="device='cuda', but this machine has no cuda"):
+            SpectrogramTransformer("log_mel", n_mels=16, device="cuda").fit(X)
 
 
 def test_frame_sequences_windows_and_order():

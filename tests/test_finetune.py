@@ -276,6 +276,8 @@ def test_partially_matching_state_dict_warns(toy, tmp_path):
         (lambda e: dict(head_init="linear_probe"), "needs a pre-trained encoder"),
         (lambda e: dict(head_features="attention"), "head_features must be 'pooled' or 'stats'"),
         (lambda e: dict(head_features="stats", stats_stages=(5,)), "stats_stages must be"),
+        (lambda e: dict(freeze_encoder="yes"), "freeze_encoder must be True or False"),
+        (lambda e: dict(input_norm="no"), "input_norm must be True or False"),
     ],
 )
 def test_bad_parameters(toy, npid, make, match):
@@ -292,6 +294,8 @@ def test_bad_labels_and_shapes(toy, npid):
         FineTunedClassifier(**FAST).fit(X, np.array(["dog"] * len(X)))
     with pytest.raises(ValueError, match="requires y"):
         FineTunedClassifier(**FAST).fit(X, None)
+    with pytest.raises(TypeError, match="FineTunedClassifier does not support sample_weight"):
+        FineTunedClassifier(**FAST).fit(X, y, sample_weight=np.ones(len(y)))
     with pytest.raises(ValueError, match=r"embedder was fitted on \(1, 16, 20\)"):
         FineTunedClassifier(embedder=npid, **FAST).fit(X[..., :10], y)
     clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}).fit(X, y)
