@@ -81,6 +81,8 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
     if saved is None:
         return "it has no fingerprint"
     saved, current = json.loads(saved), json.loads(current)
+    if "files_crc32" in saved and saved["files_crc32"] != current.get("files_crc32"):
+        return "the files changed on disk since (size or modification time)"
     for key in ("estimator", "shape", "data_crc32", "labels_crc32", "embedder_crc32"):
         if key in current and key not in saved:
             return f"it was written by an older sklaudio (no {key}); delete it to start afresh"
@@ -104,6 +106,19 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
         )
         + " differ"
     )
+
+
+def _files_crc32(paths) -> int:
+    """CRC of every file's size and modification time: a file rewritten since is another clip
+    (reading every file to hash it would cost a pass over the corpus)."""
+    stats = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            stats.append((info.st_size, info.st_mtime_ns))
+        except OSError:
+            stats.append((-1, -1))  # reading it reports the error with its name
+    return zlib.crc32(np.asarray(stats, dtype=np.int64).tobytes())
 
 
 def _other_clips(previous: str | None, current: str) -> bool:
@@ -365,7 +380,34 @@ class _TorchNetMixin(AccelerateMixin):
             vars(self).update(direct)
             self._params_to_validate.update(direct)
             params = {k: v for k, v in params.items() if k not in direct}
-        return super().set_params(**params) if params else self
+        # 'frontend__n_mels', 'embedder__nce_t': parameters of an estimator-valued
+        # parameter go to that estimator, as in sklearn (skorch would keep them as
+        # attributes of their own and refuse them at fit)
+        nested: dict[str, dict] = {}
+        estimators = self._estimator_valued_params(params)
+        for key in list(params):
+            name, sep, sub = key.partition("__")
+            if sep and name in estimators:
+                nested.setdefault(name, {})[sub] = params.pop(key)
+            elif sep and name in ("frontend", "embedder"):
+                value = params.get(name, getattr(self, name, None))
+                raise ValueError(
+                    f"cannot set {key}: {name} is {value!r}, not an estimator with parameters"
+                )
+        if params:
+            super().set_params(**params)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
+
+    def _estimator_valued_params(self, params: dict) -> set[str]:
+        """Parameters whose value (the new one where ``params`` sets it) is an estimator."""
+        names = set()
+        for name in self._get_param_names():
+            value = params.get(name, getattr(self, name, None))
+            if hasattr(value, "set_params") and not isinstance(value, type):
+                names.add(name)
+        return names
 
     def _get_param_names(self):
         # skorch lists every attribute that does not end in "_"; private ones and the
@@ -675,8 +717,10 @@ class _TorchNetMixin(AccelerateMixin):
 
     def _fingerprint(self, X: np.ndarray, y=None) -> str:
         """The data and parameters a checkpoint belongs to (a resumed fit must match)."""
+        files = {}
         if X.dtype == object:  # paths: the files named are the data
             sample = np.frombuffer("\0".join(map(os.fsdecode, X)).encode(), dtype=np.uint8)
+            files = {"files_crc32": _files_crc32(X)}  # ... as they are on disk now
         else:
             flat = X.reshape(len(X), -1)
             sample = np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 1024)])
@@ -690,6 +734,7 @@ class _TorchNetMixin(AccelerateMixin):
                 "estimator": type(self).__name__,
                 "shape": list(X.shape),
                 "data_crc32": zlib.crc32(sample.tobytes()),
+                **files,
                 "params": params,
                 **self._fingerprint_extras(y),
             }

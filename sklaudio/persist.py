@@ -24,6 +24,7 @@ import pickle
 import re
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,8 @@ def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
             f"cannot read {os.fspath(path)!r} as a {what}: it is "
             f"{kind or 'of another format'}; expected a file written by {expected}"
         )
+    if head.startswith(b"PK\x03\x04"):
+        _check_zip_checksums(path, what)
     try:
         with warnings.catch_warnings():
             # a plain pickle gets a protocol warning before it is refused below
@@ -133,6 +136,25 @@ def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
             f"cannot read {os.fspath(path)!r} as a {what}: {exc}; the file is truncated, "
             "corrupt or of another format"
         ) from exc
+
+
+def _check_zip_checksums(path: Path, what: str) -> None:
+    """torch.save's zip stores a CRC-32 per record, which torch.load never checks: a file
+    damaged on disk or in transfer would load with wrong weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(
+            f"cannot read {os.fspath(path)!r} as a {what}: {exc}; the file is truncated, "
+            "corrupt or of another format"
+        ) from exc
+    if bad is not None:
+        raise ValueError(
+            f"cannot read {os.fspath(path)!r} as a {what}: its record {bad!r} fails its "
+            "checksum; the file was damaged after it was written (copy it again, or save the "
+            "model again)"
+        )
 
 
 def _encode(value):

@@ -204,3 +204,32 @@ def test_checkpoint_of_an_older_sklaudio_says_so():
     assert "older sklaudio (no labels_crc32)" in _fingerprint_difference(json.dumps(base), now)
     other = json.dumps({**base, "labels_crc32": 8})
     assert _fingerprint_difference(other, now) == "the labels differ (saved vs now)"
+
+
+def test_a_streamed_checkpoint_is_refused_once_its_files_changed(tmp_path):
+    # with paths, the data a checkpoint belongs to are the files as they were on disk
+    from sklearn.pipeline import make_pipeline
+
+    from sklaudio.datasets import make_sounds
+    from sklaudio.features import SpectrogramTransformer
+    from sklaudio.io import AudioReader
+
+    sounds = make_sounds(
+        n_samples=12,
+        n_classes=2,
+        sample_rate=8000,
+        duration=0.25,
+        random_state=0,
+        directory=tmp_path / "audio",
+    )
+    frontend = make_pipeline(
+        AudioReader(sample_rate=8000, duration=0.25),
+        SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, n_mels=16),
+    )
+    params = dict(NPID, max_epochs=1, frontend=frontend, checkpoint=tmp_path / "ck")
+    NPIDEmbedder(**params).fit(sounds.filenames)
+    NPIDEmbedder(**params).fit(sounds.filenames)  # the same files: resumes
+    first = sounds.filenames[0]
+    os.utime(first, ns=(0, os.stat(first).st_mtime_ns + 10**9))  # rewritten a second later
+    with pytest.raises(ValueError, match="another run: the files changed on disk"):
+        NPIDEmbedder(**params).fit(sounds.filenames)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from scipy.signal import stft
+from sklearn.base import clone
 from sklearn.model_selection import PredefinedSplit, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -342,6 +343,29 @@ def test_read_corpus_drops_clips_that_fail_to_decode_from_every_field(tmp_path):
     assert kept.skipped == [(bunch.filenames[victim], "contains NaN or infinite samples")]
     assert kept.target_names == loaded.target_names
     assert len(loaded.filenames) == len(bunch.filenames) and loaded.skipped == []  # untouched
+
+
+def test_check_corpus_drops_what_read_corpus_drops_a_chunk_at_a_time(tmp_path):
+    from sklaudio.datasets import check_corpus
+    from sklaudio.io import AudioReader
+
+    build_urbansound8k(tmp_path)
+    bunch = load_urbansound8k(tmp_path)
+    victims = [1, 4]  # in two chunks of 3; headers fine, NaN samples
+    for victim in victims:
+        sf.write(bunch.filenames[victim], np.full(800, np.nan, np.float32), 8000, subtype="FLOAT")
+    loaded = load_urbansound8k(tmp_path)
+    reader = AudioReader(sample_rate=8000, duration=0.1)
+    with pytest.warns(UserWarning, match="check_corpus dropped 2 of") as record:
+        checked = check_corpus(loaded, reader, chunk_size=3)
+    assert len(record) == 1 and reader.on_error == "raise"  # the reader is not modified
+    with pytest.warns(UserWarning, match="skipped 2 of"):
+        _, read = read_corpus(loaded, clone(reader).set_params(on_error="skip"))
+    for key in ("filenames", "target", "folds", "salience", "groups"):
+        np.testing.assert_array_equal(checked[key], read[key])
+    assert [path for path, _ in checked.skipped] == [loaded.filenames[i] for i in victims]
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        check_corpus(loaded, reader, chunk_size=0)
 
 
 def test_load_folder_ignores_hidden_files_and_gives_absolute_paths(tmp_path, monkeypatch):

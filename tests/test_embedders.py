@@ -267,6 +267,28 @@ def test_clone_keeps_params():
     assert c.get_params()["optimizer__weight_decay"] == 0.1
 
 
+def test_nested_frontend_parameters_reach_the_frontend_in_a_grid_search():
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    from sklaudio.classifiers import WeightedKNeighborsClassifier
+
+    waves = np.random.default_rng(0).normal(size=(24, 2000)).astype(np.float32)
+    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, n_mels=16)
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 1}, frontend=front)
+    emb.set_params(frontend__n_mels=8)
+    assert front.n_mels == 8 and emb.get_params()["frontend__n_mels"] == 8
+    assert emb.fit(waves).input_shape_ == (2000,) and emb._spectrogram_shape()[1] == 8
+    pipe = make_pipeline(emb, WeightedKNeighborsClassifier(3))
+    grid = {"npidembedder__frontend__n_mels": [8, 12]}
+    search = GridSearchCV(pipe, grid, cv=2, error_score="raise").fit(waves, np.arange(24) % 2)
+    assert search.best_estimator_[0].frontend.n_mels in (8, 12)
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        emb.set_params(frontend__bogus=1)
+    with pytest.raises(ValueError, match="cannot set frontend__n_mels: frontend is None"):
+        NPIDEmbedder().set_params(frontend__n_mels=8)
+
+
 @pytest.mark.parametrize(
     "params, X, match",
     [

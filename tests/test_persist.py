@@ -229,6 +229,17 @@ def test_truncated_and_missing_files(npid, tmp_path):
         load(tmp_path / "nope.pt")
 
 
+def test_a_file_damaged_after_saving_fails_its_checksum(npid, tmp_path):
+    # torch.load itself would read wrong weights without a word
+    save(npid, tmp_path / "m.pt")
+    data = bytearray((tmp_path / "m.pt").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    (tmp_path / "flipped.pt").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"flipped.pt.*record '.*' fails its checksum"):
+        load(tmp_path / "flipped.pt")
+
+
 def test_save_refuses_what_it_cannot_store(npid, tmp_path):
     with pytest.raises(NotFittedError):
         save(NPIDEmbedder(), tmp_path / "m.pt")

@@ -314,9 +314,83 @@ def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
     ((6, 4000), 6, [])
     """
     waves = reader.fit_transform(bunch.filenames)
+    return waves, _drop_clips(bunch, getattr(reader, "skipped_", []))
+
+
+def check_corpus(bunch: Bunch, reader, chunk_size: int = 256) -> Bunch:
+    """Decode every clip of a loaded corpus, a chunk at a time, and drop those that fail.
+
+    What :func:`read_corpus` does with ``on_error='skip'``, without keeping the
+    waveforms: at most ``chunk_size`` clips are held at once, so a corpus
+    larger than memory can be checked before a model streams it from its
+    files (a streaming fit stops at the first file that fails to decode).
+    The loaders check headers only; this finds what decoding finds (NaN
+    samples, a FLAC or OGG stream cut short after a valid header).
+
+    Parameters
+    ----------
+    bunch : Bunch
+        A corpus from a ``load_*`` or ``fetch_*`` function, or any Bunch with
+        ``filenames`` (see :func:`read_corpus`).
+    reader : AudioReader
+        How the model will decode the clips (sample rate, duration, channels);
+        its ``on_error`` is not used: failing clips are always dropped here.
+    chunk_size : int, default=256
+        Clips decoded at once.
+
+    Returns
+    -------
+    Bunch
+        A copy of ``bunch`` without the clips that failed, every per-clip field
+        filtered alike; they are appended to ``skipped`` with their reason, and
+        one warning lists them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklaudio.datasets import check_corpus, make_sounds
+    >>> from sklaudio.io import AudioReader
+    >>> sounds = make_sounds(n_samples=6, n_classes=2, sample_rate=8000, duration=0.5,
+    ...                      directory=tempfile.mkdtemp())
+    >>> checked = check_corpus(sounds, AudioReader(sample_rate=8000, duration=0.5))
+    >>> len(checked.filenames), checked.skipped
+    (6, [])
+    """
+    import warnings
+
+    from sklearn.base import clone
+
+    if not (isinstance(chunk_size, int) and chunk_size >= 1):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    reader = clone(reader).set_params(on_error="skip")
+    files = bunch.filenames
+    skipped = []
+    for start in range(0, len(files), chunk_size):
+        chunk = files[start : start + chunk_size]
+        reader.skipped_ = []
+        with warnings.catch_warnings():  # one warning for the corpus, below
+            warnings.simplefilter("ignore")
+            try:
+                reader.fit_transform(chunk)
+            except ValueError:
+                if len(reader.skipped_) != len(chunk):  # not a file's failure: raise it
+                    raise
+        skipped += [(i + start, path, reason) for i, path, reason in reader.skipped_]
+    if skipped:
+        listing = "\n".join(f"  {path}: {reason}" for _, path, reason in skipped[:20])
+        more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+        warn_user(
+            f"check_corpus dropped {len(skipped)} of {len(files)} clips that cannot be "
+            f"decoded (listed in the returned bunch's skipped):\n{listing}{more}"
+        )
+    return _drop_clips(bunch, skipped)
+
+
+def _drop_clips(bunch: Bunch, skipped: list) -> Bunch:
+    """A copy of ``bunch`` without the clips of ``skipped`` (``(index, path, reason)``),
+    every per-clip field filtered alike and the clips appended to ``skipped``."""
     n_clips = len(bunch.filenames)
     out = Bunch(**bunch)
-    skipped = getattr(reader, "skipped_", [])
     out.skipped = list(bunch.get("skipped", [])) + [
         (path, _reason_only(path, reason)) for _, path, reason in skipped
     ]
@@ -342,4 +416,4 @@ def read_corpus(bunch: Bunch, reader) -> tuple[np.ndarray, Bunch]:
             elif hasattr(value, "iloc"):  # a pandas Series
                 out[key] = value.iloc[keep]
             # anything else (a dict, ...) is not a per-clip sequence: left as it is
-    return waves, out
+    return out
