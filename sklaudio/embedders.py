@@ -456,13 +456,20 @@ class _TorchNetMixin(AccelerateMixin):
         requested = state.get("device")
         if requested == "auto":
             state["device"] = str(resolve_device("auto"))
+        snapshot = state.pop("_rng_snapshot", None)
         super().__setstate__(state)
         if requested == "auto":
             self.device = "auto"
+        if snapshot:
+            self._set_rng_states(snapshot)
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_generators", None)  # torch generators are rebuilt from the seed
+        # torch generators do not pickle: their states do, so that training continued
+        # after unpickling draws what it would have drawn in memory
+        state.pop("_generators", None)
+        if getattr(self, "initialized_", False):
+            state["_rng_snapshot"] = self._rng_states()
         return state
 
     # parameters that must be True or False (a string such as 'no' would read as True)
@@ -653,6 +660,9 @@ class _TorchNetMixin(AccelerateMixin):
                 name: getattr(self, name + "_").state_dict() for name in self._optimizers
             },
             "history": json.dumps(self.history_.to_list()),
+            # the random streams, so that training continued after loading draws what it
+            # would have drawn in memory
+            "rng": self._rng_states(),
         }
 
     def _set_persisted_attributes(self, state: dict) -> None:
@@ -674,6 +684,7 @@ class _TorchNetMixin(AccelerateMixin):
         with self._resolved_device():
             self.initialize()
             self._load_torch_state(state)
+        self._set_rng_states(state.get("rng", {}))  # older model files have none
 
     def _rng_states(self) -> dict:
         states = {}
@@ -1239,7 +1250,8 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         previous = getattr(self, "_checkpoint_fingerprint", None) if warm else None
         X = self._check_input(X, reset=not warm)  # a warm start needs the fitted input shape
         self._check_params(len(X))
-        self._reset_randomness()
+        if not warm:  # a warm start continues the random streams (no replay of the first fit)
+            self._reset_randomness()
         self.n_train_ = len(X)
         if warm:  # the model in memory goes on: a checkpoint only receives its epochs
             self._checkpoint_fingerprint, saved = self._fingerprint(X), None

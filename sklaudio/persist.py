@@ -2,12 +2,14 @@
 
 A model file is one ``torch.save`` archive holding only tensors, numbers and
 strings: the estimator's class name, its parameters as JSON, its fitted
-attributes as JSON, the ``state_dict`` of every torch module and optimizer, and
-the training history. :func:`load` reads it with ``torch.load(weights_only=True)``,
-which refuses any pickled object, checks the class against the sklaudio
-estimators it knows, and rebuilds the estimator from its parameters. Loading a
-file therefore never runs code from the file. A model trained on a GPU loads
-on a machine without one.
+attributes as JSON, the ``state_dict`` of every torch module and optimizer, the
+training history and the states of its random generators (so ``partial_fit`` or
+a warm start after loading trains exactly as it would have in memory).
+:func:`load` checks every record's CRC-32, reads the file with
+``torch.load(weights_only=True)``, which refuses any pickled object, checks the
+class against the sklaudio estimators it knows, and rebuilds the estimator from
+its parameters. Loading a file therefore never runs code from the file. A model
+trained on a GPU loads on a machine without one.
 
 ``pickle`` / ``joblib`` also work on every sklaudio estimator (that is what
 scikit-learn's ``clone``, grid search and dask rely on), but unpickling runs

@@ -280,3 +280,20 @@ def test_files_of_other_formats_are_named(tmp_path):
     (tmp_path / "notes.txt").write_text("hello\n")
     with pytest.raises(ValueError, match="it is of another format; expected a file written by"):
         load(tmp_path / "notes.txt")
+
+
+@pytest.mark.parametrize("route", ["persist", "pickle"])
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_training_continued_after_loading_matches_continuing_in_memory(route, how, tmp_path):
+    # the random streams (shuffling, negatives, masks) travel with the model
+    X = np.random.default_rng(0).normal(size=(24, 1, 16, 24)).astype(np.float32)
+    params = dict(embedding_dim=8, nce_k=4, max_epochs=2, batch_size=8, random_state=0)
+    fitted = NPIDEmbedder(**params, warm_start=how == "warm_start").fit(X)
+    if route == "persist":
+        save(fitted, tmp_path / "m.pt")
+        loaded = load(tmp_path / "m.pt")
+    else:
+        loaded = pickle.loads(pickle.dumps(fitted))
+    for model in (fitted, loaded):
+        model.partial_fit(X) if how == "partial_fit" else model.fit(X)
+    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
