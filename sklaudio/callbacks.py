@@ -44,6 +44,14 @@ class CosineLR(Callback):
         net.history_.record("lr", net.optimizer_.param_groups[0]["lr"])
 
 
+def _planned_epochs(net) -> int:
+    """Epochs this training call runs: a resumed fit runs only those left."""
+    planned = getattr(net, "_epochs_planned", None)
+    if planned is None:
+        planned = getattr(net, "n_epochs_", None) or net.max_epochs
+    return int(planned)
+
+
 class EpochProgressBar(Callback):
     """One tqdm bar over epochs, showing the last training loss; only with ``verbose == 1``."""
 
@@ -54,7 +62,7 @@ class EpochProgressBar(Callback):
 
             done = len(net.history_)
             self.bar_ = tqdm(
-                total=done + (getattr(net, "n_epochs_", None) or net.max_epochs),
+                total=done + _planned_epochs(net),
                 initial=done,
                 desc=type(net).__name__,
                 unit="epoch",

@@ -173,6 +173,12 @@ def _load_model(args):
     from sklaudio.persist import load
 
     model = load(args.model, device=args.device)
+    if not hasattr(model, "transform"):
+        raise ValueError(
+            f"{args.model} holds a {type(model).__name__}, not an embedder; `sklaudio "
+            f"{args.command}` needs a model made by `sklaudio pretrain` (an NPIDEmbedder or "
+            "AFPPairLossEmbedder)"
+        )
     if getattr(args, "workers", None) is not None:  # a saved model keeps its pre-training's
         model.set_params(iterator_valid__num_workers=args.workers)
     if args.output is not None:
@@ -233,8 +239,9 @@ def _pretrain(args) -> int:
     from sklearn.pipeline import make_pipeline
 
     from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
-    from sklaudio.features import ESRESNET_STFT, SpectrogramTransformer
+    from sklaudio.features import ESRESNET_STFT, SpectrogramTransformer, _check_device_available
     from sklaudio.io import AudioReader
+    from sklaudio.nn import BACKBONES
     from sklaudio.persist import save
 
     say = _say(args)
@@ -259,6 +266,11 @@ def _pretrain(args) -> int:
         **stft,
     )
     # settings that cannot work fail now, before the corpus is decoded
+    if args.method == "afp" and args.features != "log_mel":
+        raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
+    if args.method == "npid" and args.backbone not in BACKBONES:
+        raise ValueError(f"--backbone {args.backbone}: choose one of {', '.join(BACKBONES)}")
+    _check_device_available(args.device)
     silence = np.zeros((1, reader.n_samples_out), dtype=np.float32)
     clone(frontend).set_params(device="cpu").fit(silence)
     clips = []
@@ -303,18 +315,16 @@ def _pretrain(args) -> int:
             backbone=args.backbone,
             nce_k=min(64, len(clips) - 1),
             max_epochs=args.epochs,
-            batch_size=min(args.batch_size, len(clips)),
+            batch_size=min(args.batch_size or 64, len(clips)),
             **common,
         )
     else:
-        if args.features != "log_mel":
-            raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
         mse_epochs = max(1, (2 * args.epochs) // 3)  # the paper's two phases, 2:1
         model = AFPPairLossEmbedder(
             frame_duration=args.frame_duration,
             mse_epochs=mse_epochs,
             pair_epochs=args.epochs - mse_epochs,
-            batch_size=16,
+            batch_size=args.batch_size or 16,
             **common,
         )
     streamed = ", streamed from the files" if args.stream else ""
@@ -353,6 +363,8 @@ def _embed(args) -> int:
         say(f"\nleft out {left_out} files that could not be read (--on-error skip)")
     files = written
     out = Path(args.out)
+    if out.suffix not in (".npy", "") and not out.is_dir():
+        raise ValueError(f"--out {args.out}: give a file ending in .npy, or a folder")
     if out.suffix != ".npy":
         out.mkdir(parents=True, exist_ok=True)
         out = out / "embeddings.npy"
@@ -454,22 +466,39 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _number(text: str, kind: type):
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
+def _fold_count(text: str) -> int:
+    value = _number(text, int)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 2 (one fold tests, the rest train), got {text}"
+        )
+    return value
+
+
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
@@ -477,9 +506,12 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sklaudio`` command."""
+    from sklaudio import __version__
+
     parser = argparse.ArgumentParser(
         prog="sklaudio", description="Unsupervised sound representations for scikit-learn."
     )
+    parser.add_argument("--version", action="version", version=f"sklaudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
@@ -489,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--n-samples", type=_positive_int, default=200, help="clips (default 200)")
     demo.add_argument("--n-classes", type=_positive_int, default=5, help="classes (default 5)")
-    demo.add_argument("--n-folds", type=_positive_int, default=5, help="folds (default 5)")
+    demo.add_argument("--n-folds", type=_fold_count, default=5, help="folds (default 5)")
     demo.add_argument("--sample-rate", type=_positive_int, default=16000, help="Hz (default 16000)")
     demo.add_argument("--duration", type=_positive_float, default=1.0, help="seconds (default 1)")
     demo.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
@@ -542,7 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument(
         "--backbone", default="esresnet_tiny", help="NPID backbone (default esresnet_tiny)"
     )
-    pretrain.add_argument("--batch-size", type=_positive_int, default=64, help="(default 64)")
+    pretrain.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="clips per batch (default 64 for npid; sequences per batch, 16, for afp)",
+    )
     pretrain.add_argument(
         "--sample-rate",
         type=_positive_int,
@@ -611,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--protocol", choices=PROTOCOLS, default="knn")
     evaluate.add_argument(
         "--n-folds",
-        type=_positive_int,
+        type=_fold_count,
         default=None,
         help="--dataset folder only: stratified folds to make (default 5; the other corpora "
         "have official folds)",

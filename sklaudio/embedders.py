@@ -227,6 +227,7 @@ class _TorchNetMixin(AccelerateMixin):
         expected = fit_params.get("epochs")
         expected = self.max_epochs if expected is None else expected
         self._epochs_completed = 0
+        self._epochs_planned = expected  # for the progress bar (a resumed fit runs fewer)
         NeuralNet.partial_fit(self, X, y, **fit_params)
         done = self._epochs_completed
         if expected and done < expected and not self._stopped_early() and is_main_process(self):
@@ -267,7 +268,14 @@ class _TorchNetMixin(AccelerateMixin):
 
     @property
     def _accelerated(self) -> bool:
-        return getattr(self, "accelerator", None) is not None
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is None:
+            return False
+        if not (hasattr(accelerator, "prepare") and hasattr(accelerator, "device")):
+            raise ValueError(
+                f"accelerator must be None or an accelerate.Accelerator, got {accelerator!r}"
+            )
+        return True
 
     def _n_processes(self) -> int:
         return self.accelerator.num_processes if self._accelerated else 1
@@ -768,6 +776,11 @@ class _TorchNetMixin(AccelerateMixin):
         path = self._checkpoint_file()
         if path is None:
             return None
+        if path.parent.exists() and not path.parent.is_dir():
+            raise ValueError(
+                f"checkpoint={os.fspath(self.checkpoint)!r} is a file; pass a directory (it "
+                f"receives {CHECKPOINT_FILE})"
+            )
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
             stale.unlink(missing_ok=True)  # a write that a crash interrupted
         if not path.exists():

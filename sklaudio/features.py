@@ -56,8 +56,9 @@ def resolve_device(device) -> torch.device:
     try:
         return torch.device(device)
     except (RuntimeError, TypeError) as exc:
+        hint = " ('gpu' is 'cuda' in torch)" if str(device).lower().startswith("gpu") else ""
         raise ValueError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'"
+            f"device={device!r} is not a torch device{hint}; use 'auto', 'cpu' or 'cuda[:N]'"
         ) from exc
 
 
@@ -67,9 +68,16 @@ def _check_device_available(device) -> None:
     resolved = resolve_device(device)  # ValueError for what is not a torch device at all
     kind = resolved.type
     available = {
+        "cpu": lambda: True,
         "cuda": torch.cuda.is_available,
         "mps": lambda: hasattr(torch.backends, "mps") and torch.backends.mps.is_available(),
-    }.get(kind, lambda: True)
+        "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available(),
+    }.get(kind)
+    if available is None:  # 'meta', 'xla', ...: torch devices that sklaudio cannot run on
+        raise ValueError(
+            f"device={device!r}: sklaudio runs on 'cpu', 'cuda', 'mps' or 'xpu' devices, not "
+            f"{kind!r}; use device='auto' (the GPU when there is one) or 'cpu'"
+        )
     if not available():
         raise ValueError(
             f"device={device!r}, but this machine has no {kind} device that torch can use; "

@@ -36,6 +36,14 @@ def _describe(path) -> str:
     return repr(str(os.fsdecode(path)))  # str(): numpy's np.str_ has another repr
 
 
+def _sndfile_reason(exc: Exception) -> str:
+    """libsndfile's reason without the path it starts with ("Error opening 'x': reason")."""
+    message = str(exc)
+    if message.startswith("Error opening ") and "': " in message:
+        message = message.split("': ", 1)[1]
+    return message.replace("Error : ", "").strip().rstrip(".")
+
+
 def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample along the last axis by an exact rational factor.
 
@@ -241,6 +249,7 @@ def read_audio(
     if os.path.getsize(path) == 0:
         raise ValueError(f"audio file {name} is empty (0 bytes)")
 
+    path = str(os.fsdecode(path))  # libsndfile's messages then quote it plainly
     try:
         with sf.SoundFile(path) as f:
             native_sr = f.samplerate
@@ -259,8 +268,7 @@ def read_audio(
             frames = -1 if duration is None else int(round(duration * native_sr))
             data = f.read(frames=frames, dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
-        # libsndfile's message repeats the path ("Error opening 'x': reason"); keep the reason.
-        reason = str(exc).rsplit("': ", 1)[-1].strip().rstrip(".")
+        reason = _sndfile_reason(exc)
         raise ValueError(
             f"cannot decode audio file {name}: {reason}. sklaudio reads what libsndfile reads "
             "(wav, flac, ogg/vorbis, ...); convert the file or remove it"

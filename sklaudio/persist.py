@@ -332,9 +332,10 @@ def load(path: str | os.PathLike, device: str | None = None):
     ----------
     path : str or path-like
     device : str, default=None
-        Override the estimator's ``device`` (e.g. ``'cpu'``). By default a
-        model saved with ``device='cuda'`` loads onto the CPU, with a warning,
-        when no GPU is present.
+        Override the estimator's ``device`` (e.g. ``'cpu'``); ignored for
+        estimators without one (a kNN, a transformer without torch). By
+        default a model saved with ``device='cuda'`` loads onto the CPU, with
+        a warning, when no GPU is present.
 
     Returns
     -------
@@ -348,16 +349,39 @@ def load(path: str | os.PathLike, device: str | None = None):
         run), truncated, or naming a class sklaudio does not build.
     """
     payload = safe_torch_load(path, what="sklaudio model file")
+    if isinstance(payload, dict) and "fingerprint" in payload and "epoch" in payload:
+        raise ValueError(
+            f"{os.fspath(path)!r} is a training checkpoint, not a model file: fit again with "
+            "the same checkpoint= directory to resume (or finish) that run, then save the "
+            "fitted estimator with sklaudio.persist.save"
+        )
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{os.fspath(path)!r} is not a sklaudio model file (no format tag)")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int):
+        raise ValueError(f"{os.fspath(path)!r} has a format_version of {version!r}, not a number")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{os.fspath(path)!r} was written by a newer sklaudio (model format "
             f"{payload['format_version']}); upgrade sklaudio to load it"
         )
+    try:
+        return _rebuild(payload, path, device)
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError, RuntimeError) as exc:
+        # what sklaudio.persist.save writes never fails here: the file was edited or damaged
+        # before its checksums were computed
+        raise ValueError(
+            f"{os.fspath(path)!r} does not hold what sklaudio.persist.save writes "
+            f"({type(exc).__name__}: {exc}); save the model again"
+        ) from exc
+
+
+def _rebuild(payload: dict, path, device):
+    """The estimator of a model file's ``payload``."""
     cls = _estimator_class(payload["estimator"])
     params = {k: _decode(v) for k, v in json.loads(payload["params"]).items()}
-    if device is not None:
+    has_device = "device" in inspect.signature(cls).parameters
+    if device is not None and has_device:  # an estimator without a device ignores it
         params["device"] = device
     elif str(params.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
         warn_user(

@@ -233,3 +233,12 @@ def test_a_streamed_checkpoint_is_refused_once_its_files_changed(tmp_path):
     os.utime(first, ns=(0, os.stat(first).st_mtime_ns + 10**9))  # rewritten a second later
     with pytest.raises(ValueError, match="another run: the files changed on disk"):
         NPIDEmbedder(**params).fit(sounds.filenames)
+
+
+def test_progress_bar_of_a_resumed_fit_ends_at_max_epochs(spectrograms, tmp_path, capsys):
+    with pytest.raises(RuntimeError, match="crash"):
+        NPIDEmbedder(**NPID, checkpoint=tmp_path, callbacks=[("crash", Crash(2))]).fit(spectrograms)
+    capsys.readouterr()
+    NPIDEmbedder(**NPID, checkpoint=tmp_path, verbose=1).fit(spectrograms)
+    bar = capsys.readouterr().err
+    assert "4/4" in bar and "/6" not in bar  # 2 epochs from the checkpoint + 2 left

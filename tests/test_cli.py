@@ -482,3 +482,74 @@ def test_n_folds_is_only_for_folder_corpora(npid_model, tmp_path, capsys):
     argv = ["evaluate", "--model", str(npid_model), "--dataset", "esc10", "--root", str(tmp_path)]
     assert main([*argv, "--n-folds", "3", "--device", "cpu"]) == 1
     assert "--n-folds is for --dataset folder; esc10 has official folds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--n-folds", "1"], "--n-folds: must be at least 2"),
+        (["demo", "--epochs", "abc"], "--epochs: must be an integer, got 'abc'"),
+        (["demo", "--duration", "x"], "--duration: must be a number, got 'x'"),
+    ],
+)
+def test_bad_option_values_are_named(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from sklaudio import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"sklaudio {__version__}"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--backbone", "resnet9000"], "--backbone resnet9000: choose one of"),
+        (["--method", "afp", "--features", "esresnet"], "--method afp reads log-mel"),
+        (["--device", "gpu"], "'gpu' is 'cuda' in torch"),
+    ],
+)
+def test_pretrain_settings_fail_before_the_corpus_is_read(
+    extra, message, labelled_folder, tmp_path, monkeypatch, capsys
+):
+    from sklaudio import cli
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the corpus was read before the settings were checked")
+
+    monkeypatch.setattr(cli, "_load_corpus", no_decoding)
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder)]
+    assert main([*argv, "--out", str(tmp_path / "m.pt"), *extra]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_pretrain_afp_takes_the_batch_size(labelled_folder, tmp_path):
+    from sklaudio.persist import load
+
+    out = tmp_path / "afp.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--method", "afp"]
+    extra = ["--epochs", "1", "--batch-size", "4", "--frame-duration", "0.2", "--quiet"]
+    assert main([*argv, *SMALL, *extra, "--out", str(out)]) == 0
+    assert load(out).batch_size == 4
+
+
+def test_embed_refuses_an_output_that_is_neither_npy_nor_a_folder_and_a_classifier(
+    npid_model, labelled_folder, tmp_path, capsys
+):
+    from sklaudio.classifiers import WeightedKNeighborsClassifier
+    from sklaudio.persist import save
+
+    argv = ["embed", "--model", str(npid_model), str(labelled_folder)]
+    assert main([*argv, "--out", str(tmp_path / "e.txt")]) == 1
+    assert "give a file ending in .npy, or a folder" in capsys.readouterr().err
+    assert not (tmp_path / "e.txt").exists()
+    knn = tmp_path / "knn.pt"
+    save(WeightedKNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1]), knn)
+    argv = ["embed", "--model", str(knn), str(labelled_folder), "--out", str(tmp_path / "e.npy")]
+    assert main(argv) == 1  # --device is passed to load, which a kNN has none of
+    assert "holds a WeightedKNeighborsClassifier, not an embedder" in capsys.readouterr().err

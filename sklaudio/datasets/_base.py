@@ -17,7 +17,7 @@ import soundfile as sf
 from sklearn.utils import Bunch
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import cut_short
+from sklaudio.io import _sndfile_reason, cut_short
 
 ON_ERROR_OPTIONS = ("raise", "skip")
 
@@ -161,9 +161,9 @@ def audio_file_problem(path: str) -> tuple[type[Exception], str] | None:
     if st.st_size == 0:
         return ValueError, "is empty (0 bytes)"
     try:
-        info = sf.info(path)
+        info = sf.info(str(os.fsdecode(path)))
     except (RuntimeError, OSError) as exc:  # sf.LibsndfileError is a RuntimeError
-        return ValueError, f"has no readable audio header ({exc})"
+        return ValueError, f"has no readable audio header ({_sndfile_reason(exc)})"
     if info.frames == 0:
         return ValueError, "has 0 samples"
     short = cut_short(path)
