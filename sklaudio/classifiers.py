@@ -240,8 +240,18 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         ``train_loss`` per epoch; ``valid_loss`` and ``valid_acc`` with a
         ``train_split``.
     pretrained_report_ : TransferReport or None
+        Which keys of ``pretrained_weights`` were loaded, missing or mismatched.
     encoder_config_ : dict
         The encoder's architecture (what a saved model needs to rebuild it).
+    classes_inferred_ : ndarray
+        The labels seen in ``fit`` (``classes_`` reads them).
+    input_shape_ : tuple
+        Shape of one clip seen in ``fit``.
+    n_features_in_ : int
+        ``input_shape_[0]``; absent when ``X`` holds paths.
+    seed_ : int
+        The seed drawn from ``random_state`` at ``fit``; every random stream
+        (the new layer, shuffling, augmentation) derives from it.
 
     References
     ----------
@@ -404,6 +414,12 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             ),
             ("head_features", self.head_features in ("pooled", "stats"), "'pooled' or 'stats'"),
             ("stats_stages", _valid_stages(self.stats_stages), STAGES_EXPECTED),
+            (
+                "train_split",
+                self.train_split is None or callable(self.train_split),
+                "None or a callable such as skorch.dataset.ValidSplit(0.2) or "
+                "skorch.helper.predefined_split(valid_dataset)",
+            ),
             *self._common_checks(),
         ]
         self._raise_on_failed(checks)

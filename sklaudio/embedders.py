@@ -199,9 +199,7 @@ class _TorchNetMixin(AccelerateMixin):
         extra = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value)
             for name, value in defaults.items()
-            # callbacks stays out: sklearn's check_do_not_raise_errors_in_init_or_set_params
-            # sets every signature parameter to junk, which skorch's set_params builds
-            if name not in present and "__" not in name and name != "callbacks"
+            if name not in present and "__" not in name
         ]
         rest = [p for p in own.parameters.values() if p.kind is p.VAR_KEYWORD]
         return own.replace(parameters=[*named, *extra, *rest])
@@ -212,6 +210,13 @@ class _TorchNetMixin(AccelerateMixin):
         # user's subclass must not be instantiated when it is defined
         if "__init__" in vars(cls) and cls.__module__.startswith("sklaudio."):
             cls.__init__.__signature__ = cls._full_signature()
+
+    def __repr__(self, N_CHAR_MAX=700):
+        # scikit-learn's repr (the parameters the user set), as in a Pipeline, rather than
+        # skorch's "<class ...>[uninitialized](module=...)"; the network is in module_
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator.__repr__(self, N_CHAR_MAX=N_CHAR_MAX)
 
     def _check_fit_params(self, fit_params: dict) -> None:
         if "sample_weight" in fit_params:
@@ -388,6 +393,10 @@ class _TorchNetMixin(AccelerateMixin):
             vars(self).update(direct)
             self._params_to_validate.update(direct)
             params = {k: v for k, v in params.items() if k not in direct}
+        if "callbacks" in params and not getattr(self, "initialized_", False):
+            # skorch builds callbacks as soon as they are set; before fit they are only
+            # stored (sklearn's convention: fit validates), and fit builds them
+            self.callbacks = params.pop("callbacks")
         # 'frontend__n_mels', 'embedder__nce_t': parameters of an estimator-valued
         # parameter go to that estimator, as in sklearn (skorch would keep them as
         # attributes of their own and refuse them at fit)
@@ -905,6 +914,7 @@ class _TorchEmbedderMixin(_TorchNetMixin, TransformerMixin):
         """``'{class}_{output}{i}'`` for each column of ``transform``, e.g.
         ``'npidembedder_embedding0'`` (so ``set_output(transform='pandas')`` works)."""
         check_is_fitted(self, "input_shape_")
+        self._raise_on_failed(self._output_checks())  # names of what transform would refuse
         prefix = f"{type(self).__name__.lower()}_{self.output}"
         return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out())], dtype=object)
 
@@ -1034,7 +1044,12 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     input_shape_ : tuple
         Shape of one clip seen in ``fit``.
     n_features_in_ : int
-        ``input_shape_[0]``.
+        ``input_shape_[0]``; absent when ``X`` holds paths.
+    n_train_ : int
+        Clips of the last ``fit`` (the memory bank's rows).
+    seed_ : int
+        The seed drawn from ``random_state`` at ``fit``; every random stream
+        (initialisation, shuffling, negatives, augmentation) derives from it.
 
     See Also
     --------
@@ -1338,9 +1353,16 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
     pair_weight : float, default=1.0
         Weight of the pair loss in phase 2.
     pair_loss : bool, default=True
+        Train phase 2 with MSE + ``pair_weight`` · pair loss. ``False`` is the
+        paper's "w/o PairLoss" system: ``mse_epochs + pair_epochs`` epochs of
+        MSE only.
     mse_epochs, pair_epochs : int, default=6, 3
         The two phases.
     output : {'distribution', 'code'}, default='distribution'
+        What ``transform`` returns per clip (the mean over its sequences):
+        ``'distribution'``, the softmax of the code's per-channel averages (the
+        paper's feature distribution), or ``'code'``, those averages before
+        the softmax. Can be changed after fitting.
     short : {'pad', 'raise'}, default='pad'
         Clips shorter than one sequence are padded with their minimum (dB
         silence) or refused.
@@ -1379,6 +1401,15 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
     sequences_per_clip_ : int
         Training sequences cut from each clip.
     input_shape_ : tuple
+        Shape of one clip of ``X`` in ``fit`` (spectrogram, waveform, or one
+        decoded file when streaming).
+    n_features_in_ : int
+        ``input_shape_[0]``; absent when ``X`` holds paths.
+    n_epochs_ : int
+        Epochs trained so far (``mse_epochs + pair_epochs`` after ``fit``).
+    seed_ : int
+        The seed drawn from ``random_state`` at ``fit``; every random stream
+        (initialisation, shuffling, pairs) derives from it.
 
     References
     ----------

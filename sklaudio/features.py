@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import check_waveforms_not_empty
+from sklaudio.io import _ArrayOutputMixin, check_waveforms_not_empty
 
 __all__ = [
     "SpectrogramTransformer",
@@ -298,6 +298,15 @@ def esresnet_spectrogram(
 def hz_to_mel(frequencies):
     """Hz → mel on the Slaney (Auditory Toolbox) scale: linear below 1 kHz, log above.
 
+    Parameters
+    ----------
+    frequencies : float or array-like
+        Frequencies in Hz.
+
+    Returns
+    -------
+    ndarray of float64, the shape of ``frequencies``
+
     Examples
     --------
     >>> from sklaudio.features import hz_to_mel
@@ -319,6 +328,15 @@ def hz_to_mel(frequencies):
 def mel_to_hz(mels):
     """Inverse of :func:`hz_to_mel`.
 
+    Parameters
+    ----------
+    mels : float or array-like
+        Values on the Slaney mel scale.
+
+    Returns
+    -------
+    ndarray of float64, the shape of ``mels``: frequencies in Hz
+
     Examples
     --------
     >>> from sklaudio.features import mel_to_hz
@@ -339,6 +357,17 @@ def mel_filterbank(
     The filters' corners are ``n_mels + 2`` points evenly spaced in mel between
     ``f_min`` and ``f_max``; filter ``i`` is scaled by
     ``2 / (f[i + 2] - f[i])`` so each has unit area over Hz.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate of the signal in Hz.
+    n_fft : int
+        FFT size: the filters weight its ``n_fft // 2 + 1`` bins.
+    n_mels : int, default=128
+        Filters (mel bands).
+    f_min, f_max : float, default=0.0, None
+        Range of the filters in Hz; ``f_max=None`` is ``sample_rate / 2``.
 
     Returns
     -------
@@ -389,6 +418,21 @@ def log_mel_spectrogram(
     matches ``librosa.power_to_db(librosa.feature.melspectrogram(...))`` with
     ``ref=1.0, top_db=None``.
 
+    Parameters
+    ----------
+    x : Tensor of shape (..., n_samples)
+        Waveforms, on any device.
+    sample_rate : int
+        Their rate in Hz.
+    n_fft, hop_length, win_length, window
+        STFT settings, as in :func:`power_spectrogram` (``win_length=None``
+        is ``n_fft``).
+    n_mels, f_min, f_max
+        The mel filters, as in :func:`mel_filterbank`.
+    amin : float, default=1e-10
+        Floor of the mel power before the logarithm (-100 dB): silence stays
+        finite.
+
     Returns
     -------
     Tensor of shape (..., n_mels, n_frames)
@@ -408,7 +452,7 @@ def log_mel_spectrogram(
     return 10.0 * torch.log10(torch.clamp(mel, min=amin))
 
 
-class SpectrogramTransformer(TransformerMixin, BaseEstimator):
+class SpectrogramTransformer(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Waveforms → float32 spectrogram images ``(n, channels, n_freq, n_frames)``.
 
     Runs batched on torch (``device``), so it is both the CPU pre-processing

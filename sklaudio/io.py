@@ -302,6 +302,18 @@ def fix_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     both sides (the extra sample, if any, goes to the end), as ESResNet's
     evaluation transforms do.
 
+    Parameters
+    ----------
+    waveform : ndarray of shape (..., length)
+    n_samples : int
+        Length of the last axis after the call, at least 1.
+
+    Returns
+    -------
+    ndarray of shape (..., n_samples)
+        ``waveform`` itself when it has that length already, else a view
+        (cropped) or a new array (padded).
+
     Examples
     --------
     >>> import numpy as np
@@ -311,6 +323,8 @@ def fix_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     >>> fix_length(np.ones(2), 5)
     array([0., 1., 1., 0., 0.])
     """
+    if not (isinstance(n_samples, Integral) and n_samples >= 1):
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     length = waveform.shape[-1]
     if length == n_samples:
         return waveform
@@ -363,7 +377,34 @@ def _as_path_list(X) -> list | None:
     return None
 
 
-class AudioReader(TransformerMixin, BaseEstimator):
+class _ArrayOutputMixin:
+    """``set_output`` for steps whose output is waveforms or spectrograms, not a table."""
+
+    def set_output(self, *, transform=None):
+        """Accept a Pipeline's ``set_output``; the output stays a numpy array.
+
+        ``Pipeline(...).set_output(transform="pandas")`` calls this on every
+        step. Waveforms and spectrograms have no columns to name, so they stay
+        arrays, and the steps after this one (statistics, embedders, scalers)
+        return DataFrames.
+
+        Parameters
+        ----------
+        transform : {'default', 'pandas', 'polars'} or None, default=None
+            Recorded for the steps after; this step's output is an array.
+
+        Returns
+        -------
+        self
+        """
+        if transform not in (None, "default", "pandas", "polars"):
+            raise ValueError(
+                f"transform must be 'default', 'pandas', 'polars' or None, got {transform!r}"
+            )
+        return self
+
+
+class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Turn audio paths into a fixed-size float32 array of waveforms.
 
     The first step of every sklaudio pipeline: ``X`` is a 1-d array of file
@@ -387,7 +428,9 @@ class AudioReader(TransformerMixin, BaseEstimator):
         requires every clip of a call to have the same length after resampling
         (an error lists the shortest and longest file otherwise).
     mono : bool, default=True
-        Average channels into one.
+        Average channels into one. With ``mono=False`` the output always has a
+        channel axis, ``(n, n_channels, n_samples)``: a one-channel file, or a
+        2-d array of waveforms, gives ``n_channels = 1``.
     n_jobs : int, default=None
         Files decoded in parallel (joblib threads; libsndfile releases the
         GIL). ``None`` means 1 unless in a :func:`joblib.parallel_config`
@@ -613,6 +656,8 @@ class AudioReader(TransformerMixin, BaseEstimator):
             )
         if self.mono and X.ndim == 3:
             X = X.mean(axis=1)
+        elif not self.mono and X.ndim == 2:  # (n, n_channels, n_samples), as for files
+            X = X[:, None]
         if self.n_samples_out is not None:
             X = fix_length(X, self.n_samples_out)
         return np.ascontiguousarray(X, dtype=np.float32)
@@ -626,7 +671,29 @@ class AudioReader(TransformerMixin, BaseEstimator):
         return tags
 
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff")
+#: File name extensions that :func:`list_audio_files` (and so the folder and ESC loaders)
+#: treat as audio: the formats libsndfile reads that corpora are distributed in. ``.mat``
+#: and headerless ``.raw`` are left out (a MATLAB data file or raw bytes beside the audio
+#: would be taken for a clip); pass ``extensions=`` to list others.
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".wave",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aiff",
+    ".aif",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".caf",
+    ".w64",
+    ".rf64",
+    ".sph",
+    ".voc",
+)
 
 
 def list_audio_files(root, extensions=AUDIO_EXTENSIONS):
@@ -636,6 +703,18 @@ def list_audio_files(root, extensions=AUDIO_EXTENSIONS):
     resource forks that macOS leaves beside copied files) are not listed.
     Symbolic links to folders are followed, except those that point back up
     the tree (a loop).
+
+    Parameters
+    ----------
+    root : str or path-like
+        A folder.
+    extensions : tuple of str, default=AUDIO_EXTENSIONS
+        File name endings to list, case-insensitive (``.wav``, ``.flac``,
+        ``.ogg``, ``.mp3``, ``.aiff`` and the other formats libsndfile reads).
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------

@@ -91,7 +91,19 @@ class FineTuningCurveDisplay:
 
     def mean_std(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per pre-training: mean and standard deviation over folds, per epoch."""
-        return {name: (c.mean(axis=0), c.std(axis=0)) for name, c in self.curves.items()}
+        stats = {}
+        for name, curve in self.curves.items():
+            try:
+                c = np.asarray(curve, dtype=float)  # lists of lists work as arrays do
+            except ValueError:
+                c = None  # ragged
+            if c is None or c.ndim != 2 or not c.size:
+                raise ValueError(
+                    f"curves[{name!r}] must be (n_folds, n_epochs) values with the same number "
+                    "of epochs in every fold; build the display with from_histories"
+                )
+            stats[name] = (c.mean(axis=0), c.std(axis=0))
+        return stats
 
     def plot(self, ax=None, *, std: bool = True, title: str | None = None):
         """Draw the curves (a band of ± one std over folds with ``std=True``)."""
@@ -117,6 +129,21 @@ class FineTuningCurveDisplay:
             ax.set_title(title)
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+
+def _check_labels(labels, target_names, n_points: int) -> None:
+    """One label per point; integer labels index ``target_names``."""
+    if labels is None:
+        return
+    labels = np.asarray(labels)
+    if labels.shape != (n_points,):
+        raise ValueError(f"{labels.shape[0] if labels.ndim else 0} labels for {n_points} points")
+    if target_names is not None and np.issubdtype(labels.dtype, np.integer) and labels.size:
+        if labels.min() < 0 or labels.max() >= len(target_names):
+            raise ValueError(
+                f"labels run from {labels.min()} to {labels.max()} but target_names has "
+                f"{len(target_names)} names"
+            )
 
 
 class EmbeddingDisplay:
@@ -158,6 +185,7 @@ class EmbeddingDisplay:
         Z = np.asarray(Z, dtype=np.float64)
         if Z.ndim != 2 or len(Z) < 3:
             raise ValueError(f"expected embeddings of shape (n >= 3, d), got {Z.shape}")
+        _check_labels(y, target_names, len(Z))  # before a projection that can take minutes
         if method == "pca":
             from sklearn.decomposition import PCA
 
@@ -169,6 +197,7 @@ class EmbeddingDisplay:
             points = TSNE(2, perplexity=perplexity, random_state=random_state).fit_transform(Z)
         else:
             raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+        _check_labels(y, target_names, len(Z))
         return cls(points, y, target_names, method)
 
     @classmethod
@@ -181,6 +210,7 @@ class EmbeddingDisplay:
         plt = _pyplot()
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 5))
+        _check_labels(self.labels, self.target_names, len(self.points))
         labels = (
             np.zeros(len(self.points), dtype=int)
             if self.labels is None

@@ -1112,3 +1112,14 @@ def test_fetch_checks_on_error_before_downloading(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
         get_data_home(tmp_path / "file")
+
+
+def test_make_sounds_writes_only_formats_the_loaders_list(tmp_path):
+    from sklaudio.io import list_audio_files
+
+    sounds = make_sounds(
+        4, 2, sample_rate=8000, duration=0.1, directory=tmp_path / "au", format="au"
+    )
+    assert sorted(list_audio_files(tmp_path / "au")) == sorted(sounds.filenames)
+    with pytest.raises(ValueError, match=r"format='mat4' writes \.mat4 files.*use one of"):
+        make_sounds(4, 2, sample_rate=8000, duration=0.1, directory=tmp_path / "m", format="mat4")

@@ -151,6 +151,12 @@ def test_a_frontend_is_checked_at_fit_whatever_its_kind(frontend, match):
         NPIDEmbedder(**TINY, frontend=frontend).fit(waves)
 
 
+def test_feature_names_of_an_unknown_read_out_are_refused(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms).set_params(output="bogus")
+    with pytest.raises(ValueError, match="output must be"):
+        emb.get_feature_names_out()
+
+
 def test_skorch_entry_points_resolve_the_auto_device(spectrograms):
     # device='auto' is ours: skorch's own API must not hand it to torch
     emb = NPIDEmbedder(**TINY).fit(spectrograms)
@@ -459,9 +465,27 @@ def test_a_pipeline_repr_shows_only_what_the_user_set():
     from sklaudio import FineTunedClassifier
 
     text = repr(make_pipeline(NPIDEmbedder(max_epochs=5), FineTunedClassifier(lr=0.1)))
-    assert "NPIDEmbedder(callbacks=None, max_epochs=5)" in text
-    assert "FineTunedClassifier(callbacks=None, lr=0.1)" in text
+    assert "NPIDEmbedder(max_epochs=5)" in text and "FineTunedClassifier(lr=0.1)" in text
     assert "iterator_train" not in text and "DataLoader" not in text  # skorch's defaults
+    # standalone too, not skorch's "<class ...>[uninitialized](module=...)"
+    assert repr(NPIDEmbedder(nce_k=8)) == "NPIDEmbedder(nce_k=8)"
+
+
+def test_callbacks_set_before_fit_are_built_by_fit():
+    from skorch.callbacks import Callback
+
+    class Count(Callback):
+        epochs = 0
+
+        def on_epoch_end(self, net, **kwargs):
+            Count.epochs += 1
+
+    emb = NPIDEmbedder(**TINY).set_params(callbacks=[("count", Count())])
+    assert repr(emb).startswith("NPIDEmbedder(batch_size=8, callbacks=[('count'")
+    emb.fit(np.random.default_rng(0).normal(size=(16, 1, 8, 8)).astype(np.float32))
+    assert Count.epochs == TINY["max_epochs"]
+    with pytest.raises(TypeError):  # junk is stored until fit, which refuses it
+        NPIDEmbedder(**TINY).set_params(callbacks=5).fit(np.zeros((16, 1, 8, 8), np.float32))
 
 
 def test_a_log_mel_frontend_with_empty_bands_is_warned_about_at_fit():

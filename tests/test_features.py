@@ -286,3 +286,22 @@ def test_mel_bands_between_fft_bins_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SpectrogramTransformer("log_mel", sample_rate=48000, n_fft=2048, n_mels=128).fit(X)
+
+
+def test_a_pipeline_of_audio_steps_takes_set_output():
+    from sklearn.pipeline import make_pipeline
+
+    from sklaudio.io import AudioReader
+
+    pipe = make_pipeline(
+        AudioReader(sample_rate=8000, duration=0.5),
+        SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, n_mels=16),
+        TemporalStatistics(),
+    )
+    assert pipe.set_output(transform="default") is pipe  # sklearn refused it before
+    X = np.random.default_rng(0).normal(size=(4, 4000)).astype(np.float32)
+    assert pipe.fit_transform(X).shape == (4, 32)
+    with pytest.raises(ValueError, match="transform must be"):
+        pipe[0].set_output(transform="excel")
+    pd = pytest.importorskip("pandas")
+    assert isinstance(pipe.set_output(transform="pandas").fit_transform(X), pd.DataFrame)

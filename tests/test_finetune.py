@@ -278,6 +278,7 @@ def test_partially_matching_state_dict_warns(toy, tmp_path):
         (lambda e: dict(head_features="stats", stats_stages=(5,)), "stats_stages must be"),
         (lambda e: dict(freeze_encoder="yes"), "freeze_encoder must be True or False"),
         (lambda e: dict(input_norm="no"), "input_norm must be True or False"),
+        (lambda e: dict(train_split=0.2), "train_split must be None or a callable"),
     ],
 )
 def test_bad_parameters(toy, npid, make, match):
@@ -439,3 +440,17 @@ def test_new_layer_runs_in_float32_under_autocast():
     assert logits.dtype == torch.float32  # a probed layer's large terms cancel: no bf16
     maps = encoder.backbone.stage_maps(torch.randn(2, 1, 16, 20), last=2)
     assert [m.shape[1] for m in maps] == list(encoder.backbone.stage_channels[:2])
+
+
+def test_displays_check_what_they_are_given():
+    from sklaudio.plotting import EmbeddingDisplay, FineTuningCurveDisplay
+
+    disp = FineTuningCurveDisplay({"DLS": [[0.5, 0.7], [0.6, 0.8]]})  # lists, not arrays
+    np.testing.assert_allclose(disp.mean_std()["DLS"][0], [0.55, 0.75])
+    with pytest.raises(ValueError, match="the same number of epochs in every fold"):
+        FineTuningCurveDisplay({"DLS": [[0.5, 0.7], [0.6]]}).mean_std()
+    Z = np.random.default_rng(0).normal(size=(10, 4))
+    with pytest.raises(ValueError, match="9 labels for 10 points"):
+        EmbeddingDisplay.from_embeddings(Z, np.arange(9))
+    with pytest.raises(ValueError, match="labels run from 0 to 9 but target_names has 2"):
+        EmbeddingDisplay.from_embeddings(Z, np.arange(10), target_names=["a", "b"])

@@ -308,3 +308,13 @@ def test_compressed_files_are_decoded_whole_for_the_same_clip(tmp_path, monkeypa
     )
     AudioReader(sample_rate=16000, duration=1.0).fit_transform([path])
     assert offsets == [0.0]
+
+
+def test_mono_false_always_gives_a_channel_axis_and_fix_length_checks_its_length():
+    from sklaudio.io import AudioReader, fix_length
+
+    waves = np.zeros((3, 800), dtype=np.float32)
+    assert AudioReader(sample_rate=8000, mono=False).fit_transform(waves).shape == (3, 1, 800)
+    assert AudioReader(sample_rate=8000).fit_transform(waves).shape == (3, 800)
+    with pytest.raises(ValueError, match="n_samples must be a positive integer, got -1"):
+        fix_length(waves, -1)

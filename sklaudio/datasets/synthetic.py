@@ -144,12 +144,26 @@ def _check_params(n_samples, n_classes, sample_rate, duration, n_folds, noise, f
         )
     if not isinstance(noise, Real) or not noise >= 0:
         raise ValueError(f"noise must be a non-negative standard deviation, got {noise!r}")
+    from sklaudio.io import AUDIO_EXTENSIONS
+
     formats = sf.available_formats()
     if not isinstance(format, str) or format.upper() not in formats:
         raise ValueError(
             f"format must be one of soundfile's formats {sorted(f.lower() for f in formats)}, "
             f"got {format!r}"
         )
+    if "." + _extension(format) not in AUDIO_EXTENSIONS:
+        listed = sorted(f.lower() for f in formats if "." + _extension(f) in AUDIO_EXTENSIONS)
+        raise ValueError(
+            f"format={format!r} writes .{_extension(format)} files, which the loaders do not "
+            f"list as audio; use one of {listed}"
+        )
+
+
+def _extension(format: str) -> str:
+    """The file name extension of a soundfile format."""
+    fmt = format.upper()
+    return {"WAVEX": "wav", "NIST": "sph"}.get(fmt, fmt.lower())
 
 
 def make_sounds(
@@ -213,7 +227,7 @@ def make_sounds(
             Fold of each clip, 1..n_folds.
         sample_rate : int
             The sampling rate of ``data``.
-        filenames : ndarray of str, shape (n_samples,), or None
+        filenames : ndarray of object (str paths), shape (n_samples,), or None
             Absolute paths of the written files, aligned with ``data``.
         DESCR : str
             Description of the generator.
@@ -285,7 +299,7 @@ def _write_clips(data, target, target_names, folds, sample_rate, directory, form
     directory = Path(directory).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True)
     fmt = format.upper()
-    extension = "wav" if fmt == "WAVEX" else fmt.lower()
+    extension = _extension(fmt)
     width = len(str(len(data) - 1))
     names = [
         f"{fold}-{i:0{width}d}-{target_names[label]}.{extension}"
