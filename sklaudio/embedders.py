@@ -121,6 +121,14 @@ def _files_crc32(paths) -> int:
     return zlib.crc32(np.asarray(stats, dtype=np.int64).tobytes())
 
 
+def _holds_paths(X) -> bool:
+    """Whether ``X`` is a sequence of file paths (strings) rather than numbers."""
+    try:
+        return _as_path_list(X) is not None
+    except (ValueError, TypeError):
+        return False  # not a clean list of paths: check_array says what is wrong
+
+
 def _other_clips(previous: str | None, current: str) -> bool:
     """Whether two fit fingerprints name different clips (or the same in another order)."""
     if previous is None:
@@ -567,6 +575,14 @@ class _TorchNetMixin(AccelerateMixin):
                 step._warn_empty_bands(params["n_fft"])
         if self._frontend_steps()[0] is not None:
             return self._check_paths(X, reset)
+        if _holds_paths(X):
+            what = "waveforms" if self._frontend() is not None else "spectrograms"
+            raise ValueError(
+                f"X holds audio file paths, but this {type(self).__name__} reads {what}: "
+                "decode the files first (sklaudio.io.AudioReader, then a "
+                "SpectrogramTransformer), or stream them with frontend=make_pipeline("
+                "AudioReader(duration=...), SpectrogramTransformer(...))"
+            )
         X = check_array(
             X,
             allow_nd=True,

@@ -151,6 +151,12 @@ def test_a_frontend_is_checked_at_fit_whatever_its_kind(frontend, match):
         NPIDEmbedder(**TINY, frontend=frontend).fit(waves)
 
 
+def test_paths_given_to_a_model_without_an_audio_reader_are_named(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    with pytest.raises(ValueError, match="X holds audio file paths.*reads spectrograms"):
+        emb.transform(["a.wav", "b.wav"])
+
+
 def test_feature_names_of_an_unknown_read_out_are_refused(spectrograms):
     emb = NPIDEmbedder(**TINY).fit(spectrograms).set_params(output="bogus")
     with pytest.raises(ValueError, match="output must be"):
