@@ -117,6 +117,8 @@ def _say(args):
     return (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
 
 
+# --out names that are meant as files of another format, not folders to create
+FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".npz", ".json", ".pt", ".pth", ".pkl", ".h5", ".hdf5"}
 CHECK_CHUNK = 256  # files decoded at once when only checking which ones can be read
 
 
@@ -363,7 +365,7 @@ def _embed(args) -> int:
         say(f"\nleft out {left_out} files that could not be read (--on-error skip)")
     files = written
     out = Path(args.out)
-    if out.suffix not in (".npy", "") and not out.is_dir():
+    if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
         raise ValueError(f"--out {args.out}: give a file ending in .npy, or a folder")
     if out.suffix != ".npy":
         out.mkdir(parents=True, exist_ok=True)

@@ -71,24 +71,41 @@ class _VerbosePrintLog(PrintLog):
 
 
 def _stable_repr(value) -> str:
-    """``repr`` without memory addresses, so that it compares across processes."""
+    """``repr`` without memory addresses, so that it compares across processes; an
+    estimator by its class and every parameter (its display repr shows only the changed
+    ones, and shortens long ones, depending on sklearn's print settings)."""
     if inspect.isfunction(value) or inspect.isclass(value):
         return f"{value.__module__}.{value.__qualname__}"
+    if hasattr(value, "get_params") and callable(value.get_params):
+        params = value.get_params(deep=False)
+        inner = ", ".join(f"{k}={_stable_repr(v)}" for k, v in sorted(params.items()))
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, list | tuple):
+        inner = ", ".join(_stable_repr(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k!r}: {_stable_repr(v)}" for k, v in sorted(value.items(), key=str))
+        return "{" + inner + "}"
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def _shorten(text, limit: int = 120) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 5] + " ... "
 
 
 def _fingerprint_difference(saved: str | None, current: str) -> str:
     if saved is None:
         return "it has no fingerprint"
     saved, current = json.loads(saved), json.loads(current)
-    if "files_crc32" in saved and saved["files_crc32"] != current.get("files_crc32"):
-        return "the files changed on disk since (size or modification time)"
-    for key in ("estimator", "shape", "data_crc32", "labels_crc32", "embedder_crc32"):
+    keys = ("estimator", "shape", "data_crc32", "files_crc32", "labels_crc32", "embedder_crc32")
+    for key in keys:
         if key in current and key not in saved:
             return f"it was written by an older sklaudio (no {key}); delete it to start afresh"
         if saved.get(key) != current.get(key):
             what = {
                 "data_crc32": "the data differ",
+                "files_crc32": "the files changed on disk since (size or modification time)",
                 "labels_crc32": "the labels differ",
                 "embedder_crc32": "the embedder's weights differ",
             }.get(key, f"{key} {saved.get(key)} != {current.get(key)}")
@@ -101,7 +118,8 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
     return (
         "the parameters "
         + ", ".join(
-            f"{name}={saved['params'].get(name)} (now {current['params'].get(name)})"
+            f"{name}={_shorten(saved['params'].get(name))} "
+            f"(now {_shorten(current['params'].get(name))})"
             for name in changed
         )
         + " differ"
@@ -174,7 +192,12 @@ class _TorchNetMixin(AccelerateMixin):
     # skorch arguments that the subclass fixes; they are not parameters.
     _fixed_params: tuple[str, ...] = ("module", "criterion", "train_split")
     # Fitted attributes besides the torch state, saved by persist.save and checkpoints.
-    _persisted_attributes: tuple[str, ...] = ("seed_", "n_features_in_", "input_shape_")
+    _persisted_attributes: tuple[str, ...] = (
+        "seed_",
+        "n_features_in_",
+        "input_shape_",
+        "spectrogram_shape_",
+    )
     # Parameters that may change between an interrupted fit and its resumption.
     _resumable_params: tuple[str, ...] = (
         "verbose",
@@ -467,11 +490,24 @@ class _TorchNetMixin(AccelerateMixin):
     # no 'auto' device).
     def forward_iter(self, X, training=False, device="cpu"):
         """The module's outputs batch by batch (see :meth:`skorch.NeuralNet.forward_iter`)."""
+        batches = super().forward_iter(X, training=training, device=device)
+        if not self._device_unresolved():
+            yield from batches
+            return
+        while True:  # resolved per batch: between batches get_params() shows 'auto' again
+            with self._resolved_device():
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+            yield batch
+
+    def validation_step(self, batch, **fit_params):
+        """One skorch validation step (see :meth:`skorch.NeuralNet.validation_step`)."""
         if self._device_unresolved():
             with self._resolved_device():
-                yield from super().forward_iter(X, training=training, device=device)
-        else:
-            yield from super().forward_iter(X, training=training, device=device)
+                return super().validation_step(batch, **fit_params)
+        return super().validation_step(batch, **fit_params)
 
     def __setstate__(self, state):
         # A pickle from an older sklaudio lacks the parameters added since: their defaults.
@@ -506,7 +542,7 @@ class _TorchNetMixin(AccelerateMixin):
             (name, isinstance(getattr(self, name), bool | np.bool_), "True or False")
             for name in self._bool_params
         ]
-        ok = isinstance(self.verbose, Integral) and self.verbose >= 0
+        ok = isinstance(self.verbose, Integral | np.bool_) and self.verbose >= 0
         checks.append(("verbose", ok, "an integer >= 0"))
         return checks
 
@@ -570,11 +606,11 @@ class _TorchNetMixin(AccelerateMixin):
         a 1-d array of paths when the frontend starts with an AudioReader."""
         step = self._frontend_steps()[1]
         if reset and hasattr(step, "_check_settings"):  # a frontend is never fitted: check it
-            params = step._check_settings()
-            if step.kind == "log_mel":
-                step._warn_empty_bands(params["n_fft"])
+            step._warn_settings(step._check_settings())
         if self._frontend_steps()[0] is not None:
-            return self._check_paths(X, reset)
+            paths = self._check_paths(X, reset)
+            self._check_frontend_output(reset)
+            return paths
         if _holds_paths(X):
             what = "waveforms" if self._frontend() is not None else "spectrograms"
             raise ValueError(
@@ -619,7 +655,25 @@ class _TorchNetMixin(AccelerateMixin):
                 f"X has shape {X.shape[1:]} per clip, but {type(self).__name__} was fitted on "
                 f"{tuple(self.input_shape_)}; use the same front end and clip duration as in fit"
             )
+        self._check_frontend_output(reset)
         return X
+
+    def _check_frontend_output(self, reset: bool) -> None:
+        """A SpectrogramTransformer front end runs live at transform; one whose parameters
+        changed since fit (``set_params(frontend__n_mels=...)``) gives the network images of
+        another shape: refused rather than embedded."""
+        step = self._frontend_steps()[1]
+        if not hasattr(step, "_check_settings"):
+            return  # no front end, or a callable: the network checks its input
+        shape = tuple(int(d) for d in self._spectrogram_shape())
+        if reset:
+            self.spectrogram_shape_ = shape
+        elif shape != tuple(getattr(self, "spectrogram_shape_", shape)):
+            raise ValueError(
+                f"the frontend now gives spectrograms of shape {shape} per clip, but "
+                f"{type(self).__name__} was fitted on {tuple(self.spectrogram_shape_)}: its "
+                "parameters changed since fit; set them back, or fit again"
+            )
 
     def _frontend(self):
         """The front end in use (the classifier may inherit its embedder's)."""
@@ -736,8 +790,10 @@ class _TorchNetMixin(AccelerateMixin):
                 # and masks restart from their own seeds (not bit-identical to no crash).
                 continue
             where, _, device = key.rpartition("@")
-            if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-                continue  # resumed on another device: those generators restart from the seed
+            try:
+                _check_device_available(device)
+            except ValueError:
+                continue  # resumed on another machine: those generators restart from the seed
             owner, _, name = where.partition(":")
             if owner == "net":
                 generator = self._generator(name, device)
@@ -764,7 +820,8 @@ class _TorchNetMixin(AccelerateMixin):
         files = {}
         if X.dtype == object:  # paths: the files named are the data
             sample = np.frombuffer("\0".join(map(os.fsdecode, X)).encode(), dtype=np.uint8)
-            files = {"files_crc32": _files_crc32(X)}  # ... as they are on disk now
+            if self.checkpoint is not None:  # ... as they are on disk now (a stat per file)
+                files = {"files_crc32": _files_crc32(X)}
         else:
             flat = X.reshape(len(X), -1)
             sample = np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 1024)])
@@ -863,6 +920,12 @@ class _TorchNetMixin(AccelerateMixin):
         return iterator
 
     def infer(self, x, **fit_params):
+        if self._device_unresolved():  # called directly, outside fit / transform
+            with self._resolved_device():
+                return self._infer_on_device(x, **fit_params)
+        return self._infer_on_device(x, **fit_params)
+
+    def _infer_on_device(self, x, **fit_params):
         # With an accelerator, its own mixed-precision setting applies.
         use_amp = (
             self.mixed_precision
@@ -1047,7 +1110,10 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         starts a new memory bank for them, so an encoder pre-trained on pooled
         audio can continue on one corpus. ``partial_fit`` only continues on
         ``fit``'s own clips. A warm start continues the model in memory and
-        never resumes from ``checkpoint``, which receives its epochs.
+        never resumes from ``checkpoint``, which receives its epochs. It also
+        continues the random streams of the first ``fit`` (``seed_`` is kept:
+        a ``random_state`` set in between applies to the next cold ``fit``),
+        so it draws new shuffles and negatives rather than replaying them.
 
     Attributes
     ----------
@@ -1560,7 +1626,8 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
             ),
             (
                 "widths",
-                isinstance(self.widths, Sequence)
+                isinstance(self.widths, Sequence | np.ndarray)
+                and np.ndim(self.widths) == 1
                 and len(self.widths) == 2
                 and all(isinstance(w, Integral) and w >= 1 for w in self.widths),
                 "2 positive integers (channels of the first two encoder layers)",
@@ -1639,7 +1706,8 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
     def initialize_module(self):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed())
-            self.module_ = AudioFramePredictor(self.code_channels, self.widths)
+            widths = tuple(int(w) for w in self.widths)
+            self.module_ = AudioFramePredictor(self.code_channels, widths)
         return self
 
     def infer(self, x, **fit_params):

@@ -597,11 +597,21 @@ class SpectrogramTransformer(_ArrayOutputMixin, TransformerMixin, BaseEstimator)
                 "or raise n_fft"
             )
 
+    def _warn_settings(self, params: dict) -> None:
+        """Warnings for settings that work but lose information (at fit, once)."""
+        if self.kind == "log_mel":
+            self._warn_empty_bands(params["n_fft"])
+        if params["hop_length"] > params["win_length"]:
+            warn_user(
+                f"hop_length={params['hop_length']} exceeds the window of "
+                f"{params['win_length']} samples: {params['hop_length'] - params['win_length']} "
+                "samples between frames are never seen; lower hop_length"
+            )
+
     def fit(self, X, y=None):
         """Check the parameters and the input shape; nothing is learned."""
         params = self._check_settings()
-        if self.kind == "log_mel":
-            self._warn_empty_bands(params["n_fft"])
+        self._warn_settings(params)
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
         self._check_ndim(X)
         _check_device_available(self.device)

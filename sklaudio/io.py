@@ -39,8 +39,12 @@ def _describe(path) -> str:
 def _sndfile_reason(exc: Exception) -> str:
     """libsndfile's reason without the path it starts with ("Error opening 'x': reason")."""
     message = str(exc)
-    if message.startswith("Error opening ") and "': " in message:
-        message = message.split("': ", 1)[1]
+    if message.startswith("Error opening "):
+        # the path is quoted with ' or, when it holds a ', with "
+        for quote in ("': ", '": '):
+            if quote in message:
+                message = message.split(quote, 1)[1]
+                break
     return message.replace("Error : ", "").strip().rstrip(".")
 
 
@@ -357,7 +361,12 @@ def _as_path_list(X) -> list | None:
     if isinstance(X, list | tuple) and all(_is_path_like(x) for x in X):
         return list(X)
     arr = np.asarray(X) if not hasattr(X, "dtype") else X
-    if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "OUS":
+    dtype = getattr(arr, "dtype", None)
+    if not isinstance(dtype, np.dtype):  # torch tensors, pandas extension types: not paths
+        kind = getattr(dtype, "kind", None)
+        if kind is None or kind not in "OUS":
+            return None
+    if dtype is not None and dtype.kind in "OUS":
         arr = np.asarray(arr)
         if arr.dtype.kind == "O" and not any(_is_path_like(x) for x in arr.flat):
             return None  # numbers stored as objects: let check_array convert them

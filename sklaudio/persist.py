@@ -65,9 +65,17 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    serialization = torch.serialization
+    crc32 = getattr(serialization, "get_crc32_options", lambda: True)()
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            if not crc32:  # checksums are what lets load() tell a damaged file
+                serialization.set_crc32_options(True)
+            try:
+                torch.save(obj, f)
+            finally:
+                if not crc32:
+                    serialization.set_crc32_options(False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -143,9 +151,20 @@ def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
 def _check_zip_checksums(path: Path, what: str) -> None:
     """torch.save's zip stores a CRC-32 per record, which torch.load never checks: a file
     damaged on disk or in transfer would load with wrong weights."""
+    bad = None
     try:
         with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
+            for info in archive.infolist():
+                if info.CRC == 0 and info.file_size:
+                    # written with torch.serialization.set_crc32_options(False): no checksum
+                    continue
+                try:
+                    with archive.open(info) as record:
+                        while record.read(1 << 24):
+                            pass
+                except zipfile.BadZipFile:  # "Bad CRC-32 for file ..."
+                    bad = info.filename
+                    break
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ValueError(
             f"cannot read {os.fspath(path)!r} as a {what}: {exc}; the file is truncated, "
@@ -365,21 +384,25 @@ def load(path: str | os.PathLike, device: str | None = None):
             f"{os.fspath(path)!r} was written by a newer sklaudio (model format "
             f"{payload['format_version']}); upgrade sklaudio to load it"
         )
-    try:
-        return _rebuild(payload, path, device)
-    except (KeyError, TypeError, AttributeError, json.JSONDecodeError, RuntimeError) as exc:
-        # what sklaudio.persist.save writes never fails here: the file was edited or damaged
-        # before its checksums were computed
-        raise ValueError(
-            f"{os.fspath(path)!r} does not hold what sklaudio.persist.save writes "
-            f"({type(exc).__name__}: {exc}); save the model again"
-        ) from exc
+    return _rebuild(payload, path, device)
+
+
+def _edited(path, exc: Exception) -> ValueError:
+    # what sklaudio.persist.save writes never fails to decode: the file was edited (or
+    # damaged before its checksums were computed)
+    return ValueError(
+        f"{os.fspath(path)!r} does not hold what sklaudio.persist.save writes "
+        f"({type(exc).__name__}: {exc}); save the model again"
+    )
 
 
 def _rebuild(payload: dict, path, device):
     """The estimator of a model file's ``payload``."""
-    cls = _estimator_class(payload["estimator"])
-    params = {k: _decode(v) for k, v in json.loads(payload["params"]).items()}
+    try:
+        cls = _estimator_class(payload["estimator"])
+        params = {k: _decode(v) for k, v in json.loads(payload["params"]).items()}
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        raise _edited(path, exc) from exc
     has_device = "device" in inspect.signature(cls).parameters
     if device is not None and has_device:  # an estimator without a device ignores it
         params["device"] = device
@@ -389,9 +412,19 @@ def _rebuild(payload: dict, path, device):
             "device is available; loading it on the CPU",
         )
         params["device"] = "cpu"
-    estimator = cls(**params)
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:  # a parameter this class does not take
+        raise _edited(path, exc) from exc
     if hasattr(estimator, "_restore_persisted"):
-        estimator._restore_persisted(payload)
+        try:
+            estimator._restore_persisted(payload)
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise _edited(path, exc) from exc
+        except RuntimeError as exc:
+            if "state_dict" not in str(exc):  # out of memory, a device error: not the file
+                raise
+            raise _edited(path, exc) from exc
     else:
         for key, value in json.loads(payload.get("attributes", "{}")).items():
             if not (key.endswith("_") and key[:1].isalpha() and key.isidentifier()):

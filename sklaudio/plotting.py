@@ -137,7 +137,9 @@ def _check_labels(labels, target_names, n_points: int) -> None:
         return
     labels = np.asarray(labels)
     if labels.shape != (n_points,):
-        raise ValueError(f"{labels.shape[0] if labels.ndim else 0} labels for {n_points} points")
+        raise ValueError(
+            f"expected one label per point, shape ({n_points},), got labels of shape {labels.shape}"
+        )
     if target_names is not None and np.issubdtype(labels.dtype, np.integer) and labels.size:
         if labels.min() < 0 or labels.max() >= len(target_names):
             raise ValueError(

@@ -171,7 +171,14 @@ def test_skorch_entry_points_resolve_the_auto_device(spectrograms):
     assert np.isfinite(emb.train_step(batch)["loss"].item())
     assert emb.evaluation_step(batch).shape == (8, 8)
     assert emb.forward(spectrograms).shape == (24, 8)
+    assert emb.infer(batch[0]).shape == (8, 8)
+    assert np.isfinite(emb.validation_step(batch)["loss"].item())
+    batches = emb.forward_iter(spectrograms)
+    next(batches)
+    assert emb.get_params()["device"] == "auto"  # also between two batches
     assert emb.device == "auto"  # the parameter is left as given
+    # torch tensors are data, not paths
+    assert emb.transform(torch.from_numpy(spectrograms)).shape == (24, 8)
 
 
 def test_a_cuda_index_the_machine_lacks_is_a_clear_error(spectrograms, monkeypatch):
@@ -295,6 +302,15 @@ def test_nested_frontend_parameters_reach_the_frontend_in_a_grid_search():
     grid = {"npidembedder__frontend__n_mels": [8, 12]}
     search = GridSearchCV(pipe, grid, cv=2, error_score="raise").fit(waves, np.arange(24) % 2)
     assert search.best_estimator_[0].frontend.n_mels in (8, 12)
+    searched = search.cv_results_["param_npidembedder__frontend__n_mels"].tolist()
+    assert searched == [8, 12] and np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert (
+        search.best_estimator_[0].spectrogram_shape_[1]
+        == search.best_params_["npidembedder__frontend__n_mels"]
+    )  # each candidate trained on its own n_mels
+    emb.set_params(frontend__n_mels=12)  # the fitted network was trained on 8 bands
+    with pytest.raises(ValueError, match=r"shape \(1, 12, 4\) per clip.*fitted on \(1, 8, 4\)"):
+        emb.transform(waves)
     with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
         emb.set_params(frontend__bogus=1)
     with pytest.raises(ValueError, match="cannot set frontend__n_mels: frontend is None"):
@@ -324,6 +340,9 @@ def test_bad_input(spectrograms, params, X, match):
     X = spectrograms if X is None else X
     with pytest.raises(ValueError, match=match):
         NPIDEmbedder(**{**TINY, **params}).fit(X)
+
+
+def test_sample_weight_is_refused_by_name(spectrograms):
     with pytest.raises(TypeError, match="NPIDEmbedder does not support sample_weight"):
         NPIDEmbedder(**TINY).fit(spectrograms, sample_weight=np.ones(len(spectrograms)))
 

@@ -450,7 +450,7 @@ def test_displays_check_what_they_are_given():
     with pytest.raises(ValueError, match="the same number of epochs in every fold"):
         FineTuningCurveDisplay({"DLS": [[0.5, 0.7], [0.6]]}).mean_std()
     Z = np.random.default_rng(0).normal(size=(10, 4))
-    with pytest.raises(ValueError, match="9 labels for 10 points"):
+    with pytest.raises(ValueError, match=r"shape \(10,\), got labels of shape \(9,\)"):
         EmbeddingDisplay.from_embeddings(Z, np.arange(9))
     with pytest.raises(ValueError, match="labels run from 0 to 9 but target_names has 2"):
         EmbeddingDisplay.from_embeddings(Z, np.arange(10), target_names=["a", "b"])

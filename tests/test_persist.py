@@ -297,3 +297,23 @@ def test_training_continued_after_loading_matches_continuing_in_memory(route, ho
     for model in (fitted, loaded):
         model.partial_fit(X) if how == "partial_fit" else model.fit(X)
     np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+
+
+def test_files_without_checksums_load_and_save_writes_them_anyway(npid, tmp_path):
+    import zipfile
+
+    set_crc32 = getattr(torch.serialization, "set_crc32_options", None)
+    if set_crc32 is None:
+        pytest.skip("this torch always writes checksums")
+    set_crc32(False)  # a user's global choice: torch.save then writes no CRC-32
+    try:
+        torch.save({"w": torch.ones(3)}, tmp_path / "plain.pt")
+        save(npid, tmp_path / "m.pt")
+    finally:
+        set_crc32(True)
+    from sklaudio.persist import safe_torch_load
+
+    assert safe_torch_load(tmp_path / "plain.pt")["w"].sum() == 3  # no checksum: not damage
+    with zipfile.ZipFile(tmp_path / "m.pt") as archive:
+        assert all(info.CRC for info in archive.infolist() if info.file_size)
+    assert load(tmp_path / "m.pt").memory_bank_.n_samples == npid.memory_bank_.n_samples

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds .gpu/ (in .gitignore) for a run on a lent GPU machine (the `device` tool):
-# the wheels its image lacks (skorch, soundfile and theirs, and this machine's
-# scikit-learn, which sklaudio needs at >= 1.6) for CPython 3.12, and a copy of
+# the wheels its image may lack (skorch, soundfile, and this machine's scikit-learn,
+# which sklaudio needs at >= 1.6, with what they need) for CPython 3.12, and a copy of
 # ESC-10 (41 MB), which does not travel from ../shared. Run here, once:
 #
 #     bash benchmarks/gpu/prepare.sh
@@ -18,6 +18,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 -d .gpu/whl \
     "skorch==$(version skorch)" "soundfile==$(version soundfile)" cffi pycparser \
-    "scikit-learn==$(version scikit-learn)"
+    "scikit-learn==$(version scikit-learn)" "joblib==$(version joblib)" \
+    "threadpoolctl==$(version threadpoolctl)" "tabulate==$(version tabulate)" \
+    "narwhals==$(version narwhals)"
 cp -r "$esc10" .gpu/esc10
 du -sh .gpu .gpu/*

@@ -13,10 +13,11 @@ mkdir -p "$out"
 if [ -d .gpu/whl ]; then
     export SKLAUDIO_ESC10=$PWD/.gpu/esc10
 fi
-if [ -d .gpu/whl ] && ! python3 -c "import skorch, soundfile" 2>/dev/null; then
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # sklaudio from this checkout
+if [ -d .gpu/whl ] && ! python3 -c "import skorch, soundfile, sklearn.frozen" 2>/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .gpu/whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD
+    export PYTHONPATH=/tmp/site:$PYTHONPATH
 fi
 export PYTHONUNBUFFERED=1
 nvidia-smi -L >"$out/gpu.txt" 2>&1 || echo "no nvidia-smi" >"$out/gpu.txt"

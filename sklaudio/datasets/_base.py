@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import stat
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -360,7 +361,7 @@ def check_corpus(bunch: Bunch, reader, chunk_size: int = 256) -> Bunch:
 
     from sklearn.base import clone
 
-    if not (isinstance(chunk_size, int) and chunk_size >= 1):
+    if isinstance(chunk_size, bool) or not (isinstance(chunk_size, Integral) and chunk_size >= 1):
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     reader = clone(reader).set_params(on_error="skip")
     files = bunch.filenames
