@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -15,14 +16,11 @@ __all__ = ["main"]
 
 def _demo(args) -> int:
     from sklearn.model_selection import PredefinedSplit, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from sklaudio.classifiers import WeightedKNeighborsClassifier
     from sklaudio.datasets import make_sounds
     from sklaudio.embedders import NPIDEmbedder
-    from sklaudio.features import SpectrogramTransformer, TemporalStatistics, resolve_device
+    from sklaudio.features import resolve_device
     from sklaudio.io import AudioReader
 
     say = (lambda *a: None) if args.quiet else print
@@ -45,21 +43,9 @@ def _demo(args) -> int:
         waves = AudioReader(
             sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs
         ).fit_transform(sounds.filenames)
-    log_mel = SpectrogramTransformer(
-        "log_mel",
-        sample_rate=args.sample_rate,
-        n_mels=64,
-        n_fft=1024,
-        hop_length=256,
-        device="cpu",
-    )
-    spectrograms = log_mel.fit_transform(waves)
+    spectrograms = _floor_spectrograms(waves, args.sample_rate)
     cv = PredefinedSplit(sounds.folds)
-
-    floor = make_pipeline(
-        TemporalStatistics(), StandardScaler(), KNeighborsClassifier(5, weights="distance")
-    )
-    floor_scores = cross_val_score(floor, spectrograms, sounds.target, cv=cv)
+    floor_scores = cross_val_score(_floor_model(), spectrograms, sounds.target, cv=cv)
 
     say(
         f"NPID pre-training on all {len(waves)} clips without labels (DLS phase 2), "
@@ -79,7 +65,13 @@ def _demo(args) -> int:
         WeightedKNeighborsClassifier(n_neighbors=5), embeddings, sounds.target, cv=cv
     )
 
-    say("accuracy per official fold (train on the other folds, test on this one):")
+    smallest = min(np.sum(sounds.folds == fold) for fold in np.unique(sounds.folds))
+    if smallest < args.n_classes:
+        say(
+            f"note: a fold holds only {smallest} clips for {args.n_classes} classes: the "
+            "accuracies below say little; raise --n-samples or lower --n-folds"
+        )
+    say("accuracy per fold (train on the other folds, test on this one):")
     say(f"{'fold':>6}  {'log-mel floor':>13}  {'NPID + kNN':>10}")
     for fold, a, b in zip(np.unique(sounds.folds), floor_scores, npid_scores):
         say(f"{fold:>6}  {a:>13.3f}  {b:>10.3f}")
@@ -88,6 +80,56 @@ def _demo(args) -> int:
         f"(chance {1 / args.n_classes:.3f}; {time.perf_counter() - start:.0f} s)"
     )
     return 0
+
+
+def _floor_spectrograms(waves, sample_rate):
+    """Log-mel spectrograms of the floor (and of the demo's NPID): 64 bands, n_fft 1024."""
+    from sklaudio.features import SpectrogramTransformer
+
+    log_mel = SpectrogramTransformer(
+        "log_mel", sample_rate=sample_rate, n_mels=64, n_fft=1024, hop_length=256, device="cpu"
+    )
+    with warnings.catch_warnings():  # empty bands at low rates: the floor is only a reference
+        warnings.filterwarnings("ignore", message=".*mel bands")
+        return log_mel.fit_transform(waves)
+
+
+def _floor_model():
+    """The hand-crafted floor every learned embedding has to beat: log-mel statistics + 5-NN."""
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklaudio.features import TemporalStatistics
+
+    return make_pipeline(
+        TemporalStatistics(), StandardScaler(), KNeighborsClassifier(5, weights="distance")
+    )
+
+
+DECODE_ONCE_BYTES = 4 * 2**30  # a streaming model's corpus is decoded once up to this size
+
+
+def _in_memory_copy(model):
+    """A copy of a streaming model that reads decoded waveforms (its spectrogram step only)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    model.frontend = model.frontend.steps[-1][1]  # the network runs this step itself
+    return model
+
+
+def _check_output_path(path, flag: str) -> None:
+    """Fail before the work when the file cannot be written where the user asked."""
+    if path is None:
+        return
+    parent = Path(path).expanduser().parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: the folder {parent} does not exist")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 CORPORA = {
@@ -213,11 +255,17 @@ def _say_length_fixes(args, name, files, duration):
     if longer or shorter:
         whose = "--duration" if args.command == "pretrain" else "the model's duration"
         print(
-            f"{name}: clips are read as {duration:g} s ({whose}): {longer} longer "
-            f"ones centre-cropped (up to {lengths.max():.3g} s), {shorter} shorter ones "
-            f"zero-padded (down to {lengths.min():.3g} s)",
+            f"{name}: clips are read as {duration:g} s ({whose}): "
+            f"{_plural(longer, 'longer clip')} centre-cropped (up to {lengths.max():.3g} s), "
+            f"{_plural(shorter, 'shorter clip')} zero-padded (down to {lengths.min():.3g} s)",
             flush=True,
         )
+
+
+def _model_duration(model) -> float:
+    """Seconds per clip of a saved model (its AudioReader's, or its input length)."""
+    reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
+    return reader.duration if reader is not None else _reader_for(model).duration
 
 
 def _reader_for(model, n_jobs=None):
@@ -240,6 +288,7 @@ def _pretrain(args) -> int:
     from sklearn.base import clone
     from sklearn.pipeline import make_pipeline
 
+    from sklaudio.callbacks import CHECKPOINT_FILE
     from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
     from sklaudio.features import ESRESNET_STFT, SpectrogramTransformer, _check_device_available
     from sklaudio.io import AudioReader
@@ -268,6 +317,7 @@ def _pretrain(args) -> int:
         **stft,
     )
     # settings that cannot work fail now, before the corpus is decoded
+    _check_output_path(args.out, "--out")
     if args.method == "afp" and args.features != "log_mel":
         raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
     if args.method == "npid" and args.backbone not in BACKBONES:
@@ -322,6 +372,11 @@ def _pretrain(args) -> int:
         )
     else:
         mse_epochs = max(1, (2 * args.epochs) // 3)  # the paper's two phases, 2:1
+        if mse_epochs == args.epochs:
+            say(
+                f"note: with --epochs {args.epochs} AFP trains its MSE phase only, without "
+                "the pair loss; 3 or more epochs give both phases (2:1, as in the paper)"
+            )
         model = AFPPairLossEmbedder(
             frame_duration=args.frame_duration,
             mse_epochs=mse_epochs,
@@ -330,7 +385,12 @@ def _pretrain(args) -> int:
             **common,
         )
     streamed = ", streamed from the files" if args.stream else ""
-    say(f"pre-training {args.method} on {len(clips)} pooled clips{streamed}, {args.epochs} epochs")
+    say(
+        f"pre-training {args.method} on {len(clips)} pooled clips{streamed}, "
+        f"{_plural(args.epochs, 'epoch')}"
+    )
+    if args.checkpoint and (Path(args.checkpoint) / CHECKPOINT_FILE).exists():
+        say(f"{args.checkpoint} holds a checkpoint: the run resumes from it if it is this one")
     model.fit(clips)
     save(model, args.out)
     say(f"saved {type(model).__name__} to {args.out}")
@@ -338,17 +398,21 @@ def _pretrain(args) -> int:
 
 
 def _embed(args) -> int:
-    from pathlib import Path
-
     from sklaudio.io import list_audio_files
 
     say = _say(args)
+    out = Path(args.out)  # checked before any file is embedded
+    if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
+        raise ValueError(f"--out {args.out}: give a file ending in .npy, or a folder")
+    if out.suffix == ".npy":
+        _check_output_path(out, "--out")
     model = _load_model(args)
     files = []
     for item in args.files:
         files += list_audio_files(item) if Path(item).is_dir() else [item]
     if not files:
         raise ValueError(f"no audio file in {args.files}")
+    _say_length_fixes(args, "embed", files, _model_duration(model))
     chunks, written = [], []
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
         chunk = files[start : start + args.chunk_size]
@@ -356,17 +420,15 @@ def _embed(args) -> int:
         if len(kept):  # with --on-error skip a chunk may hold no readable file
             chunks.append(model.transform(X))
             written += [chunk[i] for i in kept]
-        say(f"embedded {min(start + args.chunk_size, len(files))}/{len(files)} files", end="\r")
+        done = min(start + args.chunk_size, len(files))
+        say(f"read {done}/{len(files)} files, embedded {len(written)}", end="\r")
     if not written:
         raise ValueError(f"none of the {len(files)} files could be read (see the warnings)")
     embeddings = np.concatenate(chunks)
     if len(written) < len(files):
-        left_out = len(files) - len(written)
-        say(f"\nleft out {left_out} files that could not be read (--on-error skip)")
+        left_out = _plural(len(files) - len(written), "file")
+        say(f"\nleft out {left_out} that could not be read (--on-error skip)")
     files = written
-    out = Path(args.out)
-    if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
-        raise ValueError(f"--out {args.out}: give a file ending in .npy, or a folder")
     if out.suffix != ".npy":
         out.mkdir(parents=True, exist_ok=True)
         out = out / "embeddings.npy"
@@ -377,6 +439,7 @@ def _embed(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from sklearn.base import clone
     from sklearn.cluster import KMeans
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -386,6 +449,7 @@ def _evaluate(args) -> int:
     from sklaudio.metrics import cluster_accuracy
 
     say = _say(args)
+    _check_output_path(args.plot, "--plot")  # before minutes of work, not after
     model = _load_model(args)
     corpus = _load_corpus(args.dataset, args.root, args.on_error, args.n_folds)
     if corpus.target is None:
@@ -396,12 +460,31 @@ def _evaluate(args) -> int:
     y, folds = corpus.target[kept], corpus.folds[kept]
     say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
     reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
-    duration = reader.duration if reader is not None else _reader_for(model).duration
-    _say_length_fixes(args, args.dataset, corpus.filenames[kept], duration)
+    _say_length_fixes(args, args.dataset, corpus.filenames[kept], _model_duration(model))
+    if reader is not None and (args.protocol == "finetune" or args.floor):
+        # a model made with --stream reads its files per batch; fine-tuning would decode
+        # them again in every epoch, so the corpus is decoded once when it fits in memory
+        n_bytes = len(waves) * int(np.prod(model.input_shape_)) * 4
+        if n_bytes <= DECODE_ONCE_BYTES:
+            say(f"decoding the {len(waves)} clips once ({n_bytes / 2**20:.0f} MiB)")
+            waves = clone(reader).set_params(n_jobs=args.n_jobs).fit_transform(waves)
+            model = _in_memory_copy(model)
+        elif args.protocol == "finetune":
+            say(
+                f"the model streams its files ({n_bytes / 2**30:.1f} GiB decoded): every "
+                "fine-tuning epoch decodes them again"
+            )
+    floor = None
+    if args.floor and not isinstance(waves[0], str):
+        floor = _floor_spectrograms(waves, _reader_for(model).sample_rate)
+    elif args.floor:
+        say("no floor: the corpus is too large to decode in memory")
+    if args.protocol != "finetune":
+        say(f"embedding {len(waves)} clips with {type(model).__name__}")
     Z = None if args.protocol == "finetune" else model.transform(waves)
     # stage statistics differ in scale by stage: kNN and k-means read them standardised
     scaled = getattr(model, "output", None) == "stats"
-    scores, curves, chance = [], [], []
+    scores, curves, chance, floor_scores = [], [], [], []
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
         if args.protocol == "knn":
@@ -439,10 +522,22 @@ def _evaluate(args) -> int:
             curves.append(clf.history_[:, "valid_acc"])
             score = curves[-1][-1]
         scores.append(score)
-        say(f"fold {fold}: {score:.3f}")
+        if floor is not None:
+            floor_scores.append(
+                _floor_model().fit(floor[train], y[train]).score(floor[test], y[test])
+            )
+            say(f"fold {fold}: {score:.3f}  (log-mel floor {floor_scores[-1]:.3f})")
+        else:
+            say(f"fold {fold}: {score:.3f}")
     scores = np.asarray(scores)
     mean, std = scores.mean(), scores.std()
     print(f"{args.protocol} accuracy: {mean:.3f} ± {std:.3f} over {len(scores)} folds")
+    if floor_scores:
+        print(
+            f"floor, log-mel statistics + 5-NN: {np.mean(floor_scores):.3f} ± "
+            f"{np.std(floor_scores):.3f} (what a learned representation has to beat; "
+            f"chance {1 / len(np.unique(y)):.3f})"
+        )
     if chance:
         per_class = len(y) / len(np.unique(y)) / len(scores)
         caveat = (
@@ -457,12 +552,16 @@ def _evaluate(args) -> int:
     if args.plot:
         from sklaudio.plotting import EmbeddingDisplay, FineTuningCurveDisplay
 
+        title = (
+            f"{args.dataset}: {type(model).__name__}, {args.protocol} accuracy "
+            f"{mean:.3f} ± {std:.3f}"
+        )
         if curves:
-            display = FineTuningCurveDisplay.from_histories({"fine-tuned": curves}).plot()
-        else:
-            display = EmbeddingDisplay.from_embeddings(Z, y, target_names=corpus.target_names).plot(
-                title=f"{args.dataset}: {type(model).__name__}"
-            )
+            display = FineTuningCurveDisplay.from_histories({"fine-tuned": curves})
+            display.plot(title=title)
+        else:  # the embeddings' PCA map, whichever protocol scored them
+            display = EmbeddingDisplay.from_embeddings(Z, y, target_names=corpus.target_names)
+            display.plot(title=title)
         display.figure_.savefig(args.plot, dpi=120, bbox_inches="tight")
         say(f"plot written to {args.plot}")
     return 0
@@ -644,10 +743,16 @@ def build_parser() -> argparse.ArgumentParser:
         "official folds: weighted kNN, a linear classifier, k-means cluster accuracy, or "
         "fine-tuning (DLS section 5).",
     )
-    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--model", required=True, help="a model file of sklaudio pretrain")
     evaluate.add_argument("--dataset", required=True, choices=sorted(CORPORA))
-    evaluate.add_argument("--root", required=True)
-    evaluate.add_argument("--protocol", choices=PROTOCOLS, default="knn")
+    evaluate.add_argument("--root", required=True, help="the corpus' folder")
+    evaluate.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="knn",
+        help="weighted 5-NN on the embeddings, a logistic regression, k-means cluster "
+        "accuracy, or fine-tuning all layers (default knn)",
+    )
     evaluate.add_argument(
         "--n-folds",
         type=_fold_count,
@@ -655,7 +760,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="--dataset folder only: stratified folds to make (default 5; the other corpora "
         "have official folds)",
     )
-    evaluate.add_argument("--epochs", type=_positive_int, default=30, help="for finetune")
+    evaluate.add_argument(
+        "--epochs", type=_positive_int, default=30, help="for finetune (default 30)"
+    )
     evaluate.add_argument(
         "--head-features",
         choices=("pooled", "stats"),
@@ -669,7 +776,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="random",
         help="for finetune: the new layer starts random (the paper) or from a linear probe (LP-FT)",
     )
-    evaluate.add_argument("--plot", default=None, help="write a figure (PNG, PDF, ...)")
+    evaluate.add_argument(
+        "--plot",
+        default=None,
+        help="write a figure (PNG, PDF, ...): the learning curves for finetune, else a PCA "
+        "map of the embeddings coloured by class",
+    )
+    evaluate.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also score log-mel statistics + 5-NN on the same folds, the hand-crafted floor "
+        "(default on)",
+    )
     evaluate.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
     common(evaluate)
     evaluate.set_defaults(func=_evaluate)
@@ -680,7 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the embeddings of audio files (or of every audio file in the "
         "given folders) to a .npy file, with the file order beside it.",
     )
-    embed.add_argument("--model", required=True)
+    embed.add_argument("--model", required=True, help="a model file of sklaudio pretrain")
     embed.add_argument("files", nargs="+", help="audio files or folders")
     embed.add_argument("--out", required=True, help="embeddings.npy, or a folder")
     embed.add_argument("--chunk-size", type=_positive_int, default=256, help="files per batch")
@@ -702,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return args.func(args)
         except (ValueError, TypeError, OSError, ImportError) as exc:
-            lines = _reason(exc).splitlines() or [type(exc).__name__]
+            lines = _cli_words(_reason(exc)).splitlines() or [type(exc).__name__]
             print(f"sklaudio {args.command}: error: {lines[0]}", file=sys.stderr)
             for line in lines[1:]:  # e.g. the layout a data set folder should have
                 print(line, file=sys.stderr)
@@ -725,9 +844,46 @@ def _reason(exc: BaseException) -> str:
 def _show_warning(command: str):
     def show(message, category, filename, lineno, file=None, line=None):
         kind = "warning" if category is UserWarning else category.__name__
-        print(f"sklaudio {command}: {kind}: {message}", file=sys.stderr)
+        print(f"sklaudio {command}: {kind}: {_cli_words(str(message))}", file=sys.stderr)
 
     return show
+
+
+# Python parameters that the library's messages name, and the options that set them here
+_OPTIONS = {
+    "on_error": "--on-error",
+    "device": "--device",
+    "output": "--output",
+    "checkpoint": "--checkpoint",
+    "n_folds": "--n-folds",
+    "batch_size": "--batch-size",
+    "backbone": "--backbone",
+    "frame_duration": "--frame-duration",
+    "n_mels": "--n-mels",
+    "n_fft": "--n-fft",
+    "hop_length": "--hop-length",
+    "duration": "--duration",
+    "sample_rate": "--sample-rate",
+}
+
+
+def _cli_words(message: str) -> str:
+    """A library message with the command's options in place of Python parameters:
+    "pass on_error='skip'" becomes "pass --on-error skip"."""
+    import re
+
+    names = "|".join(_OPTIONS)
+    message = re.sub(
+        rf"(?<![\w.])({names})='([^']*)'", lambda m: f"{_OPTIONS[m[1]]} {m[2]}", message
+    )
+    message = re.sub(rf"(?<![\w.'(])({names})=(?=\S)", lambda m: f"{_OPTIONS[m[1]]} ", message)
+    message = re.sub(rf"^({names}) must be", lambda m: f"{_OPTIONS[m[1]]} must be", message)
+    message = re.sub(
+        rf"\b(lower|raise|set) ({names})\b", lambda m: f"{m[1]} {_OPTIONS[m[2]]}", message
+    )
+    return message.replace(" or 'cpu'", " or --device cpu").replace(
+        "the same checkpoint= directory", "the same --checkpoint directory"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

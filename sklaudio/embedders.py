@@ -644,10 +644,11 @@ class _TorchNetMixin(AccelerateMixin):
         if reset:
             self.n_features_in_ = X.shape[1]
             self.input_shape_ = X.shape[1:]
-        elif X.shape[1] != self.n_features_in_:
+        elif X.shape[1] != getattr(self, "n_features_in_", self.input_shape_[0]):
+            # (a model fitted on paths has no n_features_in_; its decoded clips' shape counts)
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input (shape per clip {X.shape[1:]}, fitted "
+                f"{self.input_shape_[0]} features as input (shape per clip {X.shape[1:]}, fitted "
                 f"on {tuple(self.input_shape_)})"
             )
         elif X.shape[1:] != tuple(self.input_shape_):

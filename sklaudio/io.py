@@ -32,6 +32,19 @@ __all__ = [
 ]
 
 
+SKIP_ADVICE = "on_error='skip'"
+
+
+def _without_skip_advice(message: str) -> str:
+    """A reason for a file that was skipped, without the advice to skip it."""
+    for advice in (
+        f"; remove it or pass {SKIP_ADVICE}",
+        f" Fix or remove the file, or pass {SKIP_ADVICE} to leave it out.",
+    ):
+        message = message.replace(advice, "")
+    return message
+
+
 def _describe(path) -> str:
     return repr(str(os.fsdecode(path)))  # str(): numpy's np.str_ has another repr
 
@@ -279,7 +292,7 @@ def read_audio(
         ) from exc
 
     if data.shape[0] == 0:
-        raise ValueError(f"audio file {name} has 0 samples; remove it or pass on_error='skip'")
+        raise ValueError(f"audio file {name} has 0 samples; remove it or pass {SKIP_ADVICE}")
     expected = declared - start if frames < 0 else min(frames, declared - start)
     if declared > 0 and data.shape[0] < expected:
         raise ValueError(
@@ -617,7 +630,7 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
             for i, p in enumerate(paths)
         )
         self.skipped_ = [
-            (i, str(os.fsdecode(p)), err)
+            (i, str(os.fsdecode(p)), _without_skip_advice(err))
             for i, (p, (_, err)) in enumerate(zip(paths, results))
             if err is not None
         ]

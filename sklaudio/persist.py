@@ -65,6 +65,9 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # as open() would make it (mkstemp's file is private)
     serialization = torch.serialization
     crc32 = getattr(serialization, "get_crc32_options", lambda: True)()
     try:
@@ -104,6 +107,8 @@ def _pickled_objects(exc: pickle.UnpicklingError) -> str:
 def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
     """``torch.load(weights_only=True)`` onto the CPU, with errors that name the file."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {os.fspath(path)!r} is a folder; give the file in it")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {os.fspath(path)!r} does not exist")
     with open(path, "rb") as fh:

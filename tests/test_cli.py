@@ -163,7 +163,7 @@ def test_pretrain_esresnet_features_and_settings_checked_before_decoding(
     monkeypatch.setattr(cli, "_load_corpus", no_decoding)
     short = [*SMALL[:2], "--duration", "0.05", *SMALL[4:]]  # 400 samples < n_fft=1024
     assert main([*argv, *short, "--out", str(out)]) == 1
-    assert "n_fft" in capsys.readouterr().err
+    assert "fewer than --n-fft 1024" in capsys.readouterr().err  # the option, not n_fft=
 
 
 def test_pretrain_stft_settings_reach_the_saved_frontend(labelled_folder, tmp_path):
@@ -219,7 +219,12 @@ def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
     assert np.load(embeddings).shape == (30, 128)
     argv = ["evaluate", "--model", str(out), "--dataset", "folder", "--root", str(labelled_folder)]
     assert main([*argv, "--protocol", "knn", "--device", "cpu"]) == 0
-    assert "knn accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "knn accuracy" in printed and "floor, log-mel statistics + 5-NN" in printed
+    assert "decoding the 30 clips once" in printed  # for the floor, not per batch
+    # fine-tuning a streaming model decodes the corpus once, not in every epoch
+    assert main([*argv, "--protocol", "finetune", "--epochs", "1", "--no-floor", "--quiet"]) == 0
+    assert "floor" not in capsys.readouterr().out
     # --workers replaces the worker count the model kept from its pre-training
     from argparse import Namespace
 
@@ -435,7 +440,7 @@ def test_pretrain_says_which_clips_are_cropped_or_padded(labelled_folder, tmp_pa
     small = [*SMALL]
     small[small.index("--duration") + 1] = "0.25"  # the clips are 0.5 s
     assert main([*argv, *small, "--out", str(tmp_path / "m.pt")]) == 0
-    assert "clips are read as 0.25 s (--duration): 30 longer ones centre-cropped" in (
+    assert "clips are read as 0.25 s (--duration): 30 longer clips centre-cropped" in (
         capsys.readouterr().out
     )
 
@@ -553,3 +558,23 @@ def test_embed_refuses_an_output_that_is_neither_npy_nor_a_folder_and_a_classifi
     argv = ["embed", "--model", str(knn), str(labelled_folder), "--out", str(tmp_path / "e.npy")]
     assert main(argv) == 1  # --device is passed to load, which a kNN has none of
     assert "holds a WeightedKNeighborsClassifier, not an embedder" in capsys.readouterr().err
+
+
+def test_evaluate_checks_the_plot_path_first_and_speaks_in_options(
+    npid_model, labelled_folder, folder_with_bad_files, tmp_path, monkeypatch, capsys
+):
+    from sklaudio import cli
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the corpus was read before the plot path was checked")
+
+    argv = ["evaluate", "--model", str(npid_model), "--dataset", "folder", "--device", "cpu"]
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_load_corpus", no_work)
+        plot = str(tmp_path / "missing" / "p.png")
+        assert main([*argv, "--root", str(labelled_folder), "--plot", plot]) == 1
+        assert "--plot" in capsys.readouterr().err
+    # the library's "pass on_error='skip'" reads as the command's option
+    assert main([*argv, "--root", str(folder_with_bad_files)]) == 1
+    err = capsys.readouterr().err
+    assert "--on-error skip" in err and "on_error=" not in err
