@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -870,8 +871,6 @@ _OPTIONS = {
 def _cli_words(message: str) -> str:
     """A library message with the command's options in place of Python parameters:
     "pass on_error='skip'" becomes "pass --on-error skip"."""
-    import re
-
     names = "|".join(_OPTIONS)
     message = re.sub(
         rf"(?<![\w.])({names})='([^']*)'", lambda m: f"{_OPTIONS[m[1]]} {m[2]}", message

@@ -35,7 +35,7 @@ from sklaudio.callbacks import (
     is_main_process,
 )
 from sklaudio.features import _check_device_available, resolve_device
-from sklaudio.io import AudioFileDataset, AudioReader, _as_path_list
+from sklaudio.io import AudioFileDataset, AudioReader, _as_path_list, _is_path_like
 from sklaudio.nn import (
     BACKBONES,
     AudioFramePredictor,
@@ -140,11 +140,14 @@ def _files_crc32(paths) -> int:
 
 
 def _holds_paths(X) -> bool:
-    """Whether ``X`` is a sequence of file paths (strings) rather than numbers."""
-    try:
-        return _as_path_list(X) is not None
-    except (ValueError, TypeError):
-        return False  # not a clean list of paths: check_array says what is wrong
+    """Whether ``X`` starts with a file path rather than numbers (by its first entry: no
+    copy of a large array; check_array reports anything mixed)."""
+    if isinstance(X, list | tuple):
+        return bool(X) and _is_path_like(X[0])
+    dtype = getattr(X, "dtype", None)
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "OUS" or not np.size(X):
+        return False  # numbers, or a torch tensor
+    return _is_path_like(np.asarray(X).flat[0])
 
 
 def _other_clips(previous: str | None, current: str) -> bool:
