@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 from skorch.callbacks import Callback, Checkpoint
@@ -53,7 +54,30 @@ def _planned_epochs(net) -> int:
 
 
 class EpochProgressBar(Callback):
-    """One tqdm bar over epochs, showing the last training loss; only with ``verbose == 1``."""
+    """One tqdm bar over epochs, showing the last training loss; only with ``verbose == 1``.
+
+    Within an epoch the bar shows the batches done (redrawn at most twice a second), so a
+    slow epoch is seen to progress; an embedder with training phases (AFP) names the phase.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._batches, self._drawn = 0, time.monotonic()
+        phase = getattr(net, "_training_phase", None)
+        if getattr(self, "bar_", None) is not None and phase is not None:
+            self.bar_.set_description(f"{type(net).__name__} ({phase()})", refresh=False)
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if not training or getattr(self, "bar_", None) is None:
+            return
+        self._batches = getattr(self, "_batches", 0) + 1
+        now = time.monotonic()
+        if now - getattr(self, "_drawn", 0.0) >= 0.5:
+            postfix = {"batch": self._batches}
+            loss = net.history_[-1, "batches", -1].get("train_loss")
+            if loss is not None:
+                postfix["loss"] = f"{loss:.4f}"
+            self.bar_.set_postfix(postfix)  # redraws
+            self._drawn = now
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.bar_ = None

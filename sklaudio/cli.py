@@ -510,6 +510,7 @@ def _evaluate(args) -> int:
             from skorch.dataset import Dataset
             from skorch.helper import predefined_split
 
+            say(f"fold {fold}: fine-tuning on the other folds' {int(train.sum())} clips")
             clf = FineTunedClassifier(
                 embedder=model,
                 head_init=args.head_init,

@@ -1718,11 +1718,18 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         # Training batches hold whole sequences; the model sees the context frames.
         return super().infer(x[:, : self.n_context], **fit_params)
 
+    def _training_phase(self) -> str:
+        """The phase of the epoch under way (its name on the progress bar)."""
+        return "MSE + pair loss" if self._phase_two() else "MSE"
+
+    def _phase_two(self) -> bool:
+        return bool(self.pair_loss) and len(self.history_) > self.mse_epochs
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         pred, code = y_pred
         target = X[:, self.n_context].to(pred.device)
         mse = torch.nn.functional.mse_loss(pred.float(), target.float())
-        phase_two = self.pair_loss and len(self.history_) > self.mse_epochs
+        phase_two = self._phase_two()
         if not phase_two:
             self.history_.record_batch("mse", float(mse.detach()))
             return mse

@@ -122,3 +122,24 @@ def test_verbose_table_reprints_header_when_phase_two_adds_columns(spectrograms,
     headers = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
     assert len(headers) == 2
     assert "pair_similar" not in headers[0] and "pair_similar" in headers[1]
+
+
+def test_progress_bar_names_the_phase_and_counts_batches_of_a_slow_epoch(spectrograms, capsys):
+    import time
+
+    from skorch.callbacks import Callback
+
+    class Slow(Callback):  # the first two batches of each epoch take 0.3 s
+        def on_epoch_begin(self, net, **kwargs):
+            self.batches = 0
+
+        def on_batch_end(self, net, **kwargs):
+            self.batches += 1
+            if self.batches <= 2:
+                time.sleep(0.3)
+
+    params = {**TINY, "mse_epochs": 1, "pair_epochs": 1, "verbose": 1}
+    AFPPairLossEmbedder(**params, callbacks=[("slow", Slow())]).fit(spectrograms[:8])
+    bar = capsys.readouterr().err
+    assert "AFPPairLossEmbedder (MSE)" in bar and "AFPPairLossEmbedder (MSE + pair loss)" in bar
+    assert "batch=" in bar  # drawn within an epoch, not only at its end
