@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -84,11 +85,18 @@ def _demo(args) -> int:
 
 
 def _floor_spectrograms(waves, sample_rate):
-    """Log-mel spectrograms of the floor (and of the demo's NPID): 64 bands, n_fft 1024."""
+    """Log-mel spectrograms of the floor (and of the demo's NPID): 64 bands, n_fft 1024 (a
+    smaller power of two for clips shorter than that), a quarter-frame hop."""
     from sklaudio.features import SpectrogramTransformer
 
+    n_fft = min(1024, 2 ** int(np.log2(max(waves.shape[-1], 16))))
     log_mel = SpectrogramTransformer(
-        "log_mel", sample_rate=sample_rate, n_mels=64, n_fft=1024, hop_length=256, device="cpu"
+        "log_mel",
+        sample_rate=sample_rate,
+        n_mels=64,
+        n_fft=n_fft,
+        hop_length=n_fft // 4,
+        device="cpu",
     )
     with warnings.catch_warnings():  # empty bands at low rates: the floor is only a reference
         warnings.filterwarnings("ignore", message=".*mel bands")
@@ -108,7 +116,14 @@ def _floor_model():
     )
 
 
-DECODE_ONCE_BYTES = 4 * 2**30  # a streaming model's corpus is decoded once up to this size
+def _decode_once_budget() -> int:
+    """Bytes of waveforms a streaming model's corpus may take when decoded once: a quarter
+    of the memory available (fine-tuning copies the training and test folds), at most 4 GiB."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on this platform
+        available = 16 * 2**30
+    return min(4 * 2**30, available // 4)
 
 
 def _in_memory_copy(model):
@@ -117,16 +132,31 @@ def _in_memory_copy(model):
 
     model = copy.deepcopy(model)
     model.frontend = model.frontend.steps[-1][1]  # the network runs this step itself
-    return model
+    # arrays in memory need no DataLoader workers (each would get a copy of them)
+    return model.set_params(iterator_train__num_workers=0, iterator_valid__num_workers=0)
 
 
-def _check_output_path(path, flag: str) -> None:
-    """Fail before the work when the file cannot be written where the user asked."""
+def _output_path(path, flag: str, figure: bool = False) -> Path | None:
+    """The file to write, ready before the work: ``~`` expanded, its folder made, and for a
+    figure a format matplotlib writes (so that nothing fails after minutes of work)."""
     if path is None:
-        return
-    parent = Path(path).expanduser().parent
-    if not parent.is_dir():
-        raise ValueError(f"{flag} {path}: the folder {parent} does not exist")
+        return None
+    path = Path(path).expanduser()
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: {path.parent} is a file, not a folder")
+    if figure:
+        try:
+            from matplotlib.backend_bases import FigureCanvasBase
+        except ImportError:
+            raise ImportError(f"{flag} needs matplotlib: pip install matplotlib") from None
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if path.suffix.lstrip(".").lower() not in formats:
+            raise ValueError(
+                f"{flag} {path}: matplotlib writes {', '.join(sorted(formats))}, not "
+                f"{path.suffix or 'a file without a suffix'}"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _plural(n: int, word: str) -> str:
@@ -318,7 +348,7 @@ def _pretrain(args) -> int:
         **stft,
     )
     # settings that cannot work fail now, before the corpus is decoded
-    _check_output_path(args.out, "--out")
+    out_path = _output_path(args.out, "--out")
     if args.method == "afp" and args.features != "log_mel":
         raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
     if args.method == "npid" and args.backbone not in BACKBONES:
@@ -376,7 +406,7 @@ def _pretrain(args) -> int:
         if mse_epochs == args.epochs:
             say(
                 f"note: with --epochs {args.epochs} AFP trains its MSE phase only, without "
-                "the pair loss; 3 or more epochs give both phases (2:1, as in the paper)"
+                "the pair loss; 2 or more epochs give both phases (2:1 from 3, as in the paper)"
             )
         model = AFPPairLossEmbedder(
             frame_duration=args.frame_duration,
@@ -393,7 +423,7 @@ def _pretrain(args) -> int:
     if args.checkpoint and (Path(args.checkpoint) / CHECKPOINT_FILE).exists():
         say(f"{args.checkpoint} holds a checkpoint: the run resumes from it if it is this one")
     model.fit(clips)
-    save(model, args.out)
+    save(model, out_path)
     say(f"saved {type(model).__name__} to {args.out}")
     return 0
 
@@ -402,11 +432,11 @@ def _embed(args) -> int:
     from sklaudio.io import list_audio_files
 
     say = _say(args)
-    out = Path(args.out)  # checked before any file is embedded
+    out = Path(args.out).expanduser()  # checked before any file is embedded
     if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
         raise ValueError(f"--out {args.out}: give a file ending in .npy, or a folder")
     if out.suffix == ".npy":
-        _check_output_path(out, "--out")
+        out = _output_path(out, "--out")
     model = _load_model(args)
     files = []
     for item in args.files:
@@ -450,7 +480,7 @@ def _evaluate(args) -> int:
     from sklaudio.metrics import cluster_accuracy
 
     say = _say(args)
-    _check_output_path(args.plot, "--plot")  # before minutes of work, not after
+    plot = _output_path(args.plot, "--plot", figure=True)  # before minutes of work
     model = _load_model(args)
     corpus = _load_corpus(args.dataset, args.root, args.on_error, args.n_folds)
     if corpus.target is None:
@@ -462,24 +492,29 @@ def _evaluate(args) -> int:
     say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
     reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
     _say_length_fixes(args, args.dataset, corpus.filenames[kept], _model_duration(model))
-    if reader is not None and (args.protocol == "finetune" or args.floor):
+    if reader is not None and args.protocol == "finetune":
         # a model made with --stream reads its files per batch; fine-tuning would decode
         # them again in every epoch, so the corpus is decoded once when it fits in memory
         n_bytes = len(waves) * int(np.prod(model.input_shape_)) * 4
-        if n_bytes <= DECODE_ONCE_BYTES:
+        if n_bytes <= _decode_once_budget():
             say(f"decoding the {len(waves)} clips once ({n_bytes / 2**20:.0f} MiB)")
-            waves = clone(reader).set_params(n_jobs=args.n_jobs).fit_transform(waves)
+            saved_workers = getattr(model, "iterator_valid__num_workers", 0)
+            n_jobs = args.n_jobs if args.n_jobs is not None else saved_workers
+            waves = clone(reader).set_params(n_jobs=n_jobs or None).fit_transform(waves)
             model = _in_memory_copy(model)
-        elif args.protocol == "finetune":
+        else:
             say(
-                f"the model streams its files ({n_bytes / 2**30:.1f} GiB decoded): every "
-                "fine-tuning epoch decodes them again"
+                f"the model streams its files ({n_bytes / 2**30:.1f} GiB decoded, more than "
+                "this machine can hold): every fine-tuning epoch decodes them again"
             )
     floor = None
-    if args.floor and not isinstance(waves[0], str):
-        floor = _floor_spectrograms(waves, _reader_for(model).sample_rate)
+    if args.floor and isinstance(waves[0], str):
+        say("no floor: the model streams its files (--no-floor silences this)")
     elif args.floor:
-        say("no floor: the corpus is too large to decode in memory")
+        try:
+            floor = _floor_spectrograms(waves, _reader_for(model).sample_rate)
+        except ValueError as exc:  # clips too short for its STFT, say
+            say(f"no floor: {exc}")
     if args.protocol != "finetune":
         say(f"embedding {len(waves)} clips with {type(model).__name__}")
     Z = None if args.protocol == "finetune" else model.transform(waves)
@@ -564,7 +599,7 @@ def _evaluate(args) -> int:
         else:  # the embeddings' PCA map, whichever protocol scored them
             display = EmbeddingDisplay.from_embeddings(Z, y, target_names=corpus.target_names)
             display.plot(title=title)
-        display.figure_.savefig(args.plot, dpi=120, bbox_inches="tight")
+        display.figure_.savefig(plot, dpi=120, bbox_inches="tight")
         say(f"plot written to {args.plot}")
     return 0
 
@@ -808,6 +843,9 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
     common(embed)
     embed.set_defaults(func=_embed)
+    for command in sub.choices.values():  # what its messages may name: its options
+        options = {o for action in command._actions for o in action.option_strings}
+        command.set_defaults(cli_options=frozenset(options))
     return parser
 
 
@@ -819,11 +857,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     with warnings.catch_warnings():
-        warnings.showwarning = _show_warning(args.command)
+        warnings.showwarning = _show_warning(args.command, args.cli_options)
         try:
             return args.func(args)
         except (ValueError, TypeError, OSError, ImportError) as exc:
-            lines = _cli_words(_reason(exc)).splitlines() or [type(exc).__name__]
+            lines = _cli_words(_reason(exc), args.cli_options).splitlines()
+            lines = lines or [type(exc).__name__]
             print(f"sklaudio {args.command}: error: {lines[0]}", file=sys.stderr)
             for line in lines[1:]:  # e.g. the layout a data set folder should have
                 print(line, file=sys.stderr)
@@ -843,10 +882,11 @@ def _reason(exc: BaseException) -> str:
     return message
 
 
-def _show_warning(command: str):
+def _show_warning(command: str, options: set[str]):
     def show(message, category, filename, lineno, file=None, line=None):
         kind = "warning" if category is UserWarning else category.__name__
-        print(f"sklaudio {command}: {kind}: {_cli_words(str(message))}", file=sys.stderr)
+        text = _cli_words(str(message), options)
+        print(f"sklaudio {command}: {kind}: {text}", file=sys.stderr)
 
     return show
 
@@ -867,23 +907,40 @@ _OPTIONS = {
     "duration": "--duration",
     "sample_rate": "--sample-rate",
 }
+# What a message must not have rewritten: quoted text (paths) and reprs, Name(...)
+_PROTECTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b[A-Z]\w*\([^()]*\)")
 
 
-def _cli_words(message: str) -> str:
+def _cli_words(message: str, options: set[str] | None = None) -> str:
     """A library message with the command's options in place of Python parameters:
-    "pass on_error='skip'" becomes "pass --on-error skip"."""
-    names = "|".join(_OPTIONS)
-    message = re.sub(
-        rf"(?<![\w.])({names})='([^']*)'", lambda m: f"{_OPTIONS[m[1]]} {m[2]}", message
+    "pass on_error='skip'" becomes "pass --on-error skip". Only names of ``options`` (the
+    command's own) are rewritten, never inside quotes (paths) or reprs."""
+    names = [n for n in _OPTIONS if options is None or _OPTIONS[n] in options]
+    if not names:
+        return message
+    alternatives = "|".join(names)
+    pattern = re.compile(
+        rf"(?:(?<=\s)|(?<=^))({alternatives})(?:='([^']*)'|=([^\s,;:)']+)| must be)"
+        rf"|\b(lower|raise|set) ({alternatives})\b"
     )
-    message = re.sub(rf"(?<![\w.'(])({names})=(?=\S)", lambda m: f"{_OPTIONS[m[1]]} ", message)
-    message = re.sub(rf"^({names}) must be", lambda m: f"{_OPTIONS[m[1]]} must be", message)
-    message = re.sub(
-        rf"\b(lower|raise|set) ({names})\b", lambda m: f"{m[1]} {_OPTIONS[m[2]]}", message
-    )
-    return message.replace(" or 'cpu'", " or --device cpu").replace(
-        "the same checkpoint= directory", "the same --checkpoint directory"
-    )
+    protected = [m.span() for m in _PROTECTED.finditer(message)]
+
+    def replace(m):
+        if any(a <= m.start() < b for a, b in protected):
+            return m[0]
+        if m[4]:
+            return f"{m[4]} {_OPTIONS[m[5]]}"
+        option = _OPTIONS[m[1]]
+        if m[0].endswith(" must be"):
+            return f"{option} must be"
+        return f"{option} {m[2] if m[2] is not None else m[3]}"
+
+    message = pattern.sub(replace, message)
+    if options is None or "--device" in options:
+        message = message.replace("there is one) or 'cpu'", "there is one) or --device cpu")
+    if options is None or "--checkpoint" in options:
+        message = message.replace("same checkpoint= directory", "same --checkpoint directory")
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

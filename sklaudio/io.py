@@ -37,12 +37,7 @@ SKIP_ADVICE = "on_error='skip'"
 
 def _without_skip_advice(message: str) -> str:
     """A reason for a file that was skipped, without the advice to skip it."""
-    for advice in (
-        f"; remove it or pass {SKIP_ADVICE}",
-        f" Fix or remove the file, or pass {SKIP_ADVICE} to leave it out.",
-    ):
-        message = message.replace(advice, "")
-    return message
+    return message.replace(f"; remove it or pass {SKIP_ADVICE}", "")
 
 
 def _describe(path) -> str:

@@ -65,12 +65,13 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # as open() would make it (mkstemp's file is private)
     serialization = torch.serialization
     crc32 = getattr(serialization, "get_crc32_options", lambda: True)()
     try:
+        try:  # as open() would make it: mkstemp's file is readable by its owner only
+            os.fchmod(fd, 0o666 & ~_umask())
+        except (AttributeError, OSError):  # no fchmod (Windows), or a file system without modes
+            pass
         with os.fdopen(fd, "wb") as f:
             if not crc32:  # checksums are what lets load() tell a damaged file
                 serialization.set_crc32_options(True)
@@ -85,6 +86,19 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system says it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(umask)
+    return umask
 
 
 # Files that are often mistaken for torch state dicts, by their first bytes.

@@ -220,11 +220,26 @@ def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
     argv = ["evaluate", "--model", str(out), "--dataset", "folder", "--root", str(labelled_folder)]
     assert main([*argv, "--protocol", "knn", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    assert "knn accuracy" in printed and "floor, log-mel statistics + 5-NN" in printed
-    assert "decoding the 30 clips once" in printed  # for the floor, not per batch
+    assert "knn accuracy" in printed  # no floor: it would decode the corpus the model streams
+    assert "no floor: the model streams its files" in printed
     # fine-tuning a streaming model decodes the corpus once, not in every epoch
-    assert main([*argv, "--protocol", "finetune", "--epochs", "1", "--no-floor", "--quiet"]) == 0
-    assert "floor" not in capsys.readouterr().out
+    from sklaudio.io import AudioReader
+
+    reads = []
+    original = AudioReader._read_one_safe
+
+    def counted(self, path, row=None):
+        reads.append(path)
+        return original(self, path, row)
+
+    AudioReader._read_one_safe = counted
+    try:
+        assert main([*argv, "--protocol", "finetune", "--epochs", "2", "--no-floor"]) == 0
+    finally:
+        AudioReader._read_one_safe = original
+    printed = capsys.readouterr().out
+    assert "decoding the 30 clips once" in printed and "floor" not in printed
+    assert len(reads) == 30  # once each, whatever the folds and epochs
     # --workers replaces the worker count the model kept from its pre-training
     from argparse import Namespace
 
@@ -301,6 +316,9 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     out = capsys.readouterr().out
     assert re.search(rf"{protocol} accuracy: \d\.\d{{3}} ± \d\.\d{{3}} over 5 folds", out)
     assert len(re.findall(r"fold \d: \d\.\d{3}", out)) == 5
+    # the hand-crafted floor on the same folds, fold by fold and in all
+    assert len(re.findall(r"\(log-mel floor \d\.\d{3}\)", out)) == 5
+    assert re.search(r"floor, log-mel statistics \+ 5-NN: \d\.\d{3} ± \d\.\d{3}", out)
     if protocol == "finetune":  # --head-init reached the classifier of every fold
         assert out.count("head_init='linear_probe': training accuracy") == 5
     if protocol == "knn":  # a folder corpus gets the folds asked for
@@ -571,10 +589,31 @@ def test_evaluate_checks_the_plot_path_first_and_speaks_in_options(
     argv = ["evaluate", "--model", str(npid_model), "--dataset", "folder", "--device", "cpu"]
     with monkeypatch.context() as patch:
         patch.setattr(cli, "_load_corpus", no_work)
-        plot = str(tmp_path / "missing" / "p.png")
+        plot = str(tmp_path / "p.txt")
         assert main([*argv, "--root", str(labelled_folder), "--plot", plot]) == 1
-        assert "--plot" in capsys.readouterr().err
+        assert "matplotlib writes" in capsys.readouterr().err
+    # a folder that does not exist yet is made, as for model files
+    plot = tmp_path / "new" / "p.png"
+    assert main([*argv, "--root", str(labelled_folder), "--plot", str(plot), "--quiet"]) == 0
+    assert plot.is_file()
     # the library's "pass on_error='skip'" reads as the command's option
     assert main([*argv, "--root", str(folder_with_bad_files)]) == 1
     err = capsys.readouterr().err
     assert "--on-error skip" in err and "on_error=" not in err
+
+
+def test_cli_words_leave_paths_reprs_and_other_commands_options_alone():
+    from sklaudio.cli import _cli_words, build_parser
+
+    argv = ["evaluate", "--model", "m", "--dataset", "folder", "--root", "r"]
+    evaluate = build_parser().parse_args(argv)
+    options = evaluate.cli_options
+    assert _cli_words("file '/d/device=cpu/a.wav' failed", options) == (
+        "file '/d/device=cpu/a.wav' failed"
+    )
+    assert _cli_words("NPIDEmbedder(device='cpu') has device='cuda'", options) == (
+        "NPIDEmbedder(device='cpu') has --device cuda"
+    )
+    assert _cli_words("fewer than n_fft=1024; lower n_fft", options) == (
+        "fewer than n_fft=1024; lower n_fft"  # evaluate has no --n-fft
+    )

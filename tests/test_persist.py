@@ -317,3 +317,14 @@ def test_files_without_checksums_load_and_save_writes_them_anyway(npid, tmp_path
     with zipfile.ZipFile(tmp_path / "m.pt") as archive:
         assert all(info.CRC for info in archive.infolist() if info.file_size)
     assert load(tmp_path / "m.pt").memory_bank_.n_samples == npid.memory_bank_.n_samples
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_model_files_are_made_as_open_would_make_them(npid, tmp_path):
+    import stat
+
+    save(npid, tmp_path / "m.pt")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mode = stat.S_IMODE(os.stat(tmp_path / "m.pt").st_mode)
+    assert mode == 0o666 & ~umask  # not mkstemp's 0o600
