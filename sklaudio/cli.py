@@ -220,13 +220,14 @@ def _decodable(reader, files):
     return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
 
 
-def _model_input(model, files, n_jobs=None, on_error="raise"):
+def _model_input(model, files, n_jobs=None, on_error="raise", reader=None):
     """What ``model.transform`` takes for these files, and which of them it holds.
 
     The paths themselves for a model that streams (its front end starts with an
-    AudioReader), else the decoded waveforms. With ``on_error='skip'`` the files that fail
-    to decode are left out (the AudioReader warns with the list); ``kept`` indexes the
-    files that remain (``X`` is None when none does).
+    AudioReader), else the waveforms decoded by ``reader`` (by default the AudioReader of
+    the model's input). With ``on_error='skip'`` the files that fail to decode are left out
+    (the AudioReader warns with the list); ``kept`` indexes the files that remain (``X`` is
+    None when none does).
     """
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
@@ -237,7 +238,8 @@ def _model_input(model, files, n_jobs=None, on_error="raise"):
             return files, np.arange(len(files))
         kept = _decodable(clone(model.frontend.steps[0][1]).set_params(n_jobs=n_jobs), files)
         return (files[kept] if len(kept) else None), kept
-    reader = _reader_for(model, n_jobs).set_params(on_error=on_error).fit(files)
+    reader = _reader_for(model, n_jobs) if reader is None else clone(reader)
+    reader = reader.set_params(on_error=on_error).fit(files)
     if on_error == "raise":
         return reader.transform(files), np.arange(len(files))
     return _read_skipping(reader, files)
@@ -485,28 +487,31 @@ def _evaluate(args) -> int:
     corpus = _load_corpus(args.dataset, args.root, args.on_error, args.n_folds)
     if corpus.target is None:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
-    waves, kept = _model_input(model, corpus.filenames, args.n_jobs, args.on_error)
-    if waves is None:
-        raise ValueError(f"no file of {args.root} could be read (see the warning)")
-    y, folds = corpus.target[kept], corpus.folds[kept]
-    say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
     reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
-    _say_length_fixes(args, args.dataset, corpus.filenames[kept], _model_duration(model))
+    decode_once = False
     if reader is not None and args.protocol == "finetune":
         # a model made with --stream reads its files per batch; fine-tuning would decode
         # them again in every epoch, so the corpus is decoded once when it fits in memory
-        n_bytes = len(waves) * int(np.prod(model.input_shape_)) * 4
-        if n_bytes <= _decode_once_budget():
-            say(f"decoding the {len(waves)} clips once ({n_bytes / 2**20:.0f} MiB)")
+        n_bytes = len(corpus.filenames) * int(np.prod(model.input_shape_)) * 4
+        decode_once = n_bytes <= _decode_once_budget()
+        if decode_once:
+            say(f"decoding the {len(corpus.filenames)} clips once ({n_bytes / 2**20:.0f} MiB)")
             saved_workers = getattr(model, "iterator_valid__num_workers", 0)
             n_jobs = args.n_jobs if args.n_jobs is not None else saved_workers
-            waves = clone(reader).set_params(n_jobs=n_jobs or None).fit_transform(waves)
-            model = _in_memory_copy(model)
+            reader = clone(reader).set_params(n_jobs=n_jobs or None)
+            model = _in_memory_copy(model)  # reads waveforms, which _model_input decodes
         else:
             say(
                 f"the model streams its files ({n_bytes / 2**30:.1f} GiB decoded, more than "
                 "this machine can hold): every fine-tuning epoch decodes them again"
             )
+    decoder = reader if decode_once else None
+    waves, kept = _model_input(model, corpus.filenames, args.n_jobs, args.on_error, decoder)
+    if waves is None:
+        raise ValueError(f"no file of {args.root} could be read (see the warning)")
+    y, folds = corpus.target[kept], corpus.folds[kept]
+    say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
+    _say_length_fixes(args, args.dataset, corpus.filenames[kept], _model_duration(model))
     floor = None
     if args.floor and isinstance(waves[0], str):
         say("no floor: the model streams its files (--no-floor silences this)")

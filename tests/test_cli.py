@@ -235,11 +235,16 @@ def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
     AudioReader._read_one_safe = counted
     try:
         assert main([*argv, "--protocol", "finetune", "--epochs", "2", "--no-floor"]) == 0
+        printed = capsys.readouterr().out
+        assert "decoding the 30 clips once" in printed and "floor" not in printed
+        assert len(reads) == 30  # once each, whatever the folds and epochs
+        # --on-error skip: the files are checked and held in the same single pass
+        reads.clear()
+        skip = ["--root", str(folder_with_bad_files), "--on-error", "skip", "--quiet"]
+        assert main([*argv[:-2], *skip, "--protocol", "finetune", "--epochs", "1"]) == 0
+        assert len(reads) == len(set(reads)) == 31  # 30 clips and the NaN one, left out
     finally:
         AudioReader._read_one_safe = original
-    printed = capsys.readouterr().out
-    assert "decoding the 30 clips once" in printed and "floor" not in printed
-    assert len(reads) == 30  # once each, whatever the folds and epochs
     # --workers replaces the worker count the model kept from its pre-training
     from argparse import Namespace
 
