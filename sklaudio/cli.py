@@ -362,6 +362,7 @@ def _pretrain(args) -> int:
     for name, root in zip(args.dataset, args.root):
         with warnings.catch_warnings():  # folds play no part in pre-training
             warnings.filterwarnings("ignore", message=".*fewer than n_folds")
+            warnings.filterwarnings("ignore", message=".*looks like (ESC|UrbanSound8K)")
             corpus = _load_corpus(name, root, args.on_error)
         say(f"{name}: {len(corpus.filenames)} clips from {root}")
         _say_length_fixes(args, name, corpus.filenames, args.duration)

@@ -1123,3 +1123,20 @@ def test_make_sounds_writes_only_formats_the_loaders_list(tmp_path):
     assert sorted(list_audio_files(tmp_path / "au")) == sorted(sounds.filenames)
     with pytest.raises(ValueError, match=r"format='mat4' writes \.mat4 files.*use one of"):
         make_sounds(4, 2, sample_rate=8000, duration=0.1, directory=tmp_path / "m", format="mat4")
+
+
+def test_load_folder_names_the_loader_of_a_corpus_with_official_folds(tmp_path):
+    build_esc10_original(tmp_path / "esc10")
+    with pytest.warns(UserWarning, match="looks like ESC-10 / ESC-50.*load_esc10"):
+        load_folder(tmp_path / "esc10", n_folds=2)
+    build_urbansound8k(tmp_path / "us8k")
+    with pytest.warns(UserWarning, match="UrbanSound8K's audio folder: its sub-folders are folds"):
+        load_folder(tmp_path / "us8k" / "audio", n_folds=2)
+    sounds = make_sounds(8, 2, sample_rate=8000, duration=0.1, directory=tmp_path / "flat")
+    for path, label in zip(sounds.filenames, sounds.target):
+        folder = tmp_path / "plain" / sounds.target_names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Path(path).rename(folder / Path(path).name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any other corpus: no such warning
+        load_folder(tmp_path / "plain", n_folds=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from numbers import Integral
 from pathlib import Path
 
@@ -22,6 +23,33 @@ _LAYOUT = """ROOT/
   (or audio files directly in ROOT: unlabelled, for pre-training)"""
 
 
+# ESC's layout: "001 - Dog bark/1-100032-A.ogg" (fold-source clip id-take[-class])
+_ESC_FOLDER = re.compile(r"^\d{3}\s+[-\u2013\u2014]\s+\S")
+_ESC_CLIP = re.compile(r"^[1-5]-\d+-[A-Z](-\d+)?\.")
+_US8K_FOLDER = re.compile(r"^fold(10|[1-9])$")
+
+
+def _warn_if_known_corpus(root, names, files) -> None:
+    """Stratified folds of a corpus that has official ones put clips cut from one recording
+    on both sides: say which loader keeps them apart."""
+    esc = all(_ESC_FOLDER.match(n) for n in names) and all(
+        _ESC_CLIP.match(os.path.basename(f)) for f in files
+    )
+    if esc:
+        warn_user(
+            f"{os.fspath(root)!r} looks like ESC-10 / ESC-50 (class folders 'NNN - Name', clips "
+            "named FOLD-ID-TAKE): load_esc10 / load_esc50 (sklaudio --dataset esc10 or "
+            "esc50) give its official folds, which keep the clips of one recording together; "
+            "the stratified folds made here do not"
+        )
+    elif names and all(_US8K_FOLDER.match(n) for n in names):
+        warn_user(
+            f"{os.fspath(root)!r} looks like UrbanSound8K's audio folder: its sub-folders are "
+            "folds, not classes. load_urbansound8k (sklaudio --dataset urbansound8k) on the "
+            "folder above reads the classes and official folds from its metadata"
+        )
+
+
 def load_folder(
     root: str | os.PathLike, n_folds: int = 5, random_state: int = 0, on_error: str = "raise"
 ) -> Bunch:
@@ -31,6 +59,9 @@ def load_folder(
     ``folds`` are None), enough for pre-training. With class folders, the
     clips are split into ``n_folds`` stratified folds (deterministic for a
     given ``random_state``) so that official-fold tools work unchanged.
+    Stratified folds can put clips cut from one recording on both sides; a
+    folder laid out as ESC-10/ESC-50 or as UrbanSound8K's ``audio`` folder
+    gets a warning naming the loader with the official folds.
 
     Parameters
     ----------
@@ -99,6 +130,7 @@ def load_folder(
                 f"the class folders {other!r} and {name!r} of {os.fspath(root)!r} are the same "
                 "folder (a symbolic link); keep one of them"
             )
+    _warn_if_known_corpus(root, names, files)
     target = np.searchsorted(names, labels)
     if n_folds > len(files):
         raise ValueError(
