@@ -17,7 +17,15 @@ library features):
 - ``--resized-crop``: random resized crop (60–100 % of the bands, 50–100 % of
   the frames, stretched back to full size), as in BYOL-A;
 - ``--mix A``: mix each clip with another clip of the batch at a random
-  proportion in ``[0, A]`` in the power domain (BYOL-A's log-mixup-exp).
+  proportion in ``[0, A]`` in the power domain (BYOL-A's log-mixup-exp);
+- ``--crop F``: train on random time crops of a fraction F of the frames (not
+  stretched back: every clip of the batch gets its own offset, the global
+  pooling reads the shorter map), as COLA and BYOL-A crop about 1 s;
+  ``--tta-crops N`` then also scores read-outs averaged over N evenly spaced
+  crops of the same length (``proj_tta``, ``stats_tta``).
+
+A fifth read-out, ``stats_std``, is ``output='stats'`` (stages 2–4, temporal
+mean and std per channel) standardised on the training clips.
 
     python benchmarks/npid_ablation.py [--fold 1] [--epochs 100] [--top-db 80]
                                        [--resized-crop] [--mix 0.4] [--loss softmax]
@@ -45,10 +53,11 @@ DB = 10 / math.log(10)  # dB per neper of power
 class ProbeAugment(SpectrogramAugment):
     """SpectrogramAugment preceded by the optional mixing and resized crop."""
 
-    def __init__(self, mix=0.0, resized_crop=False, **kwargs):
+    def __init__(self, mix=0.0, resized_crop=False, crop=1.0, **kwargs):
         super().__init__(**kwargs)
         self.mix = mix
         self.resized_crop = resized_crop
+        self.crop = crop
 
     def forward(self, x):
         if not self.training:
@@ -68,6 +77,13 @@ class ProbeAugment(SpectrogramAugment):
             theta[:, 1, 1], theta[:, 1, 2] = scale_f, 2 * start_f + scale_f - 1
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
+        if self.crop < 1:
+            frames = x.shape[-1]
+            length = max(1, round(self.crop * frames))
+            start = (self._uniform((n,), device) * (frames - length + 1)).long()
+            index = start[:, None] + torch.arange(length, device=device)[None]
+            index = index[:, None, None, :].expand(*x.shape[:-1], length)
+            x = torch.gather(x, -1, index)
         return super().forward(x)
 
 
@@ -118,6 +134,8 @@ def main(argv=None):
     parser.add_argument("--resized-crop", action="store_true")
     parser.add_argument("--mix", type=float, default=0.0)
     parser.add_argument("--pool", default="avg", choices=["avg", "avg+max"])
+    parser.add_argument("--crop", type=float, default=1.0)
+    parser.add_argument("--tta-crops", type=int, default=0)
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -127,7 +145,7 @@ def main(argv=None):
     train, test = esc10.folds != args.fold, esc10.folds == args.fold
     y_train, y_test = esc10.target[train], esc10.target[test]
 
-    ProbeNPID.probe = {"mix": args.mix, "resized_crop": args.resized_crop}
+    ProbeNPID.probe = {"mix": args.mix, "resized_crop": args.resized_crop, "crop": args.crop}
     ProbeNPID.pool = args.pool
     npid = ProbeNPID(
         backbone=args.backbone,
@@ -151,6 +169,29 @@ def main(argv=None):
         "feat_std": knn_accuracy((f_train - mean) / std, y_train, (f_test - mean) / std, y_test),
         "bank": knn_accuracy(npid.memory_bank_.memory.numpy(), y_train, z_test, y_test),
     }
+    stats = npid.set_params(output="stats")
+    s_train, s_test = stats.transform(S[train]), stats.transform(S[test])
+    mean, std = s_train.mean(0), s_train.std(0) + 1e-6
+    scores["stats_std"] = knn_accuracy(
+        (s_train - mean) / std, y_train, (s_test - mean) / std, y_test
+    )
+    if args.tta_crops:
+        frames = S.shape[-1]
+        length = max(1, round(args.crop * frames))
+        starts = np.linspace(0, frames - length, args.tta_crops).round().astype(int)
+
+        def crops_mean(X, output):
+            with torch.no_grad():
+                outs = [encoder(torch.from_numpy(X[..., t : t + length]), output) for t in starts]
+            return torch.stack(outs).mean(0).numpy()
+
+        for output in ("embedding", "stats"):
+            a, b = crops_mean(S[train], output), crops_mean(S[test], output)
+            if output == "stats":
+                mean, std = a.mean(0), a.std(0) + 1e-6
+                a, b = (a - mean) / std, (b - mean) / std
+            name = "proj_tta" if output == "embedding" else "stats_tta"
+            scores[name] = knn_accuracy(a, y_train, b, y_test)
     print(f"machine: {machine_summary()}")
     print(f"settings: {vars(args)}")
     print("read-out accuracies: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
