@@ -61,7 +61,8 @@ class EpochProgressBar(Callback):
     """
 
     def on_epoch_begin(self, net, **kwargs):
-        self._batches, self._drawn = 0, time.monotonic()
+        # (trailing underscores: skorch lists a callback's other attributes as parameters)
+        self.batches_, self.drawn_at_ = 0, time.monotonic()
         phase = getattr(net, "_training_phase", None)
         if getattr(self, "bar_", None) is not None and phase is not None:
             self.bar_.set_description(f"{type(net).__name__} ({phase()})", refresh=False)
@@ -69,20 +70,25 @@ class EpochProgressBar(Callback):
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not training or getattr(self, "bar_", None) is None:
             return
-        self._batches = getattr(self, "_batches", 0) + 1
+        self.batches_ = getattr(self, "batches_", 0) + 1
         now = time.monotonic()
-        if now - getattr(self, "_drawn", 0.0) >= 0.5:
-            postfix = {"batch": self._batches}
+        if now - getattr(self, "drawn_at_", 0.0) >= 0.5:
+            postfix = {"batch": self.batches_}
             loss = net.history_[-1, "batches", -1].get("train_loss")
             if loss is not None:
                 postfix["loss"] = f"{loss:.4f}"
             self.bar_.set_postfix(postfix)  # redraws
-            self._drawn = now
+            self.drawn_at_ = now
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.bar_ = None
         if net.verbose == 1 and is_main_process(net):
-            from tqdm.auto import tqdm
+            from importlib.util import find_spec
+
+            if find_spec("ipywidgets") is not None:
+                from tqdm.auto import tqdm  # a widget in a notebook, text elsewhere
+            else:  # text everywhere, without tqdm.auto's IProgress warning in a notebook
+                from tqdm import tqdm
 
             done = len(net.history_)
             self.bar_ = tqdm(

@@ -659,11 +659,19 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         self.encoder_config_ = self._encoder_config()
         saved = self._read_checkpoint(X, y)
         with self._resolved_device():
-            self.initialize()
-            self._initial_weights()
-            done = self._resume(saved)
-            if self.head_init == "linear_probe" and done == 0:
-                self._linear_probe_head(X, y_encoded, **fit_params)
+            try:
+                self.initialize()
+                self._initial_weights()
+                done = self._resume(saved)
+                if self.head_init == "linear_probe" and done == 0:
+                    self._linear_probe_head(X, y_encoded, **fit_params)
+            except BaseException:
+                # (Ctrl-C in the probe's pass over the corpus, or a failed weight load): the
+                # new network is half made; leave the classifier unfitted, not predicting
+                # with a random layer
+                del self.classes_inferred_
+                self.initialized_ = False
+                raise
             epochs = max(self.max_epochs - done, 0)
             self._train(X, y_encoded, resumable=True, epochs=epochs, **fit_params)
         return self

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
@@ -58,16 +58,34 @@ class _VerbosePrintLog(PrintLog):
     """
 
     def initialize(self):
-        self._columns = None
+        self.columns_ = None  # (a trailing underscore keeps it out of get_params)
         return super().initialize()
 
     def on_epoch_end(self, net, **kwargs):
         if net.verbose >= 2 and is_main_process(net):
             columns = tuple(self._sorted_keys(net.history[-1].keys()))
-            if self._columns is not None and columns != self._columns:
+            if self.columns_ is not None and columns != self.columns_:
                 self.first_iteration_ = True
-            self._columns = columns
+            self.columns_ = columns
             super().on_epoch_end(net, **kwargs)
+
+
+_MISSING = object()
+
+
+def _same(a, b) -> bool:
+    """Whether a parameter is set to what it already is (the object, or an equal plain value)."""
+    if a is b:
+        return True
+    plain = (str, int, float, bool, type(None), tuple, type)
+    if isinstance(a, plain):
+        return type(a) is type(b) and a == b
+    if hasattr(a, "get_params") and type(a) is type(b):
+        # skorch's get_params gives fresh default callbacks on every call: the same if
+        # of one class with the same parameters
+        pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+        return pa.keys() == pb.keys() and all(_same(pa[k], pb[k]) for k in pa)
+    return False
 
 
 def _stable_repr(value) -> str:
@@ -245,12 +263,35 @@ class _TorchNetMixin(AccelerateMixin):
         if "__init__" in vars(cls) and cls.__module__.startswith("sklaudio."):
             cls.__init__.__signature__ = cls._full_signature()
 
-    def __repr__(self, N_CHAR_MAX=700):
-        # scikit-learn's repr (the parameters the user set), as in a Pipeline, rather than
-        # skorch's "<class ...>[uninitialized](module=...)"; the network is in module_
+    # scikit-learn's repr (the parameters the user set), as in a Pipeline, rather than
+    # skorch's "<class ...>[uninitialized](module=...)"; the network is in module_. The
+    # function itself, so that sklearn's pretty-printer also wraps it inside a Pipeline.
+    __repr__ = BaseEstimator.__repr__
+
+    # skorch's bookkeeping, not what a user fitted (left out of the notebook display)
+    _internal_attributes = frozenset(
+        {"virtual_params_", "prefixes_", "cuda_dependent_attributes_", "init_context_"}
+    )
+
+    def _get_params_html(self, deep=True, doc_link=""):
+        # The notebook's parameter table: skorch expands every callback into
+        # callbacks__<name>__<attribute> entries, absent from the signature and so all shown
+        # as set by the user; the callbacks parameter itself stays.
         from sklearn.base import BaseEstimator
 
-        return BaseEstimator.__repr__(self, N_CHAR_MAX=N_CHAR_MAX)
+        params = BaseEstimator._get_params_html(self, deep=deep, doc_link=doc_link)
+        for name in [name for name in params if name.startswith("callbacks__")]:
+            del params[name]
+        params.non_default = tuple(name for name in params.non_default if name in params)
+        return params
+
+    def _get_fitted_attr_html(self, doc_link=""):
+        from sklearn.base import BaseEstimator
+
+        attrs = BaseEstimator._get_fitted_attr_html(self, doc_link=doc_link)
+        for name in self._internal_attributes & set(attrs):
+            del attrs[name]
+        return attrs
 
     def _check_fit_params(self, fit_params: dict) -> None:
         if "sample_weight" in fit_params:
@@ -267,18 +308,24 @@ class _TorchNetMixin(AccelerateMixin):
         expected = self.max_epochs if expected is None else expected
         self._epochs_completed = 0
         self._epochs_planned = expected  # for the progress bar (a resumed fit runs fewer)
+        rows_before = len(self.history_)
         NeuralNet.partial_fit(self, X, y, **fit_params)
         done = self._epochs_completed
+        partial = len(self.history_) - rows_before - done
+        if partial > 0:
+            # an epoch cut short leaves a row without its losses, which history_[:, key]
+            # and the learning-curve display cannot read: history_ keeps completed epochs
+            del self.history_[len(self.history_) - partial :]
         if expected and done < expected and not self._stopped_early() and is_main_process(self):
-            advice = (
-                " With checkpoint= set, fit again to resume from the last completed epoch."
-                if resumable
-                else ""
-            )
+            if resumable and self.checkpoint is not None:
+                advice = " Fit again to resume from the last completed epoch (checkpoint=)."
+            else:
+                advice = " partial_fit trains it further."
+            cut = " (the interrupted epoch's updates are kept, not its history row)"
             warn_user(
                 f"{type(self).__name__}: training stopped after {done} of {expected} epochs "
                 "(Ctrl-C, or a callback ended it); the model keeps its weights as they were "
-                f"then.{advice}",
+                f"then{cut if partial > 0 else ''}.{advice}",
             )
 
     def on_epoch_end(self, net, **kwargs):
@@ -356,6 +403,9 @@ class _TorchNetMixin(AccelerateMixin):
 
     def initialize(self):
         self._wrapped_with_accelerator = False  # new modules (also after a failed fit)
+        # a fit builds a new network, as sklearn's estimators refit from scratch: skorch's
+        # "Re-initializing module." lines on every refit with verbose tell nothing
+        self.initialized_ = False
         return super().initialize()
 
     def _initialize_accelerator(self):
@@ -445,8 +495,23 @@ class _TorchNetMixin(AccelerateMixin):
                 raise ValueError(
                     f"cannot set {key}: {name} is {value!r}, not an estimator with parameters"
                 )
+        special = {}
+        if getattr(self, "initialized_", False):
+            # skorch re-initialises the network (new random weights) when compile= or a
+            # module__/criterion__ argument is set on a fitted net, even to the value it
+            # has, and fails on optimizer=/dataset=...: set_params(**est.get_params()) would
+            # throw the fitted weights away. Such arguments are set only when they change.
+            prefixes = tuple(getattr(self, "prefixes_", ()))
+            current = self.get_params()
+            for k in [k for k in params if k.startswith(prefixes) or "__" in k]:
+                value = params.pop(k)
+                if not _same(value, current.get(k, _MISSING)):
+                    special[k] = value
         if params:
             super().set_params(**params)
+        if special:  # (device= and accelerator= set first: a new network goes there)
+            with self._resolved_device():
+                super().set_params(**special)
         for name, sub_params in nested.items():
             getattr(self, name).set_params(**sub_params)
         return self
@@ -1104,7 +1169,8 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         ``device`` and ``mixed_precision``. Set it back to None before
         ``sklaudio.persist.save`` or pickling (an Accelerator is not saved).
     verbose : int, default=0
-        0: silent; 1: a progress bar over epochs with the loss; 2: skorch's
+        0: silent; 1: a progress bar over epochs with the loss (a widget in
+        Jupyter when ``ipywidgets`` is installed, text otherwise); 2: skorch's
         table instead, one line per epoch (loss and duration).
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter (``callbacks``,
@@ -1229,9 +1295,11 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     _resumable_params = (*_TorchNetMixin._resumable_params, "output", "stats_stages")
 
     def _n_features_out(self) -> int:
-        if self.output == "embedding":
-            return int(self.embedding_dim)
+        # the fitted network's sizes, not the parameters (set_params(embedding_dim=...)
+        # after fit changes the next fit, not what transform returns)
         module = _bare(self.module_)
+        if self.output == "embedding":
+            return int(module.projection.out_features)
         if self.output == "features":
             return int(module.projection.in_features)
         channels = module.backbone.stage_channels
@@ -1650,7 +1718,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
             raise ValueError("mse_epochs + pair_epochs must be at least 1")
 
     def _n_features_out(self) -> int:
-        return int(self.code_channels)
+        return int(_bare(self.module_).code_channels)  # the fitted network's, as transform
 
     def _output_checks(self) -> list:
         return [("output", self.output in ("distribution", "code"), "'distribution' or 'code'")]

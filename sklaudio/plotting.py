@@ -26,9 +26,15 @@ def _curve_from_history(history, metric: str) -> np.ndarray:
     if rows and isinstance(rows[0], Mapping):
         missing = [i + 1 for i, row in enumerate(rows) if metric not in row]
         if missing:
+            keys = sorted({k for row in rows for k in row if k != "batches"})
+            advice = (
+                "; fit with train_split=predefined_split(...) to score a held-out fold every epoch"
+                if metric.startswith("valid")
+                else ""
+            )
             raise ValueError(
-                f"epochs {missing[:5]} of a history have no {metric!r}; fit with "
-                "train_split=predefined_split(...) to score a held-out fold every epoch"
+                f"epochs {missing[:5]} of a history have no {metric!r} (its epochs hold "
+                f"{keys}){advice}"
             )
         return np.asarray([row[metric] for row in rows], dtype=float)
     return np.asarray(rows, dtype=float)
@@ -71,6 +77,13 @@ class FineTuningCurveDisplay:
         (``history_.to_list()`` saved as JSON), or plain lists of values."""
         curves = {}
         for name, folds in histories.items():
+            if hasattr(folds, "to_list") or (
+                isinstance(folds, Sequence) and folds and isinstance(folds[0], Mapping)
+            ):
+                raise TypeError(
+                    f"histories[{name!r}] is one history; pass a list with one history per "
+                    f"fold, e.g. {{{name!r}: [clf.history_]}}"
+                )
             per_fold = [_curve_from_history(h, metric) for h in folds]
             if not per_fold:
                 raise ValueError(f"no fold for {name!r}")
@@ -131,6 +144,17 @@ class FineTuningCurveDisplay:
         return self
 
 
+def _integer_valued(labels: np.ndarray) -> bool:
+    """Integers, or floats that are all whole numbers (labels read back from a CSV)."""
+    if np.issubdtype(labels.dtype, np.integer):
+        return True
+    return bool(
+        np.issubdtype(labels.dtype, np.floating)
+        and np.isfinite(labels).all()
+        and (labels == np.round(labels)).all()
+    )
+
+
 def _check_labels(labels, target_names, n_points: int) -> None:
     """One label per point; integer labels index ``target_names``."""
     if labels is None:
@@ -140,7 +164,14 @@ def _check_labels(labels, target_names, n_points: int) -> None:
         raise ValueError(
             f"expected one label per point, shape ({n_points},), got labels of shape {labels.shape}"
         )
-    if target_names is not None and np.issubdtype(labels.dtype, np.integer) and labels.size:
+    if target_names is not None and labels.size:
+        if not _integer_valued(labels):
+            raise ValueError(
+                "target_names names integer labels (label i is target_names[i]); these "
+                f"labels are {labels.dtype} values such as {labels.flat[0]!r}: pass "
+                "target_names=None, or the labels as integers"
+            )
+        labels = labels.astype(int)
         if labels.min() < 0 or labels.max() >= len(target_names):
             raise ValueError(
                 f"labels run from {labels.min()} to {labels.max()} but target_names has "
@@ -221,7 +252,7 @@ class EmbeddingDisplay:
         for label in np.unique(labels):
             mask = labels == label
             name = label
-            if self.target_names is not None and np.issubdtype(type(label), np.integer):
+            if self.target_names is not None:  # integer-valued (checked above)
                 name = self.target_names[int(label)]
             ax.scatter(*self.points[mask].T, s=12, label=str(name), **scatter_kwargs)
         if self.labels is not None:

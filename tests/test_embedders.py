@@ -240,9 +240,14 @@ def test_an_interrupted_fit_warns_instead_of_returning_quietly(spectrograms):
                 raise KeyboardInterrupt
 
     emb = NPIDEmbedder(**{**TINY, "max_epochs": 3}, callbacks=[("ctrl_c", CtrlC())])
-    with pytest.warns(UserWarning, match="training stopped after 1 of 3 epochs"):
+    with pytest.warns(UserWarning, match="training stopped after 1 of 3 epochs") as caught:
         emb.fit(spectrograms)
     assert emb.transform(spectrograms).shape == (24, 8)  # usable, as skorch leaves it
+    # the cut epoch's row (no train_loss) is dropped: history_ holds completed epochs
+    assert len(emb.history_) == 1 and len(emb.history_[:, "train_loss"]) == 1
+    message = str(caught[0].message)
+    assert "not its history row" in message and "partial_fit trains it further" in message
+    assert "checkpoint" not in message  # no resume advice without checkpoint=
     # skorch's EarlyStopping also stops with a KeyboardInterrupt, on purpose: no warning
     from skorch.callbacks import EarlyStopping
 
@@ -506,7 +511,8 @@ def test_callbacks_set_before_fit_are_built_by_fit():
             Count.epochs += 1
 
     emb = NPIDEmbedder(**TINY).set_params(callbacks=[("count", Count())])
-    assert repr(emb).startswith("NPIDEmbedder(batch_size=8, callbacks=[('count'")
+    flat = " ".join(repr(emb).split())  # (sklearn's pretty-printer wraps long reprs)
+    assert flat.startswith("NPIDEmbedder(batch_size=8, callbacks=[('count'")
     emb.fit(np.random.default_rng(0).normal(size=(16, 1, 8, 8)).astype(np.float32))
     assert Count.epochs == TINY["max_epochs"]
     with pytest.raises(TypeError):  # junk is stored until fit, which refuses it
@@ -520,3 +526,42 @@ def test_a_log_mel_frontend_with_empty_bands_is_warned_about_at_fit():
     X = np.random.default_rng(0).normal(size=(8, 4800)).astype(np.float32)
     with pytest.warns(UserWarning, match="13 of the n_mels=128 mel bands"):
         NPIDEmbedder(**{**TINY, "max_epochs": 1}, frontend=frontend).fit(X)
+
+
+def test_set_params_with_its_own_params_keeps_a_fitted_model(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    Z = emb.transform(spectrograms)
+    before = set(vars(emb))
+    # the progress bar's and table's own state are not parameters
+    assert set(emb.get_params()) == set(NPIDEmbedder(**TINY).get_params())
+    emb.set_params(**emb.get_params())  # compile=False would re-initialise in skorch
+    assert set(vars(emb)) == before
+    np.testing.assert_array_equal(emb.transform(spectrograms), Z)
+    emb.set_params(compile=False, lr=0.01)
+    assert emb.lr == 0.01
+    np.testing.assert_array_equal(emb.transform(spectrograms), Z)
+
+
+def test_feature_names_follow_the_fitted_network_not_a_changed_parameter(spectrograms):
+    emb = NPIDEmbedder(**TINY).fit(spectrograms).set_params(embedding_dim=16)
+    assert emb.transform(spectrograms).shape[1] == len(emb.get_feature_names_out()) == 8
+
+
+def test_a_refit_with_verbose_prints_no_reinitialising_lines(spectrograms, capsys):
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 1}, verbose=2).fit(spectrograms)
+    capsys.readouterr()
+    emb.fit(spectrograms)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "Re-initializing" not in out
+
+
+def test_notebook_display_leaves_out_skorch_bookkeeping(spectrograms):
+    from sklearn.utils import estimator_html_repr
+
+    emb = NPIDEmbedder(**TINY)
+    assert not [k for k in emb._get_params_html() if k.startswith("callbacks__")]
+    assert sorted(emb._get_params_html().non_default) == sorted(TINY)
+    emb.fit(spectrograms)
+    html = estimator_html_repr(emb)
+    assert "memory_bank_" in html
+    assert "callbacks__" not in html and "virtual_params_" not in html

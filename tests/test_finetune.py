@@ -454,3 +454,43 @@ def test_displays_check_what_they_are_given():
         EmbeddingDisplay.from_embeddings(Z, np.arange(9))
     with pytest.raises(ValueError, match="labels run from 0 to 9 but target_names has 2"):
         EmbeddingDisplay.from_embeddings(Z, np.arange(10), target_names=["a", "b"])
+
+
+def test_an_interrupted_linear_probe_leaves_the_classifier_unfitted(toy, npid, monkeypatch):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = toy
+    clf = FineTunedClassifier(embedder=npid, head_init="linear_probe", **FAST).fit(X, y)
+
+    def ctrl_c(self, *args, **kwargs):  # Ctrl-C during the probe's pass over the corpus
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LogisticRegression, "fit", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):  # not a random new layer that looks fitted
+        clf.predict(X)
+    monkeypatch.undo()
+    assert clf.fit(X, y).score(X, y) > 0.9  # and it fits again
+
+
+def test_displays_refuse_one_history_and_name_integer_labels_given_as_floats(toy):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklaudio.plotting import EmbeddingDisplay, FineTuningCurveDisplay
+
+    X, y = toy
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 2}).fit(X, y)
+    with pytest.raises(TypeError, match=r"one history; pass a list .* \[clf.history_\]"):
+        FineTuningCurveDisplay.from_histories({"scratch": clf.history_}, metric="train_loss")
+    with pytest.raises(TypeError, match="one history"):
+        FineTuningCurveDisplay.from_histories({"scratch": clf.history_.to_list()})
+    with pytest.raises(ValueError, match=r"no 'valid_acc' \(its epochs hold \[.*'train_loss'"):
+        FineTuningCurveDisplay.from_histories({"scratch": [clf.history_]})
+    Z = np.random.default_rng(0).normal(size=(6, 2))
+    disp = EmbeddingDisplay(Z, np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]), ["dog", "rain"]).plot()
+    assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["dog", "rain"]
+    with pytest.raises(ValueError, match="target_names names integer labels"):
+        EmbeddingDisplay.from_embeddings(Z, np.array(["a", "b"] * 3), target_names=["a", "b"])
