@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import warnings
 
 # Frames in these packages are skipped: a warning raised in AudioReader.transform, called
@@ -39,4 +40,13 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     frame, level = sys._getframe(1), 2
     while frame is not None and frame.f_code.co_filename.startswith(internal):
         frame, level = frame.f_back, level + 1
+    if frame is None or _in_stdlib(frame.f_code.co_filename):
+        # no user code on the stack (a joblib worker, a thread): the standard library's
+        # process or thread start would be named; the sklaudio line says more
+        level = 2
     warnings.warn(message, category, stacklevel=level)
+
+
+def _in_stdlib(filename: str) -> bool:
+    stdlib = os.path.join(sysconfig.get_paths()["stdlib"], "")
+    return filename.startswith(stdlib) and "site-packages" not in filename

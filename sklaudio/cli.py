@@ -268,37 +268,70 @@ def _load_model(args):
     return model
 
 
-def _say_length_fixes(args, name, files, duration):
-    """Say how many clips the AudioReader will crop or pad to ``duration`` seconds (from the
-    files' headers: nothing is decoded), so that a corpus of 30 s scenes read as 5 s clips,
-    say, is not a surprise. Informational only: a header that cannot be read is passed over."""
+def _say_length_fixes(args, name, files, reader):
+    """Say what the AudioReader will change in the files (from their headers: nothing is
+    decoded): clips cropped or padded to its duration, channels mixed to mono, sample rates
+    resampled, so that a corpus of 30 s stereo scenes at 48 kHz read as 5 s mono clips at
+    22.05 kHz, say, is not a surprise. Informational only: a header that cannot be read is
+    passed over (the reader reports such files itself)."""
     import soundfile as sf
 
     if args.quiet or len(files) == 0:
         return
-    lengths = []
+    infos = []
     for f in files:
         try:
-            lengths.append(sf.info(f).duration)
-        except (RuntimeError, OSError):  # the reader reports unreadable files itself
+            info = sf.info(f)
+        except (RuntimeError, OSError):
             continue
-    lengths = np.asarray(lengths)
-    longer = int(np.sum(lengths > duration + 1e-3))
-    shorter = int(np.sum(lengths < duration - 1e-3))
-    if longer or shorter:
-        whose = "--duration" if args.command == "pretrain" else "the model's duration"
+        infos.append((info.duration, info.samplerate, info.channels))
+    if not infos:
+        return
+    lengths, rates, channels = (np.asarray(column) for column in zip(*infos))
+    duration = reader.duration
+    if duration is not None:
+        longer = int(np.sum(lengths > duration + 1e-3))
+        shorter = int(np.sum(lengths < duration - 1e-3))
+        fixes = []
+        if longer:
+            fixes.append(
+                f"{_plural(longer, 'longer clip')} centre-cropped (up to {lengths.max():.3g} s)"
+            )
+        if shorter:
+            fixes.append(
+                f"{_plural(shorter, 'shorter clip')} zero-padded (down to {lengths.min():.3g} s)"
+            )
+        if fixes:
+            whose = "--duration" if args.command == "pretrain" else "the model's duration"
+            print(f"{name}: clips are read as {duration:g} s ({whose}): {', '.join(fixes)}")
+    if reader.mono and (channels > 1).any():
+        most = int(channels.max())
         print(
-            f"{name}: clips are read as {duration:g} s ({whose}): "
-            f"{_plural(longer, 'longer clip')} centre-cropped (up to {lengths.max():.3g} s), "
-            f"{_plural(shorter, 'shorter clip')} zero-padded (down to {lengths.min():.3g} s)",
-            flush=True,
+            f"{name}: {_plural(int(np.sum(channels > 1)), 'multichannel file')} (up to {most} "
+            "channels) averaged to mono"
         )
+    if reader.sample_rate is not None:
+        up = np.unique(rates[rates < reader.sample_rate])
+        down = np.unique(rates[rates > reader.sample_rate])
+        for moved, which, note in (
+            (up, "upsampled", f"; they hold nothing above {up.max() / 2:g} Hz" if up.size else ""),
+            (down, "downsampled", ""),
+        ):
+            if moved.size:
+                count = int(np.isin(rates, moved).sum())
+                listed = ", ".join(f"{r:g}" for r in moved[:4])
+                listed += ", ..." if moved.size > 4 else ""
+                print(
+                    f"{name}: {_plural(count, 'file')} at {listed} Hz {which} to "
+                    f"{reader.sample_rate} Hz{note}"
+                )
+    sys.stdout.flush()
 
 
-def _model_duration(model) -> float:
-    """Seconds per clip of a saved model (its AudioReader's, or its input length)."""
+def _model_reader(model):
+    """The AudioReader a saved model reads files with (its front end's, or one for its input)."""
     reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
-    return reader.duration if reader is not None else _reader_for(model).duration
+    return reader if reader is not None else _reader_for(model)
 
 
 def _reader_for(model, n_jobs=None):
@@ -313,7 +346,11 @@ def _reader_for(model, n_jobs=None):
         )
     n_samples = int(model.input_shape_[-1])
     return AudioReader(
-        sample_rate=frontend.sample_rate, duration=n_samples / frontend.sample_rate, n_jobs=n_jobs
+        sample_rate=frontend.sample_rate,
+        duration=n_samples / frontend.sample_rate,
+        # a model fitted in Python on (n, channels, samples) waveforms reads every channel
+        mono=len(model.input_shape_) == 1,
+        n_jobs=n_jobs,
     )
 
 
@@ -365,7 +402,7 @@ def _pretrain(args) -> int:
             warnings.filterwarnings("ignore", message=".*looks like (ESC|UrbanSound8K)")
             corpus = _load_corpus(name, root, args.on_error)
         say(f"{name}: {len(corpus.filenames)} clips from {root}")
-        _say_length_fixes(args, name, corpus.filenames, args.duration)
+        _say_length_fixes(args, name, corpus.filenames, reader)
         # --stream: the model reads the files per batch; else they are decoded here, once
         if args.stream and args.on_error == "skip":  # a DataLoader cannot drop a file
             say(f"{name}: checking that every file decodes (--on-error skip)")
@@ -397,11 +434,20 @@ def _pretrain(args) -> int:
         iterator_valid__num_workers=args.workers,
     )
     if args.method == "npid":
+        nce_k = min(64, len(clips) - 1)
+        batch_size = min(args.batch_size or 64, len(clips))
+        lowered = []
+        if nce_k < 64:
+            lowered.append(f"nce_k={nce_k} negatives (the paper's 64 needs more than 64 clips)")
+        if batch_size < (args.batch_size or 64):
+            lowered.append(f"batches of {batch_size} (all the clips)")
+        if lowered:
+            say(f"note: {len(clips)} clips: NPID uses {' and '.join(lowered)}")
         model = NPIDEmbedder(
             backbone=args.backbone,
-            nce_k=min(64, len(clips) - 1),
+            nce_k=nce_k,
             max_epochs=args.epochs,
-            batch_size=min(args.batch_size or 64, len(clips)),
+            batch_size=batch_size,
             **common,
         )
     else:
@@ -446,7 +492,7 @@ def _embed(args) -> int:
         files += list_audio_files(item) if Path(item).is_dir() else [item]
     if not files:
         raise ValueError(f"no audio file in {args.files}")
-    _say_length_fixes(args, "embed", files, _model_duration(model))
+    _say_length_fixes(args, "embed", files, _model_reader(model))
     chunks, written = [], []
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
         chunk = files[start : start + args.chunk_size]
@@ -512,7 +558,7 @@ def _evaluate(args) -> int:
         raise ValueError(f"no file of {args.root} could be read (see the warning)")
     y, folds = corpus.target[kept], corpus.folds[kept]
     say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
-    _say_length_fixes(args, args.dataset, corpus.filenames[kept], _model_duration(model))
+    _say_length_fixes(args, args.dataset, corpus.filenames[kept], _model_reader(model))
     floor = None
     if args.floor and isinstance(waves[0], str):
         say("no floor: the model streams its files (--no-floor silences this)")

@@ -157,21 +157,54 @@ def _declared_audio(fh) -> tuple[int, int, int] | None:
     return None
 
 
+_OGG_TAIL = 27 + 255 + 255 * 255  # the largest Ogg page: header, segment table, body
+
+
+def _ogg_cut_short(fh, file_size: int) -> str | None:
+    """Why an Ogg file (Vorbis, Opus, FLAC in Ogg) is cut short, or None.
+
+    libsndfile takes an Ogg stream's length from its last page, so a file cut
+    between pages decodes as a shorter clip without an error. A complete
+    stream ends with a page flagged end-of-stream that ends at the end of the
+    file.
+    """
+    fh.seek(max(file_size - _OGG_TAIL, 0))
+    tail = fh.read()
+    start = tail.rfind(b"OggS")
+    while start >= 0:
+        if start + 27 <= len(tail) and tail[start + 4] == 0:  # stream structure version 0
+            n_segments = tail[start + 26]
+            table = tail[start + 27 : start + 27 + n_segments]
+            if len(table) == n_segments and start + 27 + n_segments + sum(table) == len(tail):
+                if tail[start + 5] & 0x04:  # header type: end of stream
+                    return None
+                break
+        start = tail.rfind(b"OggS", 0, start)
+    return (
+        "is truncated: its Ogg stream does not end with an end-of-stream page (cut short, "
+        "e.g. by an interrupted download or copy)"
+    )
+
+
 def cut_short(path) -> str | None:
-    """Why an uncompressed WAV or AIFF file is cut short, or None.
+    """Why a WAV, AIFF or Ogg file is cut short, or None.
 
     libsndfile shrinks its frame count to the frames a file holds, so a WAV cut
     off mid-data (an interrupted download or copy) reads as a shorter clip
     without a word. This compares the frames the header declares with the end
     of the file. A shortfall of at most 1 KiB or 1 % of the audio is tolerated
     (some writers overstate the data size by a few bytes, which players
-    accept); headers with unset sizes and other formats give None
-    (libsndfile's own checks catch cut FLAC and OGG streams).
+    accept). An Ogg file (Vorbis, Opus) cut between pages reads short too: it
+    must end with its end-of-stream page. Headers with unset sizes and other
+    formats give None (libsndfile's own checks catch a cut FLAC stream).
     """
     try:
         with open(path, "rb") as fh:
-            declared = _declared_audio(fh)
             file_size = os.fstat(fh.fileno()).st_size
+            if fh.read(4) == b"OggS":
+                return _ogg_cut_short(fh, file_size)
+            fh.seek(0)
+            declared = _declared_audio(fh)
     except OSError:
         return None
     if declared is None:
@@ -368,7 +401,20 @@ def _as_path_list(X) -> list | None:
         raise ValueError("expected audio paths or waveforms, got an empty sequence (0 clips)")
     if isinstance(X, list | tuple) and all(_is_path_like(x) for x in X):
         return list(X)
-    arr = np.asarray(X) if not hasattr(X, "dtype") else X
+    if hasattr(X, "dtype"):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except ValueError as exc:  # a ragged list of waveforms
+            if not isinstance(X, list | tuple):
+                raise
+            lengths = sorted({np.shape(x) for x in X})
+            raise ValueError(
+                f"the {len(X)} waveforms of X differ in shape ({lengths[0]} to {lengths[-1]}); "
+                "an array of clips needs one shape: pad or crop them with "
+                "sklaudio.io.fix_length, or pass their files to an AudioReader with duration="
+            ) from exc
     dtype = getattr(arr, "dtype", None)
     if not isinstance(dtype, np.dtype):  # torch tensors, pandas extension types: not paths
         kind = getattr(dtype, "kind", None)
@@ -646,8 +692,12 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
         lengths = np.array([w.shape[-1] for w in waves])
         channels = {w.shape[0] for w in waves if w.ndim == 2}
         if len(channels) > 1:
+            first = {}  # one file for each channel count, the first of each
+            for w, p in zip(waves, paths):
+                first.setdefault(w.shape[0], p)
+            examples = ", ".join(f"{c} in {_describe(first[c])}" for c in sorted(first))
             raise ValueError(
-                f"clips have different numbers of channels {sorted(channels)}; "
+                f"clips have different numbers of channels ({examples}); "
                 "pass mono=True or convert the files"
             )
         if lengths.min() != lengths.max():
@@ -835,8 +885,9 @@ class AudioFileDataset(torch.utils.data.Dataset):
         wave = self.reader._read_one(path)
         if self.shape is not None and wave.shape != self.shape:
             raise ValueError(
-                f"{_describe(path)} decodes to a clip of shape {wave.shape}, but the other clips "
-                f"have shape {self.shape}; pass mono=True to the AudioReader or convert the file"
+                f"{_describe(path)} decodes to a clip of shape {wave.shape}, but this dataset "
+                f"holds clips of shape {self.shape} (those a model was fitted on); pass "
+                "mono=True to the AudioReader or convert the file"
             )
         target = 0 if self.y is None else self.y[index]
         return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), target

@@ -622,3 +622,47 @@ def test_cli_words_leave_paths_reprs_and_other_commands_options_alone():
     assert _cli_words("fewer than n_fft=1024; lower n_fft", options) == (
         "fewer than n_fft=1024; lower n_fft"  # evaluate has no --n-fft
     )
+
+
+def test_cli_says_what_reading_changes_and_reads_a_multichannel_model(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from sklaudio import AudioReader, NPIDEmbedder, SpectrogramTransformer
+    from sklaudio.persist import save
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "mixed"
+    for i, (rate, channels) in enumerate([(8000, 2), (16000, 1), (4000, 4), (8000, 1)] * 3):
+        folder = root / ("dog" if i % 2 else "rain")
+        folder.mkdir(parents=True, exist_ok=True)
+        wave = (rng.normal(size=(int(0.5 * rate), channels)) * 0.1).astype(np.float32)
+        sf.write(folder / f"c{i}.wav", wave, rate)
+    argv = ["pretrain", "--dataset", "folder", "--root", str(root), "--epochs", "1"]
+    assert main([*argv, *SMALL, "--out", str(tmp_path / "m.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "folder: 6 multichannel files (up to 4 channels) averaged to mono" in out
+    assert "folder: 3 files at 4000 Hz upsampled to 8000 Hz; they hold nothing above 2000 Hz" in out
+    assert "folder: 3 files at 16000 Hz downsampled to 8000 Hz" in out
+    assert "note: 12 clips: NPID uses nce_k=11 negatives" in out
+    assert "zero-padded" not in out and "centre-cropped" not in out  # all 0.5 s: no length line
+
+    # a model fitted in Python on stereo waveforms reads stereo files
+    stereo = sorted(root.glob("*/c0.wav")) + sorted(root.glob("*/c4.wav"))
+    W = AudioReader(sample_rate=8000, duration=0.5, mono=False).fit_transform(stereo * 4)
+    frontend = SpectrogramTransformer(
+        "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=16
+    )
+    model = NPIDEmbedder(
+        frontend=frontend,
+        loss="softmax",
+        embedding_dim=8,
+        batch_size=8,
+        max_epochs=1,
+        random_state=0,
+        device="cpu",
+    ).fit(W)
+    save(model, tmp_path / "stereo.pt")
+    embed = ["embed", "--model", str(tmp_path / "stereo.pt"), *map(str, stereo)]
+    assert main([*embed, "--out", str(tmp_path / "z.npy"), "--quiet"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), model.transform(W[:2]), atol=1e-5)

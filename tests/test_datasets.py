@@ -1069,6 +1069,33 @@ def test_load_folder_follows_linked_class_folders(tmp_path):
         load_folder(root, n_folds=2)
 
 
+def test_load_folder_refuses_two_names_for_one_file_and_names_empty_class_folders(tmp_path):
+    root = tmp_path / "root"
+    for name in ("a.wav", "b.wav"):
+        write_clip(root / "dog" / name)
+        write_clip(root / "rain" / name.replace(".wav", "2.wav"))
+    (root / "cat").mkdir()
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("not audio")
+    empty = r"2 sub-folders .* hold no audio file .*\['cat', 'notes'\]"
+    with pytest.warns(UserWarning, match=empty):
+        bunch = load_folder(root, n_folds=2)
+    assert bunch.target_names == ["dog", "rain"]
+    try:
+        (root / "rain" / "link.wav").symlink_to(root / "dog" / "a.wav")
+    except OSError:
+        pytest.skip("symbolic links are not available here")
+    with pytest.raises(ValueError, match=r"'.*dog/a.wav' and '.*rain/link.wav' are the same file"):
+        load_folder(root, n_folds=2)
+    (root / "rain" / "link.wav").unlink()
+    for sub in ("dog", "rain", "cat", "notes"):
+        shutil.move(root / sub, tmp_path / sub)
+    (root / "x.wav").write_bytes((tmp_path / "dog" / "a.wav").read_bytes())
+    os.link(root / "x.wav", root / "y.wav")  # unlabelled files, a hard link
+    with pytest.raises(ValueError, match="x.wav' and '.*y.wav' are the same file"):
+        load_folder(root)
+
+
 def test_load_folder_checks_n_folds(tmp_path):
     for name in ("dog", "rain"):
         for i in range(3):

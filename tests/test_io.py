@@ -118,6 +118,32 @@ def test_read_audio_truncated_flac_and_zero_sample_ogg(tmp_path, tone):
             read_audio(cut)
 
 
+def test_read_audio_refuses_an_ogg_stream_cut_between_pages(tmp_path):
+    # libsndfile reads such a file as a shorter clip: the end-of-stream page is missing
+    x = (np.random.default_rng(0).normal(size=(48000, 2)) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "full.ogg", x, 16000)
+    data = (tmp_path / "full.ogg").read_bytes()
+    assert read_audio(tmp_path / "full.ogg")[0].shape == (48000,)
+    pages = [i for i in range(1, len(data)) if data.startswith(b"OggS", i)]
+    assert len(pages) > 3
+    for end in (pages[len(pages) // 2], pages[-1], len(data) - 10):  # at a page, mid-page
+        cut = tmp_path / f"cut{end}.ogg"
+        cut.write_bytes(data[:end])
+        with pytest.raises(ValueError, match=f"cut{end}.ogg.* is truncated: its Ogg stream"):
+            read_audio(cut)
+
+
+def test_waveform_lists_of_different_shapes_and_channel_counts_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"the 2 waveforms of X differ in shape \(\(8000,\) to"):
+        AudioReader(sample_rate=8000, duration=1).fit_transform(
+            [np.zeros(16000, np.float32), np.zeros(8000, np.float32)]
+        )
+    stereo = _write(tmp_path / "stereo.wav", np.zeros((800, 2), np.float32), 8000)
+    mono = _write(tmp_path / "mono.wav", np.zeros(800, np.float32), 8000)
+    with pytest.raises(ValueError, match=r"channels \(1 in '.*mono.wav', 2 in '.*stereo.wav'\)"):
+        AudioReader(sample_rate=8000, duration=0.1, mono=False).fit_transform([stereo, mono])
+
+
 def test_fix_length_centres():
     x = np.arange(10.0)
     np.testing.assert_array_equal(fix_length(x, 4), [3, 4, 5, 6])
@@ -264,6 +290,24 @@ def test_a_skip_warning_points_at_the_users_line_through_a_pipeline(tmp_path):
     with pytest.warns(UserWarning, match="skipped 1 of 2") as record:
         pipe.fit_transform([str(good), str(bad)])  # sklearn's set_output wraps transform
     assert record[0].filename == __file__
+
+
+def test_a_warning_with_no_user_code_on_the_stack_names_sklaudio_not_threading(tmp_path):
+    # (a joblib worker or a thread runs sklearn's code only: no line of the user's)
+    import threading
+
+    import sklaudio.io
+
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(good, np.zeros(800), 8000)
+    bad.write_bytes(b"")
+    reader = AudioReader(sample_rate=8000, on_error="skip").fit([str(good)])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        worker = threading.Thread(target=reader.transform, args=([str(good), str(bad)],))
+        worker.start()
+        worker.join()
+    assert [w.filename for w in record] == [sklaudio.io.__file__]
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,27 @@ def _warn_if_known_corpus(root, names, files) -> None:
         )
 
 
+def _plural_folders(n: int) -> str:
+    return "1 sub-folder" if n == 1 else f"{n} sub-folders"
+
+
+def _refuse_linked_files(files) -> None:
+    """Two paths to one file (a symbolic or hard link) would make one clip count twice, and
+    could put it on both sides of a fold."""
+    seen = {}
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue  # a broken link: the reader names it
+        other = seen.setdefault((st.st_dev, st.st_ino), f)
+        if other != f:
+            raise ValueError(
+                f"{os.fspath(other)!r} and {os.fspath(f)!r} are the same file (a link): it "
+                "would count as two clips, possibly in different folds; keep one of them"
+            )
+
+
 def load_folder(
     root: str | os.PathLike, n_folds: int = 5, random_state: int = 0, on_error: str = "raise"
 ) -> Bunch:
@@ -104,6 +125,7 @@ def load_folder(
         for f in files
     ]
     if all(label is None for label in labels):
+        _refuse_linked_files(files)
         bunch = make_dataset_bunch(
             filenames=files,
             target=np.zeros(len(files)),
@@ -130,7 +152,18 @@ def load_folder(
                 f"the class folders {other!r} and {name!r} of {os.fspath(root)!r} are the same "
                 "folder (a symbolic link); keep one of them"
             )
+    _refuse_linked_files(files)
     _warn_if_known_corpus(root, names, files)
+    empty = sorted(
+        entry.name
+        for entry in os.scandir(root)
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in names
+    )
+    if empty:
+        warn_user(
+            f"{_plural_folders(len(empty))} of {os.fspath(root)!r} hold no audio file and are "
+            f"not classes: {empty[:10]}{' ...' if len(empty) > 10 else ''} (an unfinished copy?)"
+        )
     target = np.searchsorted(names, labels)
     if n_folds > len(files):
         raise ValueError(
