@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import sysconfig
 import warnings
 
 # Frames in these packages are skipped: a warning raised in AudioReader.transform, called
@@ -38,15 +37,20 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """
     internal = _internal_prefixes()
     frame, level = sys._getframe(1), 2
-    while frame is not None and frame.f_code.co_filename.startswith(internal):
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(internal) or _in_stdlib(frame)
+    ):
         frame, level = frame.f_back, level + 1
-    if frame is None or _in_stdlib(frame.f_code.co_filename):
+    if frame is None:
         # no user code on the stack (a joblib worker, a thread): the standard library's
         # process or thread start would be named; the sklaudio line says more
         level = 2
     warnings.warn(message, category, stacklevel=level)
 
 
-def _in_stdlib(filename: str) -> bool:
-    stdlib = os.path.join(sysconfig.get_paths()["stdlib"], "")
-    return filename.startswith(stdlib) and "site-packages" not in filename
+def _in_stdlib(frame) -> bool:
+    """A frame of the standard library (contextlib, threading, multiprocessing, ...)."""
+    if frame.f_code.co_filename.startswith("<frozen"):
+        return True
+    name = frame.f_globals.get("__name__") or ""
+    return name.split(".")[0] in sys.stdlib_module_names  # ('__main__' is not in it)

@@ -241,8 +241,13 @@ def _model_input(model, files, n_jobs=None, on_error="raise", reader=None):
     reader = _reader_for(model, n_jobs) if reader is None else clone(reader)
     reader = reader.set_params(on_error=on_error).fit(files)
     if on_error == "raise":
-        return reader.transform(files), np.arange(len(files))
-    return _read_skipping(reader, files)
+        X, kept = reader.transform(files), np.arange(len(files))
+    else:
+        X, kept = _read_skipping(reader, files)
+    shape = tuple(getattr(model, "input_shape_", ()))
+    if X is not None and X.ndim == 2 and len(shape) == 2 and shape[0] == 1:
+        X = X[:, None]  # a model fitted on (n, 1, samples): files mixed to its one channel
+    return X, kept
 
 
 def _load_model(args):
@@ -284,7 +289,8 @@ def _say_length_fixes(args, name, files, reader):
             info = sf.info(f)
         except (RuntimeError, OSError):
             continue
-        infos.append((info.duration, info.samplerate, info.channels))
+        if info.frames > 0:  # a file without samples is refused by the reader, not padded
+            infos.append((info.duration, info.samplerate, info.channels))
     if not infos:
         return
     lengths, rates, channels = (np.asarray(column) for column in zip(*infos))
@@ -349,7 +355,8 @@ def _reader_for(model, n_jobs=None):
         sample_rate=frontend.sample_rate,
         duration=n_samples / frontend.sample_rate,
         # a model fitted in Python on (n, channels, samples) waveforms reads every channel
-        mono=len(model.input_shape_) == 1,
+        # (one channel: any file, mixed down; the channel axis is added by _model_input)
+        mono=len(model.input_shape_) == 1 or int(model.input_shape_[0]) == 1,
         n_jobs=n_jobs,
     )
 
@@ -501,7 +508,7 @@ def _embed(args) -> int:
             chunks.append(model.transform(X))
             written += [chunk[i] for i in kept]
         done = min(start + args.chunk_size, len(files))
-        say(f"read {done}/{len(files)} files, embedded {len(written)}", end="\r")
+        say(f"{done}/{len(files)} files done, {len(written)} embedded", end="\r")
     if not written:
         raise ValueError(f"none of the {len(files)} files could be read (see the warnings)")
     embeddings = np.concatenate(chunks)

@@ -35,7 +35,13 @@ from sklaudio.callbacks import (
     is_main_process,
 )
 from sklaudio.features import _check_device_available, resolve_device
-from sklaudio.io import AudioFileDataset, AudioReader, _as_path_list, _is_path_like
+from sklaudio.io import (
+    AudioFileDataset,
+    AudioReader,
+    _as_path_list,
+    _is_path_like,
+    pcm_to_float,
+)
 from sklaudio.nn import (
     BACKBONES,
     AudioFramePredictor,
@@ -273,22 +279,22 @@ class _TorchNetMixin(AccelerateMixin):
         {"virtual_params_", "prefixes_", "cuda_dependent_attributes_", "init_context_"}
     )
 
-    def _get_params_html(self, deep=True, doc_link=""):
+    def _get_params_html(self, *args, **kwargs):  # (sklearn 1.7 has no doc_link)
         # The notebook's parameter table: skorch expands every callback into
         # callbacks__<name>__<attribute> entries, absent from the signature and so all shown
         # as set by the user; the callbacks parameter itself stays.
         from sklearn.base import BaseEstimator
 
-        params = BaseEstimator._get_params_html(self, deep=deep, doc_link=doc_link)
+        params = BaseEstimator._get_params_html(self, *args, **kwargs)
         for name in [name for name in params if name.startswith("callbacks__")]:
             del params[name]
         params.non_default = tuple(name for name in params.non_default if name in params)
         return params
 
-    def _get_fitted_attr_html(self, doc_link=""):
+    def _get_fitted_attr_html(self, *args, **kwargs):
         from sklearn.base import BaseEstimator
 
-        attrs = BaseEstimator._get_fitted_attr_html(self, doc_link=doc_link)
+        attrs = BaseEstimator._get_fitted_attr_html(self, *args, **kwargs)
         for name in self._internal_attributes & set(attrs):
             del attrs[name]
         return attrs
@@ -306,16 +312,15 @@ class _TorchNetMixin(AccelerateMixin):
         resumes."""
         expected = fit_params.get("epochs")
         expected = self.max_epochs if expected is None else expected
-        self._epochs_completed = 0
+        self._epochs_completed = self._epochs_begun = 0
         self._epochs_planned = expected  # for the progress bar (a resumed fit runs fewer)
-        rows_before = len(self.history_)
         NeuralNet.partial_fit(self, X, y, **fit_params)
         done = self._epochs_completed
-        partial = len(self.history_) - rows_before - done
-        if partial > 0:
+        partial = self._epochs_begun > done and len(self.history_) > 0
+        if partial:
             # an epoch cut short leaves a row without its losses, which history_[:, key]
             # and the learning-curve display cannot read: history_ keeps completed epochs
-            del self.history_[len(self.history_) - partial :]
+            del self.history_[-1]
         if expected and done < expected and not self._stopped_early() and is_main_process(self):
             if resumable and self.checkpoint is not None:
                 advice = " Fit again to resume from the last completed epoch (checkpoint=)."
@@ -325,8 +330,12 @@ class _TorchNetMixin(AccelerateMixin):
             warn_user(
                 f"{type(self).__name__}: training stopped after {done} of {expected} epochs "
                 "(Ctrl-C, or a callback ended it); the model keeps its weights as they were "
-                f"then{cut if partial > 0 else ''}.{advice}",
+                f"then{cut if partial else ''}.{advice}",
             )
+
+    def on_epoch_begin(self, net, **kwargs):
+        super().on_epoch_begin(net, **kwargs)  # (skorch adds the epoch's history row here)
+        self._epochs_begun = getattr(self, "_epochs_begun", 0) + 1
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
@@ -458,10 +467,14 @@ class _TorchNetMixin(AccelerateMixin):
         return self._skorch_hooks().evaluation_step(batch, training=training)
 
     def save_params(self, *args, **kwargs):
-        return self._skorch_hooks().save_params(*args, **kwargs)
+        with self._resolved_device():
+            return self._skorch_hooks().save_params(*args, **kwargs)
 
     def load_params(self, *args, **kwargs):
-        return self._skorch_hooks().load_params(*args, **kwargs)
+        # (skorch maps the tensors to self.device: 'auto' is no torch device; also for
+        # skorch's LoadInitState, which swallows the error)
+        with self._resolved_device():
+            return self._skorch_hooks().load_params(*args, **kwargs)
 
     # -- parameters, device, randomness ------------------------------------------------------
 
@@ -504,8 +517,11 @@ class _TorchNetMixin(AccelerateMixin):
             prefixes = tuple(getattr(self, "prefixes_", ()))
             current = self.get_params()
             for k in [k for k in params if k.startswith(prefixes) or "__" in k]:
+                if k == "callbacks":
+                    continue  # rebuilds the callbacks only (a list changed in place, say)
                 value = params.pop(k)
-                if not _same(value, current.get(k, _MISSING)):
+                now = self._callback_state(k) if k.startswith("callbacks__") else current.get(k)
+                if not _same(value, now):
                     special[k] = value
         if params:
             super().set_params(**params)
@@ -515,6 +531,19 @@ class _TorchNetMixin(AccelerateMixin):
         for name, sub_params in nested.items():
             getattr(self, name).set_params(**sub_params)
         return self
+
+    def _callback_state(self, key: str):
+        """What ``callbacks__<name>[__<param>]`` is in the fitted net: the callback it
+        runs (skorch's get_params shows a fresh default callback instead)."""
+        if key in vars(self):
+            return vars(self)[key]
+        name, _, param = key[len("callbacks__") :].partition("__")
+        callback = dict(getattr(self, "callbacks_", [])).get(name, _MISSING)
+        if not param:
+            return callback
+        if callback is _MISSING or callback is None:
+            return _MISSING
+        return callback.get_params().get(param, _MISSING)
 
     def _estimator_valued_params(self, params: dict) -> set[str]:
         """Parameters whose value (the new one where ``params`` sets it) is an estimator."""
@@ -688,7 +717,7 @@ class _TorchNetMixin(AccelerateMixin):
                 "AudioReader(duration=...), SpectrogramTransformer(...))"
             )
         X = check_array(
-            X,
+            pcm_to_float(X) if self._frontend() is not None else X,  # waveforms, as decoded
             allow_nd=True,
             dtype=np.float32,
             ensure_all_finite=True,
@@ -1037,7 +1066,7 @@ class _TorchEmbedderMixin(_TorchNetMixin, TransformerMixin):
             Spectrograms ``(n, channels, n_freq, n_frames)``, or waveforms when
             a ``frontend`` is set; the same shape per clip as in ``fit``.
         """
-        check_is_fitted(self, "input_shape_")
+        check_is_fitted(self, ["input_shape_", "module_"])  # (a fit may fail after the shape)
         self._raise_on_failed(self._output_checks())
         X = self._check_input(X, reset=False)
         with self._resolved_device():
@@ -1061,7 +1090,7 @@ class _TorchEmbedderMixin(_TorchNetMixin, TransformerMixin):
     def get_feature_names_out(self, input_features=None):
         """``'{class}_{output}{i}'`` for each column of ``transform``, e.g.
         ``'npidembedder_embedding0'`` (so ``set_output(transform='pandas')`` works)."""
-        check_is_fitted(self, "input_shape_")
+        check_is_fitted(self, ["input_shape_", "module_"])  # (a fit may fail after the shape)
         self._raise_on_failed(self._output_checks())  # names of what transform would refuse
         prefix = f"{type(self).__name__.lower()}_{self.output}"
         return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out())], dtype=object)
@@ -1879,7 +1908,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
 
     def transform(self, X):
         """One vector per clip: the mean over its sequences (see ``output``)."""
-        check_is_fitted(self, "input_shape_")
+        check_is_fitted(self, ["input_shape_", "module_"])  # (a fit may fail after the shape)
         self._raise_on_failed(self._output_checks())
         X = self._check_input(X, reset=False)
         self._set_training(False)

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import _ArrayOutputMixin, check_waveforms_not_empty
+from sklaudio.io import _ArrayOutputMixin, check_waveforms_not_empty, pcm_to_float
 
 __all__ = [
     "SpectrogramTransformer",
@@ -612,7 +612,7 @@ class SpectrogramTransformer(_ArrayOutputMixin, TransformerMixin, BaseEstimator)
         """Check the parameters and the input shape; nothing is learned."""
         params = self._check_settings()
         self._warn_settings(params)
-        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
+        X = validate_data(self, pcm_to_float(X), allow_nd=True, dtype=np.float32, reset=True)
         self._check_ndim(X)
         _check_device_available(self.device)
         self.device_ = resolve_device(self.device)
@@ -675,7 +675,7 @@ class SpectrogramTransformer(_ArrayOutputMixin, TransformerMixin, BaseEstimator)
         """
         check_is_fitted(self)
         self._check_settings()
-        X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
+        X = validate_data(self, pcm_to_float(X), allow_nd=True, dtype=np.float32, reset=False)
         self._check_ndim(X)
         device = self.device_
         out = np.empty((X.shape[0], *self._output_shape(X)), dtype=np.float32)

@@ -27,6 +27,7 @@ __all__ = [
     "AudioFileDataset",
     "AudioReader",
     "fix_length",
+    "pcm_to_float",
     "read_audio",
     "resample",
 ]
@@ -157,33 +158,46 @@ def _declared_audio(fh) -> tuple[int, int, int] | None:
     return None
 
 
-_OGG_TAIL = 27 + 255 + 255 * 255  # the largest Ogg page: header, segment table, body
+_OGG_PAGE = 27 + 255 + 255 * 255  # the largest Ogg page: header, segment table, body
+
+
+def _ogg_page_end(data: bytes, start: int) -> int | None:
+    """Where the Ogg page that starts at ``start`` ends, or None if it is not complete."""
+    if data[start : start + 4] != b"OggS" or len(data) < start + 27 or data[start + 4] != 0:
+        return None
+    table = data[start + 27 : start + 27 + data[start + 26]]
+    if len(table) < data[start + 26]:
+        return None
+    end = start + 27 + len(table) + sum(table)
+    return end if end <= len(data) else None
 
 
 def _ogg_cut_short(fh, file_size: int) -> str | None:
-    """Why an Ogg file (Vorbis, Opus, FLAC in Ogg) is cut short, or None.
+    """Why an Ogg file (Vorbis, Opus) is cut short, or None.
 
-    libsndfile takes an Ogg stream's length from its last page, so a file cut
-    between pages decodes as a shorter clip without an error. A complete
-    stream ends with a page flagged end-of-stream that ends at the end of the
-    file.
+    libsndfile takes an Ogg stream's length from its last complete page, so a
+    file cut mid-page (an interrupted download or copy) decodes as a shorter
+    clip without an error. The pages at the end of the file are walked: the
+    file is cut short when they end in an incomplete page. Bytes after the last
+    page that are not a page (an ID3 tag, padding) are allowed.
     """
-    fh.seek(max(file_size - _OGG_TAIL, 0))
+    fh.seek(max(file_size - 2 * _OGG_PAGE, 0))
     tail = fh.read()
-    start = tail.rfind(b"OggS")
+    start = tail.find(b"OggS")
     while start >= 0:
-        if start + 27 <= len(tail) and tail[start + 4] == 0:  # stream structure version 0
-            n_segments = tail[start + 26]
-            table = tail[start + 27 : start + 27 + n_segments]
-            if len(table) == n_segments and start + 27 + n_segments + sum(table) == len(tail):
-                if tail[start + 5] & 0x04:  # header type: end of stream
-                    return None
-                break
-        start = tail.rfind(b"OggS", 0, start)
-    return (
-        "is truncated: its Ogg stream does not end with an end-of-stream page (cut short, "
-        "e.g. by an interrupted download or copy)"
-    )
+        pos, pages = start, 0
+        while (end := _ogg_page_end(tail, pos)) is not None:
+            pos, pages = end, pages + 1
+        # (pages that chain to the next "OggS" or to the end are not "OggS" in a packet)
+        if pages and tail.startswith(b"OggS", pos):
+            return (
+                "is truncated: it ends in an incomplete Ogg page (cut short, e.g. by an "
+                "interrupted download or copy)"
+            )
+        if pages >= 2 or (pages == 1 and pos == len(tail)):
+            return None
+        start = tail.find(b"OggS", start + 1)
+    return None  # no page found: libsndfile judges the file
 
 
 def cut_short(path) -> str | None:
@@ -194,9 +208,10 @@ def cut_short(path) -> str | None:
     without a word. This compares the frames the header declares with the end
     of the file. A shortfall of at most 1 KiB or 1 % of the audio is tolerated
     (some writers overstate the data size by a few bytes, which players
-    accept). An Ogg file (Vorbis, Opus) cut between pages reads short too: it
-    must end with its end-of-stream page. Headers with unset sizes and other
-    formats give None (libsndfile's own checks catch a cut FLAC stream).
+    accept). An Ogg file (Vorbis, Opus) cut mid-page reads short too: its last
+    page is incomplete (one cut exactly between pages cannot be told from a
+    shorter stream). Headers with unset sizes and other formats give None
+    (libsndfile's own checks catch a cut FLAC stream).
     """
     try:
         with open(path, "rb") as fh:
@@ -218,6 +233,34 @@ def cut_short(path) -> str | None:
         f"is truncated: its header declares {frames} frames but the file holds {present} "
         "(cut short, e.g. by an interrupted download or copy)"
     )
+
+
+# Integer dtypes of PCM audio (what scipy.io.wavfile.read returns): full scale of each
+_PCM_SCALE = {np.dtype(np.int8): 2**7, np.dtype(np.int16): 2**15, np.dtype(np.int32): 2**31}
+
+
+def pcm_to_float(X):
+    """Integer PCM waveforms as float32 in [-1, 1), as decoding a file gives them.
+
+    int8, int16 and int32 arrays are divided by their full scale (int16 by
+    32768) and uint8 (8-bit WAV) is centred at 128 first, so that an array
+    from ``scipy.io.wavfile.read`` gives the same spectrogram as the file.
+    Other inputs (floats, int64, lists, tensors) are returned unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.io import pcm_to_float
+    >>> pcm_to_float(np.array([[-32768, 0, 16384]], dtype=np.int16)).tolist()
+    [[-1.0, 0.0, 0.5]]
+    """
+    dtype = getattr(X, "dtype", None)
+    if not isinstance(dtype, np.dtype) or not isinstance(X, np.ndarray):
+        return X
+    if dtype == np.uint8:
+        return (X.astype(np.float32) - 128) * np.float32(1 / 128)
+    scale = _PCM_SCALE.get(dtype)  # (powers of two: the scaling itself is exact)
+    return X if scale is None else X.astype(np.float32) * np.float32(1 / scale)
 
 
 def check_waveforms_not_empty(X: np.ndarray) -> None:
@@ -477,7 +520,11 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
 
     Already decoded waveforms (a numeric ``(n, n_samples)`` or
     ``(n, n_channels, n_samples)`` array, assumed to be at ``sample_rate``) are
-    accepted too; then only the length is fixed.
+    accepted too; then only the length is fixed. Integer PCM arrays (int16 from
+    ``scipy.io.wavfile.read``, int8, int32, uint8) are scaled to [-1, 1) by
+    :func:`pcm_to_float`, as decoding their file would; so are they by
+    :class:`~sklaudio.features.SpectrogramTransformer` and by an embedder's
+    ``frontend``.
 
     Parameters
     ----------
@@ -570,6 +617,7 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
         return n_samples
 
     def _validate_waveforms(self, X) -> np.ndarray:
+        X = pcm_to_float(X)
         X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X")
         if X.ndim not in (2, 3):
             raise ValueError(

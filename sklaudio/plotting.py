@@ -148,6 +148,11 @@ def _integer_valued(labels: np.ndarray) -> bool:
     """Integers, or floats that are all whole numbers (labels read back from a CSV)."""
     if np.issubdtype(labels.dtype, np.integer):
         return True
+    if labels.dtype == object:  # integers held as objects (pandas' nullable Int64, say)
+        try:
+            labels = labels.astype(float)
+        except (TypeError, ValueError):
+            return False
     return bool(
         np.issubdtype(labels.dtype, np.floating)
         and np.isfinite(labels).all()

@@ -666,3 +666,9 @@ def test_cli_says_what_reading_changes_and_reads_a_multichannel_model(tmp_path, 
     embed = ["embed", "--model", str(tmp_path / "stereo.pt"), *map(str, stereo)]
     assert main([*embed, "--out", str(tmp_path / "z.npy"), "--quiet"]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "z.npy"), model.transform(W[:2]), atol=1e-5)
+    # one fitted on (n, 1, samples) reads any file, mixed to its one channel
+    mono = W.mean(axis=1, keepdims=True)
+    save(model.set_params(warm_start=False).fit(mono), tmp_path / "one.pt")
+    embed[2] = str(tmp_path / "one.pt")
+    assert main([*embed, "--out", str(tmp_path / "one.npy"), "--quiet"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "one.npy"), model.transform(mono[:2]), atol=1e-5)

@@ -565,3 +565,47 @@ def test_notebook_display_leaves_out_skorch_bookkeeping(spectrograms):
     html = estimator_html_repr(emb)
     assert "memory_bank_" in html
     assert "callbacks__" not in html and "virtual_params_" not in html
+
+
+def test_skorch_load_init_state_resumes_weights_and_history(spectrograms, tmp_path):
+    from skorch.callbacks import Checkpoint, LoadInitState
+
+    first = NPIDEmbedder(**TINY, callbacks=[("cp", Checkpoint(dirname=tmp_path, monitor=None))])
+    first.fit(spectrograms)
+    cp = Checkpoint(dirname=tmp_path, monitor=None)
+    # (device='auto' reached torch.load as a device name, and LoadInitState hid the error)
+    other = NPIDEmbedder(**{**TINY, "random_state": 1}).fit(spectrograms)
+    other.load_params(checkpoint=cp)
+    np.testing.assert_allclose(other.transform(spectrograms), first.transform(spectrograms))
+    resumed = NPIDEmbedder(**{**TINY, "max_epochs": 1}, callbacks=[("load", LoadInitState(cp))])
+    resumed.fit(spectrograms)  # the loaded rows are history, not a cut epoch
+    assert [row["epoch"] for row in resumed.history_] == [1, 2, 3]
+
+
+def test_set_params_on_a_fitted_net_reaches_its_callbacks(spectrograms, capsys):
+    from skorch.callbacks import Callback
+
+    emb = NPIDEmbedder(**TINY, verbose=2, callbacks__print_log__floatfmt=".1f").fit(spectrograms)
+    emb.set_params(callbacks__print_log__floatfmt=".4f")  # back to skorch's default value
+    assert dict(emb.callbacks_)["print_log"].floatfmt == ".4f"
+
+    class Count(Callback):
+        epochs = 0
+
+        def on_epoch_end(self, net, **kwargs):
+            Count.epochs += 1
+
+    emb.callbacks = [("count", Count())]  # the list itself changed, then set again
+    emb.set_params(callbacks=emb.callbacks).partial_fit(spectrograms)
+    assert Count.epochs == TINY["max_epochs"]
+
+
+def test_a_failed_first_fit_leaves_nothing_to_name_or_transform(spectrograms):
+    from sklearn.exceptions import NotFittedError
+
+    emb = NPIDEmbedder(**{**TINY, "nce_k": 100})
+    with pytest.raises(ValueError, match="nce_k"):
+        emb.fit(spectrograms)
+    for method in (emb.get_feature_names_out, lambda: emb.transform(spectrograms)):
+        with pytest.raises(NotFittedError):
+            method()

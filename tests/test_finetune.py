@@ -492,5 +492,8 @@ def test_displays_refuse_one_history_and_name_integer_labels_given_as_floats(toy
     Z = np.random.default_rng(0).normal(size=(6, 2))
     disp = EmbeddingDisplay(Z, np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]), ["dog", "rain"]).plot()
     assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["dog", "rain"]
+    objects = np.array([0, 1, 0, 1, 0, 1], dtype=object)  # (pandas' nullable Int64 gives these)
+    disp = EmbeddingDisplay(Z, objects, ["dog", "rain"]).plot()
+    assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["dog", "rain"]
     with pytest.raises(ValueError, match="target_names names integer labels"):
         EmbeddingDisplay.from_embeddings(Z, np.array(["a", "b"] * 3), target_names=["a", "b"])

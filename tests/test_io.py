@@ -118,19 +118,23 @@ def test_read_audio_truncated_flac_and_zero_sample_ogg(tmp_path, tone):
             read_audio(cut)
 
 
-def test_read_audio_refuses_an_ogg_stream_cut_between_pages(tmp_path):
-    # libsndfile reads such a file as a shorter clip: the end-of-stream page is missing
+def test_read_audio_refuses_an_ogg_stream_cut_mid_page_and_accepts_trailing_bytes(tmp_path):
+    # libsndfile reads such a file as a shorter clip, from its last complete page
     x = (np.random.default_rng(0).normal(size=(48000, 2)) * 0.1).astype(np.float32)
     sf.write(tmp_path / "full.ogg", x, 16000)
     data = (tmp_path / "full.ogg").read_bytes()
     assert read_audio(tmp_path / "full.ogg")[0].shape == (48000,)
     pages = [i for i in range(1, len(data)) if data.startswith(b"OggS", i)]
     assert len(pages) > 3
-    for end in (pages[len(pages) // 2], pages[-1], len(data) - 10):  # at a page, mid-page
+    for end in (pages[len(pages) // 2] + 100, pages[-1] + 30, len(data) - 10):
         cut = tmp_path / f"cut{end}.ogg"
         cut.write_bytes(data[:end])
-        with pytest.raises(ValueError, match=f"cut{end}.ogg.* is truncated: its Ogg stream"):
+        with pytest.raises(ValueError, match=f"cut{end}.ogg.* is truncated: it ends in an"):
             read_audio(cut)
+    # an ID3 tag or padding after the last page is not a cut
+    for name, extra in [("id3", b"TAG" + bytes(125)), ("pad", bytes(16))]:
+        (tmp_path / f"{name}.ogg").write_bytes(data + extra)
+        assert read_audio(tmp_path / f"{name}.ogg")[0].shape == (48000,)
 
 
 def test_waveform_lists_of_different_shapes_and_channel_counts_are_named(tmp_path):
@@ -142,6 +146,28 @@ def test_waveform_lists_of_different_shapes_and_channel_counts_are_named(tmp_pat
     mono = _write(tmp_path / "mono.wav", np.zeros(800, np.float32), 8000)
     with pytest.raises(ValueError, match=r"channels \(1 in '.*mono.wav', 2 in '.*stereo.wav'\)"):
         AudioReader(sample_rate=8000, duration=0.1, mono=False).fit_transform([stereo, mono])
+
+
+@pytest.mark.parametrize("subtype, dtype", [("PCM_16", np.int16), ("PCM_U8", np.uint8)])
+def test_integer_pcm_arrays_give_what_their_file_gives(tmp_path, subtype, dtype):
+    import scipy.io.wavfile
+
+    from sklaudio import NPIDEmbedder, SpectrogramTransformer
+
+    x = np.random.default_rng(0).normal(size=(2, 4000)) * 0.2
+    paths = [_write(tmp_path / f"{i}.wav", clip, 8000, subtype=subtype) for i, clip in enumerate(x)]
+    pcm = np.stack([scipy.io.wavfile.read(p)[1] for p in paths])
+    assert pcm.dtype == dtype
+    decoded = AudioReader(sample_rate=8000).fit_transform(paths)
+    np.testing.assert_array_equal(AudioReader(sample_rate=8000).fit_transform(pcm), decoded)
+    st = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=16)
+    np.testing.assert_array_equal(st.fit_transform(pcm), st.fit_transform(decoded))
+    emb = NPIDEmbedder(
+        frontend=st, loss="softmax", embedding_dim=4, batch_size=2, max_epochs=1, device="cpu"
+    ).fit(decoded)
+    np.testing.assert_allclose(emb.transform(pcm), emb.transform(decoded), atol=1e-6)
+    int64 = np.ones((1, 8), dtype=np.int64)  # not a PCM format: taken as it is
+    assert AudioReader(sample_rate=8000).fit_transform(int64).max() == 1.0
 
 
 def test_fix_length_centres():

@@ -54,21 +54,28 @@ def _plural_folders(n: int) -> str:
     return "1 sub-folder" if n == 1 else f"{n} sub-folders"
 
 
-def _refuse_linked_files(files) -> None:
-    """Two paths to one file (a symbolic or hard link) would make one clip count twice, and
-    could put it on both sides of a fold."""
-    seen = {}
+def _warn_linked_files(root, files) -> None:
+    """Two paths to one file (a symbolic or hard link) make one clip count twice, and can
+    put it on both sides of a fold; content-addressed stores (git-annex, DVC) link equal
+    files to one blob on purpose, so this is said, not refused."""
+    seen, twins = {}, []
     for f in files:
         try:
             st = os.stat(f)
         except OSError:
             continue  # a broken link: the reader names it
-        other = seen.setdefault((st.st_dev, st.st_ino), f)
+        if not st.st_ino:  # a file system without inode numbers: nothing to compare
+            continue
+        other = seen.setdefault((st.st_dev, st.st_ino, st.st_size), f)
         if other != f:
-            raise ValueError(
-                f"{os.fspath(other)!r} and {os.fspath(f)!r} are the same file (a link): it "
-                "would count as two clips, possibly in different folds; keep one of them"
-            )
+            twins.append((other, f))
+    if twins:
+        first, second = (os.path.relpath(p, root) for p in twins[0])
+        warn_user(
+            f"{len(twins)} file(s) of {os.fspath(root)!r} are links to a file listed under "
+            f"another name (e.g. {first!r} and {second!r}): each counts as a clip, and the "
+            "two may fall in different folds; remove the duplicates unless they are meant"
+        )
 
 
 def load_folder(
@@ -124,8 +131,7 @@ def load_folder(
         Path(f).relative_to(root).parts[0] if len(Path(f).relative_to(root).parts) > 1 else None
         for f in files
     ]
-    if all(label is None for label in labels):
-        _refuse_linked_files(files)
+    if all(label is None for label in labels):  # (pre-training: a duplicate costs nothing)
         bunch = make_dataset_bunch(
             filenames=files,
             target=np.zeros(len(files)),
@@ -152,7 +158,7 @@ def load_folder(
                 f"the class folders {other!r} and {name!r} of {os.fspath(root)!r} are the same "
                 "folder (a symbolic link); keep one of them"
             )
-    _refuse_linked_files(files)
+    _warn_linked_files(root, files)
     _warn_if_known_corpus(root, names, files)
     empty = sorted(
         entry.name
