@@ -273,6 +273,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     ((2, 2), True)
     """
 
+    _fitted_attribute = "classes_inferred_"
+
     _fixed_params = ("module", "criterion", "classes")
     _bool_params = ("freeze_encoder", "augment", "input_norm", "mixed_precision")
     _fixed_reasons = {

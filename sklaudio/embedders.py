@@ -234,6 +234,14 @@ class _TorchNetMixin(AccelerateMixin):
         "accelerator",
     )
 
+    # Set by a fit that went through (with a built network: initialized_).
+    _fitted_attribute = "input_shape_"
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # skorch sets history_, initialized_, ... in __init__: scikit-learn's default test
+        # (any attribute ending in "_") would call every new net fitted
+        return bool(getattr(self, "initialized_", False)) and hasattr(self, self._fitted_attribute)
+
     # Why a fixed argument cannot be passed, by name.
     _fixed_reasons: dict[str, str] = {
         "module": "the network is built from its parameters (backbone, ...)",

@@ -354,7 +354,16 @@ def read_audio(
             if start:
                 f.seek(start)
             frames = -1 if duration is None else int(round(duration * native_sr))
-            data = f.read(frames=frames, dtype="float32", always_2d=True)
+            try:
+                data = f.read(frames=frames, dtype="float32", always_2d=True)
+            except (ValueError, MemoryError) as exc:  # numpy cannot allocate the frames
+                raise ValueError(
+                    f"cannot decode audio file {name}: libsndfile "
+                    f"{sf.__libsndfile_version__} reports {declared} frames "
+                    f"({declared / native_sr / 3600:.3g} h), more than can be held (a "
+                    "damaged header, or bytes after an Ogg stream that this libsndfile "
+                    "misreads); convert the file or remove it"
+                ) from exc
     except sf.LibsndfileError as exc:
         reason = _sndfile_reason(exc)
         raise ValueError(

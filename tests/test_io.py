@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sklaudio.io import AudioReader, fix_length, list_audio_files, read_audio, resample
+from sklaudio.io import (
+    AudioReader,
+    cut_short,
+    fix_length,
+    list_audio_files,
+    read_audio,
+    resample,
+)
 
 
 def _write(path, data, sr, **kw):
@@ -133,8 +140,15 @@ def test_read_audio_refuses_an_ogg_stream_cut_mid_page_and_accepts_trailing_byte
             read_audio(cut)
     # an ID3 tag or padding after the last page is not a cut
     for name, extra in [("id3", b"TAG" + bytes(125)), ("pad", bytes(16))]:
-        (tmp_path / f"{name}.ogg").write_bytes(data + extra)
-        assert read_audio(tmp_path / f"{name}.ogg")[0].shape == (48000,)
+        path = tmp_path / f"{name}.ogg"
+        path.write_bytes(data + extra)
+        assert cut_short(path) is None
+        version = tuple(int(v) for v in sf.__libsndfile_version__.split(".")[:3])
+        if version >= (1, 2, 2):
+            assert read_audio(path)[0].shape == (48000,)
+        else:  # libsndfile 1.2.0 reports billions of frames for such a file
+            with pytest.raises(ValueError, match=f"{name}.ogg.* more than can be held"):
+                read_audio(path)
 
 
 def test_waveform_lists_of_different_shapes_and_channel_counts_are_named(tmp_path):
