@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import warnings
 
 # Frames in these packages are skipped: a warning raised in AudioReader.transform, called
@@ -48,9 +49,14 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
+_STDLIB = os.path.join(sysconfig.get_paths()["stdlib"], "")
+
+
 def _in_stdlib(frame) -> bool:
     """A frame of the standard library (contextlib, threading, multiprocessing, ...)."""
-    if frame.f_code.co_filename.startswith("<frozen"):
+    filename = frame.f_code.co_filename
+    if filename.startswith("<frozen"):
         return True
     name = frame.f_globals.get("__name__") or ""
-    return name.split(".")[0] in sys.stdlib_module_names  # ('__main__' is not in it)
+    # a user's own queue.py or code.py shares a standard module's name, not its folder
+    return name.split(".")[0] in sys.stdlib_module_names and filename.startswith(_STDLIB)

@@ -475,14 +475,24 @@ class _TorchNetMixin(AccelerateMixin):
         return self._skorch_hooks().evaluation_step(batch, training=training)
 
     def save_params(self, *args, **kwargs):
-        with self._resolved_device():
+        with self._auto_resolved():
             return self._skorch_hooks().save_params(*args, **kwargs)
 
     def load_params(self, *args, **kwargs):
         # (skorch maps the tensors to self.device: 'auto' is no torch device; also for
         # skorch's LoadInitState, which swallows the error)
-        with self._resolved_device():
+        with self._auto_resolved():
             return self._skorch_hooks().load_params(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _auto_resolved(self):
+        """device='auto' resolved for skorch's own methods; any other device is left to
+        skorch (load_params maps 'cuda' to the CPU, with a warning, where there is none)."""
+        if not self._device_unresolved():
+            yield
+            return
+        with self._resolved_device():
+            yield
 
     # -- parameters, device, randomness ------------------------------------------------------
 
@@ -525,12 +535,14 @@ class _TorchNetMixin(AccelerateMixin):
             prefixes = tuple(getattr(self, "prefixes_", ()))
             current = self.get_params()
             for k in [k for k in params if k.startswith(prefixes) or "__" in k]:
-                if k == "callbacks":
-                    continue  # rebuilds the callbacks only (a list changed in place, say)
+                if k == "callbacks" and not self._runs_callbacks(params[k]):
+                    continue  # new callbacks (a list changed in place, say): rebuilt
                 value = params.pop(k)
-                now = self._callback_state(k) if k.startswith("callbacks__") else current.get(k)
-                if not _same(value, now):
-                    special[k] = value
+                if _same(value, current.get(k, _MISSING)) or (
+                    k.startswith("callbacks__") and _same(value, self._callback_state(k))
+                ):
+                    continue  # what get_params says, or what the net runs
+                special[k] = value
         if params:
             super().set_params(**params)
         if special:  # (device= and accelerator= set first: a new network goes there)
@@ -539,6 +551,34 @@ class _TorchNetMixin(AccelerateMixin):
         for name, sub_params in nested.items():
             getattr(self, name).set_params(**sub_params)
         return self
+
+    def _get_params_callbacks(self, deep=True):
+        # skorch reports a fresh default callback's parameters for every default name,
+        # over those of the callback the net runs and over callbacks__x__y values the user
+        # set: get_params then disagrees with the net, and set_params(**get_params())
+        # resets them. The values in use win here; the callback objects stay skorch's (a
+        # fitted callback's state would count as a parameter changed by fit).
+        params = super()._get_params_callbacks(deep=deep)
+        if not deep:
+            return params
+        live = dict(getattr(self, "callbacks_", []))
+        for key in list(params):
+            name, _, sub = key[len("callbacks__") :].partition("__")
+            if not sub:
+                continue
+            if key in vars(self):
+                params[key] = vars(self)[key]
+            elif live.get(name) is not None:
+                params[key] = live[name].get_params().get(sub, params[key])
+        return params
+
+    def _runs_callbacks(self, callbacks) -> bool:
+        """Whether the net already runs every callback of ``callbacks`` (the object)."""
+        if callbacks is None or callbacks == "disable":
+            return True
+        live = [id(cb) for _, cb in getattr(self, "callbacks_", [])]
+        given = [cb[1] if isinstance(cb, tuple) else cb for cb in callbacks]
+        return all(id(cb) in live for cb in given)
 
     def _callback_state(self, key: str):
         """What ``callbacks__<name>[__<param>]`` is in the fitted net: the callback it

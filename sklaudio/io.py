@@ -235,17 +235,15 @@ def cut_short(path) -> str | None:
     )
 
 
-# Integer dtypes of PCM audio (what scipy.io.wavfile.read returns): full scale of each
-_PCM_SCALE = {np.dtype(np.int8): 2**7, np.dtype(np.int16): 2**15, np.dtype(np.int32): 2**31}
-
-
 def pcm_to_float(X):
     """Integer PCM waveforms as float32 in [-1, 1), as decoding a file gives them.
 
-    int8, int16 and int32 arrays are divided by their full scale (int16 by
-    32768) and uint8 (8-bit WAV) is centred at 128 first, so that an array
-    from ``scipy.io.wavfile.read`` gives the same spectrogram as the file.
-    Other inputs (floats, int64, lists, tensors) are returned unchanged.
+    int8, int16 and int32 samples (either byte order) are divided by their full
+    scale (int16 by 32768) and uint8 samples (8-bit WAV) are centred at 128
+    first, so that what ``scipy.io.wavfile.read`` returns gives the same
+    spectrogram as the file. Arrays, lists of arrays (one per file) and torch
+    tensors are converted; anything else (floats, int64, DataFrames) is
+    returned unchanged.
 
     Examples
     --------
@@ -254,13 +252,31 @@ def pcm_to_float(X):
     >>> pcm_to_float(np.array([[-32768, 0, 16384]], dtype=np.int16)).tolist()
     [[-1.0, 0.0, 0.5]]
     """
-    dtype = getattr(X, "dtype", None)
-    if not isinstance(dtype, np.dtype) or not isinstance(X, np.ndarray):
+    if isinstance(X, torch.Tensor) and not X.dtype.is_floating_point and not X.is_complex():
+        return pcm_to_float(X.detach().cpu().numpy())
+    if isinstance(X, list | tuple) and X and all(isinstance(x, np.ndarray) for x in X):
+        kinds = {(x.dtype.kind, x.dtype.itemsize) for x in X}
+        if len(kinds) == 1 and _pcm_scale(X[0].dtype) is not None:
+            try:
+                X = np.asarray(X)  # one file's samples per entry
+            except ValueError:
+                return X  # ragged: refused with the shapes by the caller
+    if not isinstance(X, np.ndarray) or _pcm_scale(X.dtype) is None:
         return X
-    if dtype == np.uint8:
-        return (X.astype(np.float32) - 128) * np.float32(1 / 128)
-    scale = _PCM_SCALE.get(dtype)  # (powers of two: the scaling itself is exact)
-    return X if scale is None else X.astype(np.float32) * np.float32(1 / scale)
+    out = X.astype(np.float32)
+    if X.dtype.kind == "u":
+        out -= 128
+    out *= np.float32(1 / _pcm_scale(X.dtype))  # (powers of two: exact)
+    return out
+
+
+def _pcm_scale(dtype: np.dtype) -> int | None:
+    """Full scale of an integer PCM sample type, or None for any other dtype."""
+    if dtype.kind == "i" and dtype.itemsize in (1, 2, 4):
+        return 2 ** (8 * dtype.itemsize - 1)
+    if dtype.kind == "u" and dtype.itemsize == 1:
+        return 128
+    return None
 
 
 def check_waveforms_not_empty(X: np.ndarray) -> None:
@@ -360,9 +376,9 @@ def read_audio(
                 raise ValueError(
                     f"cannot decode audio file {name}: libsndfile "
                     f"{sf.__libsndfile_version__} reports {declared} frames "
-                    f"({declared / native_sr / 3600:.3g} h), more than can be held (a "
-                    "damaged header, or bytes after an Ogg stream that this libsndfile "
-                    "misreads); convert the file or remove it"
+                    f"({declared / native_sr / 3600:.3g} h), more than memory holds: a long "
+                    "recording (read part of it with duration= and offset=), a damaged "
+                    "header, or bytes after an Ogg stream that this libsndfile misreads"
                 ) from exc
     except sf.LibsndfileError as exc:
         reason = _sndfile_reason(exc)

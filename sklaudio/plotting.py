@@ -176,7 +176,7 @@ def _check_labels(labels, target_names, n_points: int) -> None:
                 f"labels are {labels.dtype} values such as {labels.flat[0]!r}: pass "
                 "target_names=None, or the labels as integers"
             )
-        labels = labels.astype(int)
+        labels = labels.astype(float).astype(int)  # (objects may hold '1.0' strings)
         if labels.min() < 0 or labels.max() >= len(target_names):
             raise ValueError(
                 f"labels run from {labels.min()} to {labels.max()} but target_names has "

@@ -590,6 +590,9 @@ def test_set_params_on_a_fitted_net_reaches_its_callbacks(spectrograms, capsys):
     from skorch.callbacks import Callback
 
     emb = NPIDEmbedder(**TINY, verbose=2, callbacks__print_log__floatfmt=".1f").fit(spectrograms)
+    assert emb.get_params()["callbacks__print_log__floatfmt"] == ".1f"  # (skorch says .4f)
+    emb.set_params(**emb.get_params())
+    assert dict(emb.callbacks_)["print_log"].floatfmt == ".1f"
     emb.set_params(callbacks__print_log__floatfmt=".4f")  # back to skorch's default value
     assert dict(emb.callbacks_)["print_log"].floatfmt == ".4f"
 
