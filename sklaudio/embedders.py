@@ -291,8 +291,6 @@ class _TorchNetMixin(AccelerateMixin):
         # The notebook's parameter table: skorch expands every callback into
         # callbacks__<name>__<attribute> entries, absent from the signature and so all shown
         # as set by the user; the callbacks parameter itself stays.
-        from sklearn.base import BaseEstimator
-
         params = BaseEstimator._get_params_html(self, *args, **kwargs)
         for name in [name for name in params if name.startswith("callbacks__")]:
             del params[name]
@@ -300,8 +298,6 @@ class _TorchNetMixin(AccelerateMixin):
         return params
 
     def _get_fitted_attr_html(self, *args, **kwargs):
-        from sklearn.base import BaseEstimator
-
         attrs = BaseEstimator._get_fitted_attr_html(self, *args, **kwargs)
         for name in self._internal_attributes & set(attrs):
             del attrs[name]
@@ -538,11 +534,8 @@ class _TorchNetMixin(AccelerateMixin):
                 if k == "callbacks" and not self._runs_callbacks(params[k]):
                     continue  # new callbacks (a list changed in place, say): rebuilt
                 value = params.pop(k)
-                if _same(value, current.get(k, _MISSING)) or (
-                    k.startswith("callbacks__") and _same(value, self._callback_state(k))
-                ):
-                    continue  # what get_params says, or what the net runs
-                special[k] = value
+                if not _same(value, current.get(k, _MISSING)):  # (the callbacks' in use)
+                    special[k] = value
         if params:
             super().set_params(**params)
         if special:  # (device= and accelerator= set first: a new network goes there)
@@ -579,19 +572,6 @@ class _TorchNetMixin(AccelerateMixin):
         live = [id(cb) for _, cb in getattr(self, "callbacks_", [])]
         given = [cb[1] if isinstance(cb, tuple) else cb for cb in callbacks]
         return all(id(cb) in live for cb in given)
-
-    def _callback_state(self, key: str):
-        """What ``callbacks__<name>[__<param>]`` is in the fitted net: the callback it
-        runs (skorch's get_params shows a fresh default callback instead)."""
-        if key in vars(self):
-            return vars(self)[key]
-        name, _, param = key[len("callbacks__") :].partition("__")
-        callback = dict(getattr(self, "callbacks_", [])).get(name, _MISSING)
-        if not param:
-            return callback
-        if callback is _MISSING or callback is None:
-            return _MISSING
-        return callback.get_params().get(param, _MISSING)
 
     def _estimator_valued_params(self, params: dict) -> set[str]:
         """Parameters whose value (the new one where ``params`` sets it) is an estimator."""

@@ -50,10 +50,6 @@ def _warn_if_known_corpus(root, names, files) -> None:
         )
 
 
-def _plural_folders(n: int) -> str:
-    return "1 sub-folder" if n == 1 else f"{n} sub-folders"
-
-
 def _warn_linked_files(root, files) -> None:
     """Two paths to one file (a symbolic or hard link) make one clip count twice, and can
     put it on both sides of a fold; content-addressed stores (git-annex, DVC) link equal
@@ -89,7 +85,9 @@ def load_folder(
     given ``random_state``) so that official-fold tools work unchanged.
     Stratified folds can put clips cut from one recording on both sides; a
     folder laid out as ESC-10/ESC-50 or as UrbanSound8K's ``audio`` folder
-    gets a warning naming the loader with the official folds.
+    gets a warning naming the loader with the official folds. Sub-folders
+    without audio files (not classes) and two paths to one file (a link: one
+    clip counted twice) are warned about.
 
     Parameters
     ----------
@@ -167,7 +165,7 @@ def load_folder(
     )
     if empty:
         warn_user(
-            f"{_plural_folders(len(empty))} of {os.fspath(root)!r} hold no audio file and are "
+            f"{len(empty)} sub-folder(s) of {os.fspath(root)!r} hold no audio file and are "
             f"not classes: {empty[:10]}{' ...' if len(empty) > 10 else ''} (an unfinished copy?)"
         )
     target = np.searchsorted(names, labels)
