@@ -273,7 +273,7 @@ def _load_model(args):
     return model
 
 
-def _say_length_fixes(args, name, files, reader):
+def _say_reading_changes(args, name, files, reader):
     """Say what the AudioReader will change in the files (from their headers: nothing is
     decoded): clips cropped or padded to its duration, channels mixed to mono, sample rates
     resampled, so that a corpus of 30 s stereo scenes at 48 kHz read as 5 s mono clips at
@@ -409,7 +409,7 @@ def _pretrain(args) -> int:
             warnings.filterwarnings("ignore", message=".*looks like (ESC|UrbanSound8K)")
             corpus = _load_corpus(name, root, args.on_error)
         say(f"{name}: {len(corpus.filenames)} clips from {root}")
-        _say_length_fixes(args, name, corpus.filenames, reader)
+        _say_reading_changes(args, name, corpus.filenames, reader)
         # --stream: the model reads the files per batch; else they are decoded here, once
         if args.stream and args.on_error == "skip":  # a DataLoader cannot drop a file
             say(f"{name}: checking that every file decodes (--on-error skip)")
@@ -499,7 +499,7 @@ def _embed(args) -> int:
         files += list_audio_files(item) if Path(item).is_dir() else [item]
     if not files:
         raise ValueError(f"no audio file in {args.files}")
-    _say_length_fixes(args, "embed", files, _model_reader(model))
+    _say_reading_changes(args, "embed", files, _model_reader(model))
     chunks, written = [], []
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
         chunk = files[start : start + args.chunk_size]
@@ -565,7 +565,7 @@ def _evaluate(args) -> int:
         raise ValueError(f"no file of {args.root} could be read (see the warning)")
     y, folds = corpus.target[kept], corpus.folds[kept]
     say(f"{args.dataset}: {len(y)} clips from {args.root}, {len(np.unique(folds))} folds")
-    _say_length_fixes(args, args.dataset, corpus.filenames[kept], _model_reader(model))
+    _say_reading_changes(args, args.dataset, corpus.filenames[kept], _model_reader(model))
     floor = None
     if args.floor and isinstance(waves[0], str):
         say("no floor: the model streams its files (--no-floor silences this)")
