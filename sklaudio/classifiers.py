@@ -27,6 +27,8 @@ from sklaudio.callbacks import CosineLR, EpochProgressBar, is_main_process
 from sklaudio.embedders import (
     STAGES_EXPECTED,
     _bare,
+    _is_int,
+    _is_real,
     _TorchNetMixin,
     _valid_stages,
     _VerbosePrintLog,
@@ -70,6 +72,8 @@ class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame given to ``fit``; absent otherwise.
 
     References
     ----------
@@ -249,6 +253,10 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         Shape of one clip seen in ``fit``.
     n_features_in_ : int
         ``input_shape_[0]``; absent when ``X`` holds paths.
+    spectrogram_shape_ : tuple
+        Shape of one clip's spectrogram from a ``SpectrogramTransformer``
+        front end in ``fit``; ``transform`` refuses a front end whose
+        parameters changed since. Absent without such a front end.
     seed_ : int
         The seed drawn from ``random_state`` at ``fit``; every random stream
         (the new layer, shuffling, augmentation) derives from it.
@@ -389,12 +397,12 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         checks = [
             (
                 "max_epochs",
-                isinstance(self.max_epochs, Integral) and self.max_epochs >= 0,
+                _is_int(self.max_epochs) and self.max_epochs >= 0,
                 "an integer >= 0",
             ),
             (
                 "batch_size",
-                isinstance(self.batch_size, Integral) and self.batch_size >= 2,
+                _is_int(self.batch_size) and self.batch_size >= 2,
                 "an integer >= 2 (batch norm needs two clips)",
             ),
             (
@@ -409,9 +417,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             ),
             (
                 "probe_C",
-                isinstance(self.probe_C, Real)
-                and not isinstance(self.probe_C, bool)
-                and self.probe_C > 0,
+                _is_real(self.probe_C) and self.probe_C > 0,
                 "a number > 0",
             ),
             ("head_features", self.head_features in ("pooled", "stats"), "'pooled' or 'stats'"),
@@ -635,10 +641,17 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             a front end (the embedder's, when one is given).
         y : array-like of shape (n,)
             Labels; at least two classes.
+        **fit_params : dict
+            Passed on to skorch's ``NeuralNet.partial_fit`` (the train split and
+            the DataLoaders receive them); ``sample_weight`` is refused.
         """
         self._check_fit_params(fit_params)
         if self.warm_start and self.initialized_ and hasattr(self, "classes_inferred_"):
             return self.partial_fit(X, y, **fit_params)  # skorch's warm_start: continue
+        return self._fit(X, y, None, **fit_params)
+
+    def _fit(self, X, y, classes, **fit_params):
+        """``fit``; ``classes`` (partial_fit's): every label, some perhaps absent from y."""
         self._embedder_kind()  # a wrong type of embedder fails before its front end is read
         X = self._check_input(X, reset=True)
         if y is None:
@@ -650,13 +663,24 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         check_consistent_length(X, y)
         check_classification_targets(y)
         self._check_params(X)
-        classes = np.unique(y)
+        classes = np.unique(y if classes is None else column_or_1d(classes))
         if len(classes) < 2:
             raise ValueError(
                 f"FineTunedClassifier needs at least 2 classes, got 1 class ({classes.tolist()})"
             )
         self.classes_inferred_ = classes
-        y_encoded = self._encode_labels(y)
+        try:
+            y_encoded = self._encode_labels(y)
+        except ValueError:
+            del self.classes_inferred_
+            raise
+        if self.head_init == "linear_probe" and len(np.unique(y)) < 2:
+            del self.classes_inferred_
+            raise ValueError(
+                "head_init='linear_probe' fits a logistic regression on the first call's y, "
+                f"which holds 1 class ({np.unique(y).tolist()}); give it clips of 2 or more "
+                "classes, or use head_init='random'"
+            )
         self._reset_randomness()
         self.encoder_config_ = self._encoder_config()
         saved = self._read_checkpoint(X, y)
@@ -679,10 +703,23 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Train ``max_epochs`` more epochs on ``X, y`` (same classes)."""
+        """Train ``max_epochs`` more epochs on ``X, y``.
+
+        ``classes``: every label the classifier will see, required by scikit-learn's
+        convention when the first call's ``y`` may lack some (mini-batches). On the
+        first call it fixes ``classes_`` (None: the labels of ``y``); later calls
+        must give the same classes or None.
+        """
         self._check_fit_params(fit_params)
         if not self.initialized_ or not hasattr(self, "classes_inferred_"):
-            return self.fit(X, y, **fit_params)
+            return self._fit(X, y, classes, **fit_params)
+        if classes is not None and not np.array_equal(
+            np.unique(column_or_1d(classes)), self.classes_inferred_
+        ):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from the classes of the first "
+                f"partial_fit call, {self.classes_inferred_.tolist()}"
+            )
         X = self._check_input(X, reset=False)
         y_encoded = self._encode_labels(y)
         self._checkpoint_fingerprint = self._fingerprint(X, y)

@@ -184,13 +184,23 @@ def _other_clips(previous: str | None, current: str) -> bool:
 STAGES_EXPECTED = "a non-empty sequence of distinct stages in 1..4"
 
 
+def _is_int(value) -> bool:
+    """An integer parameter value; True and False are not (``embedding_dim=True`` is a slip)."""
+    return isinstance(value, Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _is_real(value) -> bool:
+    """A number parameter value; True and False are not."""
+    return isinstance(value, Real) and not isinstance(value, bool | np.bool_)
+
+
 def _valid_stages(stages) -> bool:
     """Whether ``stages`` names distinct ESResNet stages (1–4): a ``stats_stages`` value."""
     return (
         isinstance(stages, Sequence | np.ndarray)
         and not isinstance(stages, str)
         and len(stages) > 0
-        and all(isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 4 for s in stages)
+        and all(_is_int(s) and 1 <= s <= 4 for s in stages)
         and len(set(stages)) == len(stages)
     )
 
@@ -495,6 +505,7 @@ class _TorchNetMixin(AccelerateMixin):
     def set_params(self, **params):
         """Set parameters, as skorch does (``iterator_valid__num_workers=0`` and other
         DataLoader or dataset arguments also work on a fitted net)."""
+        self._refuse_fixed(params)  # (sklearn's "Invalid parameter" would not say why)
         # skorch 1.4 raises "Something went wrong" for iterator_*__ / dataset__ keys once the
         # net is initialised, although they need no re-initialisation: they are read
         # whenever a DataLoader is made, so they are set as attributes here.
@@ -669,6 +680,15 @@ class _TorchNetMixin(AccelerateMixin):
         ]
         ok = isinstance(self.verbose, Integral | np.bool_) and self.verbose >= 0
         checks.append(("verbose", ok, "an integer >= 0"))
+        checks.append(("lr", _is_real(self.lr) and self.lr >= 0, "a number >= 0"))
+        checks.append(
+            (
+                "optimizer",
+                callable(self.optimizer),
+                "a torch optimizer class such as torch.optim.AdamW (or a callable that makes one "
+                "from the parameters and lr)",
+            )
+        )
         return checks
 
     def _raise_on_failed(self, checks) -> None:
@@ -1159,9 +1179,12 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         ``'esresnet50'`` (the paper's ResNet-50 with attention),
         ``'esresnet18'``, or the CPU-sized ``'esresnet_small'`` /
         ``'esresnet_tiny'``.
-    frontend : SpectrogramTransformer, default=None
+    frontend : SpectrogramTransformer, Pipeline or callable, default=None
         When set, ``X`` holds waveforms and spectrograms are computed per
-        batch on the training device, never stored. ``None``: ``X`` holds
+        batch on the training device, never stored. A Pipeline
+        ``[AudioReader, SpectrogramTransformer]`` streams: ``X`` holds paths and
+        files are decoded per batch (:doc:`/scaling`). A callable maps a batch
+        tensor of ``X``'s rows to spectrograms. ``None``: ``X`` holds
         spectrograms ``(n, channels, n_freq, n_frames)``. Multichannel audio:
         with a frontend, one backbone reads each audio channel's image (3
         bands for ``'esresnet'``, 1 otherwise) and the results are summed.
@@ -1254,6 +1277,10 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         Shape of one clip seen in ``fit``.
     n_features_in_ : int
         ``input_shape_[0]``; absent when ``X`` holds paths.
+    spectrogram_shape_ : tuple
+        Shape of one clip's spectrogram from a ``SpectrogramTransformer``
+        front end in ``fit``; ``transform`` refuses a front end whose
+        parameters changed since. Absent without such a front end.
     n_train_ : int
         Clips of the last ``fit`` (the memory bank's rows).
     seed_ : int
@@ -1376,35 +1403,37 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         checks = [
             (
                 "embedding_dim",
-                isinstance(self.embedding_dim, Integral) and self.embedding_dim >= 1,
+                _is_int(self.embedding_dim) and self.embedding_dim >= 1,
                 "a positive integer",
             ),
-            ("nce_k", isinstance(self.nce_k, Integral) and self.nce_k >= 1, "a positive integer"),
-            ("nce_t", isinstance(self.nce_t, Real) and self.nce_t > 0, "a positive number"),
-            ("nce_m", isinstance(self.nce_m, Real) and 0 <= self.nce_m < 1, "in [0, 1)"),
+            ("nce_k", _is_int(self.nce_k) and self.nce_k >= 1, "a positive integer"),
+            ("nce_t", _is_real(self.nce_t) and self.nce_t > 0, "a positive number"),
+            ("nce_m", _is_real(self.nce_m) and 0 <= self.nce_m < 1, "in [0, 1)"),
             ("loss", self.loss in ("nce", "softmax"), "'nce' or 'softmax'"),
             ("backbone", self.backbone in BACKBONES, f"one of {sorted(BACKBONES)}"),
             *self._output_checks(),
             *self._common_checks(),
             (
                 "max_epochs",
-                isinstance(self.max_epochs, Integral) and self.max_epochs >= 1,
+                _is_int(self.max_epochs) and self.max_epochs >= 1,
                 "a positive integer",
             ),
             (
                 "batch_size",
-                isinstance(self.batch_size, Integral) and self.batch_size >= 2,
+                _is_int(self.batch_size) and self.batch_size >= 2,
                 "an integer >= 2 (batch norm needs two clips)",
             ),
         ]
         self._raise_on_failed(checks)
+        if n_samples < 2:
+            raise ValueError(
+                f"instance discrimination needs at least 2 clips, got n_samples={n_samples}"
+            )
         if self.loss == "nce" and n_samples < self.nce_k + 1:
             raise ValueError(
                 f"NCE with nce_k={self.nce_k} negatives needs more than {self.nce_k} clips, got "
                 f"{n_samples}; lower nce_k or use loss='softmax' (exact Eq. 1, fine for small data)"
             )
-        if n_samples < 2:
-            raise ValueError(f"instance discrimination needs at least 2 clips, got {n_samples}")
 
     def initialize_module(self):
         seed = self._seed()
@@ -1483,6 +1512,9 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
             ``frontend``.
         y : ignored
             Instance discrimination uses each clip's index as its label.
+        **fit_params : dict
+            Passed on to skorch's ``NeuralNet.partial_fit`` (the train split and
+            the DataLoaders receive them); ``sample_weight`` is refused.
         """
         self._check_fit_params(fit_params)
         warm = bool(self.warm_start and self.initialized_)
@@ -1616,8 +1648,13 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         decoded file when streaming).
     n_features_in_ : int
         ``input_shape_[0]``; absent when ``X`` holds paths.
+    spectrogram_shape_ : tuple
+        Shape of one clip's spectrogram from a ``SpectrogramTransformer``
+        front end in ``fit``; ``transform`` refuses a front end whose
+        parameters changed since. Absent without such a front end.
     n_epochs_ : int
-        Epochs trained so far (``mse_epochs + pair_epochs`` after ``fit``).
+        Epochs one ``fit`` or ``partial_fit`` call trains: ``mse_epochs +
+        pair_epochs``. ``len(history_)`` counts the epochs trained so far.
     seed_ : int
         The seed drawn from ``random_state`` at ``fit``; every random stream
         (initialisation, shuffling, pairs) derives from it.
@@ -1715,42 +1752,40 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         checks = [
             (
                 "frame_duration",
-                isinstance(self.frame_duration, Real) and self.frame_duration > 0,
+                _is_real(self.frame_duration) and self.frame_duration > 0,
                 "a positive number of seconds",
             ),
             (
                 "n_context",
-                isinstance(self.n_context, Integral) and self.n_context >= 1,
+                _is_int(self.n_context) and self.n_context >= 1,
                 "an integer >= 1",
             ),
             (
                 "code_channels",
-                isinstance(self.code_channels, Integral) and self.code_channels >= 1,
+                _is_int(self.code_channels) and self.code_channels >= 1,
                 "a positive integer",
             ),
-            ("threshold", isinstance(self.threshold, Real) and self.threshold > 0, "> 0"),
-            ("margin", isinstance(self.margin, Real) and self.margin > 0, "> 0"),
-            ("pair_weight", isinstance(self.pair_weight, Real) and self.pair_weight >= 0, ">= 0"),
+            ("threshold", _is_real(self.threshold) and self.threshold > 0, "> 0"),
+            ("margin", _is_real(self.margin) and self.margin > 0, "> 0"),
+            ("pair_weight", _is_real(self.pair_weight) and self.pair_weight >= 0, ">= 0"),
             (
                 "mse_epochs",
-                isinstance(self.mse_epochs, Integral) and self.mse_epochs >= 0,
+                _is_int(self.mse_epochs) and self.mse_epochs >= 0,
                 "an integer >= 0",
             ),
             (
                 "pair_epochs",
-                isinstance(self.pair_epochs, Integral) and self.pair_epochs >= 0,
+                _is_int(self.pair_epochs) and self.pair_epochs >= 0,
                 "an integer >= 0",
             ),
             (
                 "sample_rate",
-                isinstance(self.sample_rate, Real)
-                and not isinstance(self.sample_rate, bool)
-                and self.sample_rate > 0,
+                _is_real(self.sample_rate) and self.sample_rate > 0,
                 "a positive number of Hz",
             ),
             (
                 "hop_length",
-                isinstance(self.hop_length, Integral) and self.hop_length >= 1,
+                _is_int(self.hop_length) and self.hop_length >= 1,
                 "a positive integer",
             ),
             (
@@ -1758,7 +1793,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
                 isinstance(self.widths, Sequence | np.ndarray)
                 and np.ndim(self.widths) == 1
                 and len(self.widths) == 2
-                and all(isinstance(w, Integral) and w >= 1 for w in self.widths),
+                and all(_is_int(w) and w >= 1 for w in self.widths),
                 "2 positive integers (channels of the first two encoder layers)",
             ),
             *self._output_checks(),
@@ -1766,7 +1801,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
             ("short", self.short in ("pad", "raise"), "'pad' or 'raise'"),
             (
                 "batch_size",
-                isinstance(self.batch_size, Integral) and self.batch_size >= 2,
+                _is_int(self.batch_size) and self.batch_size >= 2,
                 "an integer >= 2 (the pair loss compares clips)",
             ),
         ]
@@ -1868,7 +1903,18 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         return mse + self.pair_weight * pair
 
     def fit(self, X, y=None, **fit_params):
-        """Train the frame predictor (two phases); ``y`` is ignored."""
+        """Train the frame predictor (two phases); ``y`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like
+            Log-mel spectrograms ``(n, channels, n_mels, n_frames)``, waveforms
+            with a ``frontend``, or paths with a streaming one (see ``frontend``).
+        y : ignored
+        **fit_params : dict
+            Passed on to skorch's ``NeuralNet.partial_fit`` (the train split and
+            the DataLoaders receive them); ``sample_weight`` is refused.
+        """
         self._check_fit_params(fit_params)
         if self.warm_start and self.initialized_:  # skorch's warm_start: continue
             return self.partial_fit(X, y, **fit_params)

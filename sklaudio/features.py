@@ -493,10 +493,18 @@ class SpectrogramTransformer(_ArrayOutputMixin, TransformerMixin, BaseEstimator)
     output_shape_ : tuple of int
         ``(channels, n_freq, n_frames)`` of one transformed clip of the
         length seen in ``fit``.
+    device_ : torch.device
+        The device the spectrograms are computed on (``device`` resolved).
 
     See Also
     --------
     sklaudio.io.AudioReader : the step before, files to waveforms.
+
+    Notes
+    -----
+    The output is always a numpy array: spectrograms have no columns to name,
+    so ``set_output(transform='pandas')`` is accepted (a Pipeline passes it to
+    every step) and leaves this step's output as it is.
 
     Examples
     --------
@@ -719,7 +727,10 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-        Channels of the spectrograms seen in ``fit``.
+        ``X.shape[1]`` in ``fit``: the channels of spectrograms, the frames of a
+        2-d ``(n, n_frames)`` array.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame given to ``fit``; absent otherwise.
     n_bands_ : int
         Time series per clip (``channels * n_freq``); each gives one value per
         statistic, named ``'{stat}{band}'`` by ``get_feature_names_out``.
@@ -764,9 +775,21 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """``'{stat}{band}'`` for every output column, in order (``'mean0'``, ...).
 
-        ``input_features`` is not used: a band has no input column name.
+        ``input_features`` names no output (a band has no input column name), but
+        is checked as in scikit-learn: it must match ``feature_names_in_``, or
+        hold ``n_features_in_`` names.
         """
         check_is_fitted(self, "n_bands_")
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            seen = getattr(self, "feature_names_in_", None)
+            if seen is not None and not np.array_equal(given, seen):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            if len(given) != self.n_features_in_:
+                raise ValueError(
+                    f"input_features should have length equal to number of features "
+                    f"({self.n_features_in_}), got {len(given)}"
+                )
         self._check_stats()
         names = [f"{stat}{band}" for stat in self.stats for band in range(self.n_bands_)]
         return np.asarray(names, dtype=object)

@@ -176,18 +176,20 @@ def _ogg_cut_short(fh, file_size: int) -> str | None:
     """Why an Ogg file (Vorbis, Opus) is cut short, or None.
 
     libsndfile takes an Ogg stream's length from its last complete page, so a
-    file cut mid-page (an interrupted download or copy) decodes as a shorter
-    clip without an error. The pages at the end of the file are walked: the
-    file is cut short when they end in an incomplete page. Bytes after the last
-    page that are not a page (an ID3 tag, padding) are allowed.
+    file cut mid-page or between pages (an interrupted download or copy)
+    decodes as a shorter clip without an error. The pages at the end of the
+    file are walked: the file is cut short when they end in an incomplete page,
+    or when the last page is not flagged end-of-stream (every encoder sets the
+    flag on a stream's last page). Bytes after the last page that are not a
+    page (an ID3 tag, padding) are allowed.
     """
     fh.seek(max(file_size - 2 * _OGG_PAGE, 0))
     tail = fh.read()
     start = tail.find(b"OggS")
     while start >= 0:
-        pos, pages = start, 0
+        pos, pages, last = start, 0, start
         while (end := _ogg_page_end(tail, pos)) is not None:
-            pos, pages = end, pages + 1
+            pos, pages, last = end, pages + 1, pos
         # (pages that chain to the next "OggS" or to the end are not "OggS" in a packet)
         if pages and tail.startswith(b"OggS", pos):
             return (
@@ -195,7 +197,12 @@ def _ogg_cut_short(fh, file_size: int) -> str | None:
                 "interrupted download or copy)"
             )
         if pages >= 2 or (pages == 1 and pos == len(tail)):
-            return None
+            if tail[last + 5] & 0x04:  # header type: the stream's last page
+                return None
+            return (
+                "is truncated: its last Ogg page is not flagged end-of-stream (cut short "
+                "between pages, e.g. by an interrupted download or copy)"
+            )
         start = tail.find(b"OggS", start + 1)
     return None  # no page found: libsndfile judges the file
 
@@ -208,10 +215,10 @@ def cut_short(path) -> str | None:
     without a word. This compares the frames the header declares with the end
     of the file. A shortfall of at most 1 KiB or 1 % of the audio is tolerated
     (some writers overstate the data size by a few bytes, which players
-    accept). An Ogg file (Vorbis, Opus) cut mid-page reads short too: its last
-    page is incomplete (one cut exactly between pages cannot be told from a
-    shorter stream). Headers with unset sizes and other formats give None
-    (libsndfile's own checks catch a cut FLAC stream).
+    accept). An Ogg file (Vorbis, Opus) cut short reads short too: its last
+    page is incomplete, or complete but not the end of the stream. Headers
+    with unset sizes and other formats give None (libsndfile's own checks
+    catch a cut FLAC stream).
     """
     try:
         with open(path, "rb") as fh:
@@ -585,12 +592,18 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
         array.
     skipped_ : list of (int, str, str)
         ``(index, path, reason)`` of the files dropped by the last
-        ``transform`` with ``on_error='skip'``.
+        ``transform`` with ``on_error='skip'`` (empty after one on waveforms).
 
     See Also
     --------
     read_audio : decode a single file.
     sklaudio.features.SpectrogramTransformer : the next step of a pipeline.
+
+    Notes
+    -----
+    The output is always a numpy array: waveforms have no columns to name, so
+    ``set_output(transform='pandas')`` is accepted (a Pipeline passes it to
+    every step) and leaves this step's output as it is.
 
     Examples
     --------
@@ -605,7 +618,11 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "duration": [Interval(Real, 0, None, closed="neither"), None],
         "mono": ["boolean"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [  # joblib's: -1 is every core, 0 means nothing
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "on_error": [StrOptions({"raise", "skip"})],
     }
 
@@ -732,6 +749,8 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
         n_samples_out = self.n_samples_out  # checked once, not per file
         paths = _as_path_list(X)
         if paths is None:
+            if getattr(self, "skipped_", None):  # nothing is dropped from waveforms
+                self.skipped_ = []  # (not a stale list of the last files' failures)
             return self._transform_waveforms(X)
 
         # With a known output shape every thread writes its row in place, so the

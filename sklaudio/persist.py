@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from sklaudio._warnings import warn_user
 
@@ -310,7 +311,7 @@ def save(estimator, path: str | os.PathLike) -> None:
     ----------
     estimator : NPIDEmbedder, AFPPairLossEmbedder, FineTunedClassifier, \
 SpectrogramTransformer, TemporalStatistics, AudioReader or WeightedKNeighborsClassifier
-        Torch estimators must be fitted. Their parameters must be plain values,
+        Must be fitted. The parameters of torch estimators must be plain values,
         torch optimizer classes or sklaudio estimators (``frontend``); custom
         ``callbacks`` cannot be stored.
     path : str or path-like
@@ -349,6 +350,7 @@ SpectrogramTransformer, TemporalStatistics, AudioReader or WeightedKNeighborsCla
     if hasattr(estimator, "_persist_state"):
         payload.update(estimator._persist_state())
     else:  # a numpy estimator: its fitted attributes are plain values and arrays
+        check_is_fitted(estimator)  # (an unfitted one would write a file load refuses)
         fitted = {k: v for k, v in vars(estimator).items() if k.endswith("_") and k[0] != "_"}
         try:
             payload["attributes"] = json.dumps({k: _encode(v) for k, v in fitted.items()})
@@ -382,6 +384,8 @@ def load(path: str | os.PathLike, device: str | None = None):
 
     Raises
     ------
+    FileNotFoundError, IsADirectoryError
+        ``path`` does not exist, or is a folder.
     ValueError
         The file is not a sklaudio model file: a pickle (refused without being
         run), truncated, or naming a class sklaudio does not build.

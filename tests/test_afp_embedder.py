@@ -87,11 +87,19 @@ def test_frontend_on_waveforms():
         ({"widths": (4,)}, "widths must be 2 positive integers"),
         ({"pair_loss": "no"}, "pair_loss must be True or False, got 'no'"),
         ({"verbose": "x"}, "verbose must be an integer >= 0"),
+        ({"n_context": True}, "n_context must be an integer >= 1, got True"),
+        ({"code_channels": True}, "code_channels must be a positive integer, got True"),
+        ({"lr": None}, "lr must be a number >= 0, got None"),
     ],
 )
 def test_bad_params(spectrograms, params, match):
     with pytest.raises(ValueError, match=match):
         AFPPairLossEmbedder(**{**TINY, **params}).fit(spectrograms)
+
+
+def test_set_params_of_a_skorch_argument_it_sets_itself_says_why():
+    with pytest.raises(TypeError, match="does not take max_epochs=: it trains mse_epochs"):
+        AFPPairLossEmbedder().set_params(max_epochs=5)
 
 
 def test_sample_weight_is_refused_by_name(spectrograms):

@@ -82,27 +82,28 @@ _SKORCH_INIT = (
     "(skorch's own design, shared by all skorch nets)"
 )
 
+# Not strict: whether a clip's output moves in the last bits when the other clips of its
+# batch change depends on the CPU and on torch's thread count (oneDNN's blocking); on
+# some machines these checks pass, on others they fail by ~1e-8.
+_ROUNDING = (
+    "float32 convolutions may round differently (~1e-8, depending on the CPU and thread "
+    "count) when the clips of a batch change; the check demands rtol=1e-7"
+)
+
 EXPECTED_FAILED = {
     "TemporalStatistics": {},
     "FineTunedClassifier": {
         "check_no_attributes_set_in_init": _SKORCH_INIT,
-        "check_methods_sample_order_invariance": "float32 convolutions round differently "
-        "(~1e-7) when the clips of a batch change; the check demands rtol=1e-7",
-        "check_methods_subset_invariance": "float32 convolutions round differently "
-        "(~1e-7) when the clips of a batch change; the check demands rtol=1e-7",
+        "check_methods_sample_order_invariance": _ROUNDING,
+        "check_methods_subset_invariance": _ROUNDING,
     },
     "NPIDEmbedder": {
-        "check_fit2d_1sample": "instance discrimination needs at least 2 clips",
-        "check_no_attributes_set_in_init": "skorch's NeuralNet.__init__ sets history_, "
-        "initialized_ and virtual_params_ (skorch's own design, shared by all skorch nets)",
-        "check_methods_sample_order_invariance": "float32 convolutions round differently "
-        "(~1e-8) when the clips of a batch change; the check demands rtol=1e-7",
+        "check_no_attributes_set_in_init": _SKORCH_INIT,
+        "check_methods_sample_order_invariance": _ROUNDING,
     },
     "AFPPairLossEmbedder": {
-        "check_no_attributes_set_in_init": "skorch's NeuralNet.__init__ sets history_, "
-        "initialized_ and virtual_params_ (skorch's own design, shared by all skorch nets)",
-        "check_methods_sample_order_invariance": "float32 convolutions round differently "
-        "(~1e-8) when the clips of a batch change; the check demands rtol=1e-7",
+        "check_no_attributes_set_in_init": _SKORCH_INIT,
+        "check_methods_sample_order_invariance": _ROUNDING,
     },
 }
 

@@ -339,6 +339,12 @@ def test_nested_frontend_parameters_reach_the_frontend_in_a_grid_search():
         ({"stats_stages": "23"}, None, "stats_stages"),
         ({"input_norm": "yes"}, None, "input_norm must be True or False"),
         ({"verbose": -1}, None, "verbose must be an integer >= 0"),
+        # True is an int to Python, but embedding_dim=True is a slip: named, not a torch error
+        ({"embedding_dim": True}, None, "embedding_dim must be a positive integer, got True"),
+        ({"nce_t": True}, None, "nce_t must be a positive number, got True"),
+        ({"lr": "x"}, None, "lr must be a number >= 0, got 'x'"),
+        ({"lr": -1}, None, "lr must be a number >= 0, got -1"),
+        ({"optimizer": "adam"}, None, "optimizer must be a torch optimizer class"),
     ],
 )
 def test_bad_input(spectrograms, params, X, match):

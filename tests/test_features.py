@@ -231,6 +231,10 @@ def test_temporal_statistics():
         "mean0",
         "std0",
     ]
+    fitted = TemporalStatistics().fit(S)  # input_features are checked as in sklearn
+    assert len(fitted.get_feature_names_out(["left", "right"])) == 20
+    with pytest.raises(ValueError, match=r"number of features \(2\), got 1"):
+        fitted.get_feature_names_out(["left"])
     with pytest.raises(ValueError, match="distinct"):
         TemporalStatistics(stats=("mean", "mean")).fit(S)
 

@@ -497,3 +497,22 @@ def test_displays_refuse_one_history_and_name_integer_labels_given_as_floats(toy
     assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["dog", "rain"]
     with pytest.raises(ValueError, match="target_names names integer labels"):
         EmbeddingDisplay.from_embeddings(Z, np.array(["a", "b"] * 3), target_names=["a", "b"])
+
+
+def test_partial_fit_classes_lists_labels_the_first_batch_lacks(toy, npid):
+    X, y = toy
+    dog = y == "dog"
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}, head_init="random")
+    clf.partial_fit(X[dog], y[dog], classes=["dog", "rain", "wind"])
+    assert clf.classes_.tolist() == ["dog", "rain", "wind"]
+    assert clf.predict_proba(X[:3]).shape == (3, 3)
+    clf.partial_fit(X[~dog], y[~dog])  # labels the first batch lacked are known
+    assert len(clf.history_) == 2
+    with pytest.raises(ValueError, match=r"classes=\['dog', 'rain'\] differs from .*'wind'"):
+        clf.partial_fit(X, y, classes=["dog", "rain"])
+    with pytest.raises(ValueError, match=r"y has labels \['rain'\] that the training labels"):
+        FineTunedClassifier(**FAST).partial_fit(X, y, classes=["dog", "cat"])
+    with pytest.raises(ValueError, match="head_init='linear_probe' fits .* 1 class"):
+        FineTunedClassifier(embedder=npid, **FAST, head_init="linear_probe").partial_fit(
+            X[dog], y[dog], classes=["dog", "rain"]
+        )

@@ -125,10 +125,11 @@ def test_read_audio_truncated_flac_and_zero_sample_ogg(tmp_path, tone):
             read_audio(cut)
 
 
-def test_read_audio_refuses_an_ogg_stream_cut_mid_page_and_accepts_trailing_bytes(tmp_path):
+@pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
+def test_read_audio_refuses_an_ogg_stream_cut_short_and_accepts_trailing_bytes(tmp_path, subtype):
     # libsndfile reads such a file as a shorter clip, from its last complete page
     x = (np.random.default_rng(0).normal(size=(48000, 2)) * 0.1).astype(np.float32)
-    sf.write(tmp_path / "full.ogg", x, 16000)
+    sf.write(tmp_path / "full.ogg", x, 16000, subtype=subtype)
     data = (tmp_path / "full.ogg").read_bytes()
     assert read_audio(tmp_path / "full.ogg")[0].shape == (48000,)
     pages = [i for i in range(1, len(data)) if data.startswith(b"OggS", i)]
@@ -137,6 +138,11 @@ def test_read_audio_refuses_an_ogg_stream_cut_mid_page_and_accepts_trailing_byte
         cut = tmp_path / f"cut{end}.ogg"
         cut.write_bytes(data[:end])
         with pytest.raises(ValueError, match=f"cut{end}.ogg.* is truncated: it ends in an"):
+            read_audio(cut)
+    for end in (pages[len(pages) // 2], pages[-1]):  # exactly between pages
+        cut = tmp_path / f"between{end}.ogg"
+        cut.write_bytes(data[:end])
+        with pytest.raises(ValueError, match=f"between{end}.ogg.* not flagged end-of-stream"):
             read_audio(cut)
     # an ID3 tag or padding after the last page is not a cut
     for name, extra in [("id3", b"TAG" + bytes(125)), ("pad", bytes(16))]:
@@ -251,6 +257,8 @@ def test_audio_reader_on_error(clip_files, tmp_path):
     assert [(i, os.path.basename(p)) for i, p, _ in reader.skipped_] == [(1, "broken.wav")]
     keep = np.setdiff1d(np.arange(len(paths)), [i for i, _, _ in reader.skipped_])
     np.testing.assert_array_equal(X, AudioReader(8000, 1.0).fit_transform(np.array(paths)[keep]))
+    reader.transform(X)  # waveforms drop nothing: the last files' list does not linger
+    assert reader.skipped_ == []
     with warnings.catch_warnings(), pytest.raises(ValueError, match="no audio file"):
         warnings.simplefilter("ignore")
         reader.transform([str(bad)])
@@ -280,6 +288,7 @@ def test_audio_reader_waveforms():
         ({"sample_rate": 0}, "sample_rate"),
         ({"duration": -1}, "duration"),
         ({"on_error": "ignore"}, "on_error"),
+        ({"n_jobs": 0}, "n_jobs"),  # (joblib's own error would not name AudioReader)
     ],
 )
 def test_audio_reader_bad_params(params, name):

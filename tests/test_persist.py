@@ -17,6 +17,7 @@ from sklaudio import (
     NPIDEmbedder,
     SpectrogramTransformer,
     TemporalStatistics,
+    WeightedKNeighborsClassifier,
 )
 from sklaudio.persist import FORMAT, atomic_torch_save, load, save
 
@@ -243,6 +244,8 @@ def test_a_file_damaged_after_saving_fails_its_checksum(npid, tmp_path):
 def test_save_refuses_what_it_cannot_store(npid, tmp_path):
     with pytest.raises(NotFittedError):
         save(NPIDEmbedder(), tmp_path / "m.pt")
+    with pytest.raises(NotFittedError):  # (its file would hold no neighbours: load refuses it)
+        save(WeightedKNeighborsClassifier(), tmp_path / "m.pt")
     with pytest.raises(TypeError, match="KNeighborsClassifier.*joblib"):
         save(KNeighborsClassifier(), tmp_path / "m.pt")
     with_callback = pickle.loads(pickle.dumps(npid))

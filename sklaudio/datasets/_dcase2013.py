@@ -110,7 +110,7 @@ def load_dcase2013_scenes(
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        filenames : ndarray of str, shape (n_recordings,)
+        filenames : ndarray of object (str), shape (n_recordings,)
             Absolute paths, sorted.
         target : ndarray of int64, shape (n_recordings,)
             Index into ``target_names``.

@@ -116,7 +116,7 @@ def load_esc50(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        filenames : ndarray of str, shape (n_clips,)
+        filenames : ndarray of object (str), shape (n_clips,)
             Absolute paths, sorted.
         target : ndarray of int64, shape (n_clips,)
             The ``target`` column, 0..49.
@@ -292,7 +292,7 @@ def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        filenames : ndarray of str, shape (n_clips,)
+        filenames : ndarray of object (str), shape (n_clips,)
             Absolute paths, sorted.
         target : ndarray of int64, shape (n_clips,)
             Class id, 0..9.

@@ -65,7 +65,7 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        filenames : ndarray of str, shape (n_clips,)
+        filenames : ndarray of object (str), shape (n_clips,)
             Absolute paths, sorted.
         target : ndarray of int64, shape (n_clips,)
             The ``classID`` column, 0..9.

@@ -189,6 +189,9 @@ class ESResNet(nn.Module):
         return torch.flatten(pooled, 1)
 
 
+#: The ``backbone`` names: ``(block, blocks per stage, channels per stage)``.
+#: ``'esresnet50'`` is the paper's ResNet-50 (bottleneck blocks, 4x wider outputs);
+#: ``'esresnet_small'`` and ``'esresnet_tiny'`` are CPU-sized.
 BACKBONES = {
     # name: (block, layers, widths)
     "esresnet50": (Bottleneck, (3, 4, 6, 3), (64, 128, 256, 512)),
