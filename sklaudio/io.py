@@ -641,8 +641,10 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
         if paths is None:
             X = self._validate_waveforms(X)
             self.n_features_in_ = X.shape[-1]
+            self.__dict__.pop("_fitted_on_files", None)
         else:
             self.__dict__.pop("n_features_in_", None)
+            self._fitted_on_files = True  # arrays given later are at an unknown rate
         return self
 
     @property
@@ -812,6 +814,18 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
                 f"X has {X.shape[-1]} features, but AudioReader is expecting "
                 f"{self.n_features_in_} features as input (samples per clip); set duration= to "
                 "pad or crop clips to a common length"
+            )
+        n_out = self.n_samples_out
+        if getattr(self, "_fitted_on_files", False) and n_out is not None and X.shape[-1] != n_out:
+            # files are resampled and their length fixed in seconds; arrays can only be taken
+            # to be at sample_rate, so audio at another rate would be cut (or padded) unseen
+            warn_user(
+                f"AudioReader was fitted on files and now gets arrays of {X.shape[-1]} samples "
+                f"per clip, taken to be at sample_rate={self.sample_rate} Hz "
+                f"({X.shape[-1] / self.sample_rate:g} s) and "
+                f"{'centre-cropped' if X.shape[-1] > n_out else 'padded with silence'} to {n_out} "
+                f"samples (duration={self.duration:g} s); resample arrays to "
+                f"{self.sample_rate} Hz first, or pass the files"
             )
         if self.mono and X.ndim == 3:
             X = X.mean(axis=1)

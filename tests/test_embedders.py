@@ -409,7 +409,15 @@ def test_pretrain_once_then_frozen_in_folds(sounds):
     np.testing.assert_array_equal(pre[-1].transform(pre[:-1].transform(sounds.data[:4])), before)
 
 
-def test_grid_search_with_cached_spectrograms(sounds, tmp_path):
+def test_grid_search_with_cached_spectrograms(sounds, tmp_path, monkeypatch):
+    fitted_rows = []  # the front end's fit side: what the cache is for
+    fit = SpectrogramTransformer.fit
+
+    def counting_fit(self, X, y=None):
+        fitted_rows.append(len(X))
+        return fit(self, X, y)
+
+    monkeypatch.setattr(SpectrogramTransformer, "fit", counting_fit)
     search = GridSearchCV(
         _pipeline(memory=str(tmp_path)),
         {"npidembedder__embedding_dim": [4, 8], "npidembedder__nce_t": [0.1, 0.4]},
@@ -418,7 +426,8 @@ def test_grid_search_with_cached_spectrograms(sounds, tmp_path):
     search.fit(sounds.data, sounds.target)
     assert set(search.best_params_) == {"npidembedder__embedding_dim", "npidembedder__nce_t"}
     assert search.cv_results_["mean_test_score"].shape == (4,)
-    assert any((tmp_path / "joblib").rglob("*"))  # spectrogram steps were cached
+    # once per training split (3 folds) and once for the refit on all clips, not 4 x 3 + 1
+    assert sorted(fitted_rows) == [20, 20, 20, 30]
 
 
 def test_kmeans_on_embeddings(spectrograms):

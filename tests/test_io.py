@@ -413,3 +413,18 @@ def test_mono_false_always_gives_a_channel_axis_and_fix_length_checks_its_length
     assert AudioReader(sample_rate=8000).fit_transform(waves).shape == (3, 800)
     with pytest.raises(ValueError, match="n_samples must be a positive integer, got -1"):
         fix_length(waves, -1)
+
+
+def test_arrays_after_a_fit_on_files_are_warned_about_when_their_length_is_fixed(clip_files):
+    # 16 kHz audio given as arrays to a reader fitted on files at 8 kHz would be cut to its
+    # first half unseen: arrays carry no rate
+    reader = AudioReader(sample_rate=8000, duration=1.0).fit(clip_files)
+    with pytest.warns(UserWarning, match=r"arrays of 16000 .*=8000 Hz \(2 s\) and centre-cropped"):
+        assert reader.transform(np.zeros((2, 16000), np.float32)).shape == (2, 8000)
+    with pytest.warns(UserWarning, match="padded with silence to 8000 samples"):
+        reader.transform(np.zeros((2, 100), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reader.transform(np.zeros((2, 8000), np.float32))  # the length it gives: nothing to say
+        # fitted on arrays, the user fixes their length on purpose
+        AudioReader(sample_rate=8000, duration=1.0).fit_transform(np.zeros((2, 16000)))
