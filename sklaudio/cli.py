@@ -116,6 +116,40 @@ def _floor_model():
     )
 
 
+# pretrain's settings of one method: (flag, default)
+METHOD_FLAGS = {
+    "npid": {"embedding_dim": 128, "nce_k": 64, "nce_t": 0.4, "loss": "nce"},
+    "afp": {"pair_loss": True, "threshold": 1.0, "margin": 1.0, "code_channels": 128},
+}
+
+
+def _resolve_method_flags(args) -> None:
+    """Refuse another method's settings (they would be ignored), fill in the defaults."""
+    for method, flags in METHOD_FLAGS.items():
+        for name, default in flags.items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
+            elif method != args.method:
+                flag = "--" + name.replace("_", "-")
+                if name == "pair_loss":
+                    flag = "--pair-loss" if args.pair_loss else "--no-pair-loss"
+                raise ValueError(f"{flag} is a setting of --method {method}, not {args.method}")
+
+
+def _cluster(Z, n_clusters: int, tsne: bool, seed: int) -> np.ndarray:
+    """k-means cluster labels of the rows of ``Z``; with ``tsne``, of their 2-d t-SNE map
+    (the AFP paper's protocol: t-SNE, then k-means on the map)."""
+    from sklearn.cluster import KMeans
+
+    if tsne:
+        from sklearn.manifold import TSNE
+
+        # perplexity must stay below the clips of a fold; sklearn's 30 for 90 clips or more
+        perplexity = max(1.0, min(30.0, (len(Z) - 1) / 3))
+        Z = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(Z)
+    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(Z)
+
+
 def _decode_once_budget() -> int:
     """Bytes of waveforms a streaming model's corpus may take when decoded once: a quarter
     of the memory available (fine-tuning copies the training and test folds), at most 4 GiB."""
@@ -400,6 +434,7 @@ def _pretrain(args) -> int:
     if args.method == "npid" and args.backbone not in BACKBONES:
         raise ValueError(f"--backbone {args.backbone}: choose one of {', '.join(BACKBONES)}")
     _check_device_available(args.device)
+    _resolve_method_flags(args)
     silence = np.zeros((1, reader.n_samples_out), dtype=np.float32)
     clone(frontend).set_params(device="cpu").fit(silence)
     clips = []
@@ -441,31 +476,40 @@ def _pretrain(args) -> int:
         iterator_valid__num_workers=args.workers,
     )
     if args.method == "npid":
-        nce_k = min(64, len(clips) - 1)
+        nce_k = min(args.nce_k, len(clips) - 1)
         batch_size = min(args.batch_size or 64, len(clips))
         lowered = []
-        if nce_k < 64:
-            lowered.append(f"nce_k={nce_k} negatives (the paper's 64 needs more than 64 clips)")
+        if nce_k < args.nce_k and args.loss == "nce":
+            lowered.append(
+                f"nce_k={nce_k} negatives (--nce-k {args.nce_k} needs more than {args.nce_k} clips)"
+            )
         if batch_size < (args.batch_size or 64):
             lowered.append(f"batches of {batch_size} (all the clips)")
         if lowered:
             say(f"note: {len(clips)} clips: NPID uses {' and '.join(lowered)}")
         model = NPIDEmbedder(
             backbone=args.backbone,
+            embedding_dim=args.embedding_dim,
             nce_k=nce_k,
+            nce_t=args.nce_t,
+            loss=args.loss,
             max_epochs=args.epochs,
             batch_size=batch_size,
             **common,
         )
     else:
         mse_epochs = max(1, (2 * args.epochs) // 3)  # the paper's two phases, 2:1
-        if mse_epochs == args.epochs:
+        if mse_epochs == args.epochs and args.pair_loss:
             say(
                 f"note: with --epochs {args.epochs} AFP trains its MSE phase only, without "
                 "the pair loss; 2 or more epochs give both phases (2:1 from 3, as in the paper)"
             )
         model = AFPPairLossEmbedder(
             frame_duration=args.frame_duration,
+            pair_loss=args.pair_loss,
+            threshold=args.threshold,
+            margin=args.margin,
+            code_channels=args.code_channels,
             mse_epochs=mse_epochs,
             pair_epochs=args.epochs - mse_epochs,
             batch_size=args.batch_size or 16,
@@ -527,15 +571,17 @@ def _embed(args) -> int:
 
 def _evaluate(args) -> int:
     from sklearn.base import clone
-    from sklearn.cluster import KMeans
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from sklaudio.classifiers import FineTunedClassifier, WeightedKNeighborsClassifier
+    from sklaudio.features import TemporalStatistics
     from sklaudio.metrics import cluster_accuracy
 
     say = _say(args)
+    if args.tsne and args.protocol != "cluster":
+        raise ValueError("--tsne is for --protocol cluster (k-means on a t-SNE map)")
     plot = _output_path(args.plot, "--plot", figure=True)  # before minutes of work
     model = _load_model(args)
     corpus = _load_corpus(args.dataset, args.root, args.on_error, args.n_folds)
@@ -592,7 +638,7 @@ def _evaluate(args) -> int:
         elif args.protocol == "cluster":
             k = len(np.unique(y[test]))
             Z_test = StandardScaler().fit_transform(Z[test]) if scaled else Z[test]
-            pred = KMeans(k, n_init=10, random_state=0).fit_predict(Z_test)
+            pred = _cluster(Z_test, k, args.tsne, seed=0)
             score = cluster_accuracy(y[test], pred)
             # the same cluster sizes at random: with few clips per class even random
             # clusters match the classes well, and this says how well
@@ -619,9 +665,15 @@ def _evaluate(args) -> int:
             score = curves[-1][-1]
         scores.append(score)
         if floor is not None:
-            floor_scores.append(
-                _floor_model().fit(floor[train], y[train]).score(floor[test], y[test])
-            )
+            if args.protocol == "cluster":  # the floor is clustered alike
+                stats = StandardScaler().fit_transform(
+                    TemporalStatistics().fit_transform(floor[test])
+                )
+                floor_pred = _cluster(stats, k, args.tsne, seed=0)
+                floor_scores.append(cluster_accuracy(y[test], floor_pred))
+            else:
+                floor_model = _floor_model().fit(floor[train], y[train])
+                floor_scores.append(floor_model.score(floor[test], y[test]))
             say(f"fold {fold}: {score:.3f}  (log-mel floor {floor_scores[-1]:.3f})")
         else:
             say(f"fold {fold}: {score:.3f}")
@@ -629,8 +681,11 @@ def _evaluate(args) -> int:
     mean, std = scores.mean(), scores.std()
     print(f"{args.protocol} accuracy: {mean:.3f} ± {std:.3f} over {len(scores)} folds")
     if floor_scores:
+        floor_name = "5-NN"
+        if args.protocol == "cluster":
+            floor_name = "t-SNE + k-means" if args.tsne else "k-means"
         print(
-            f"floor, log-mel statistics + 5-NN: {np.mean(floor_scores):.3f} ± "
+            f"floor, log-mel statistics + {floor_name}: {np.mean(floor_scores):.3f} ± "
             f"{np.std(floor_scores):.3f} (what a learned representation has to beat; "
             f"chance {1 / len(np.unique(y)):.3f})"
         )
@@ -728,15 +783,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
-    def common(p, read_out=True):
+    def common(p, read_out=True, scored=False):
         p.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
         if read_out:
+            standardised = " (kNN and k-means then standardise them)" if scored else ""
             p.add_argument(
                 "--output",
                 default=None,
                 help="the model's read-out (its `output` parameter): NPID 'embedding', "
-                "'features' or 'stats' (kNN and k-means then standardise), AFP 'distribution' or "
-                "'code' (default: as saved)",
+                f"'features' or 'stats'{standardised}, AFP 'distribution' or 'code' (default: "
+                "as saved)",
             )
         p.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
         p.add_argument(
@@ -770,6 +826,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrain.add_argument(
         "--backbone", default="esresnet_tiny", help="NPID backbone (default esresnet_tiny)"
+    )
+    npid = pretrain.add_argument_group("NPID (DLS) settings")
+    npid.add_argument(
+        "--embedding-dim", type=_positive_int, default=None, help="embedding size (default 128)"
+    )
+    npid.add_argument(
+        "--nce-k",
+        type=_positive_int,
+        default=None,
+        help="NCE negatives per clip (default 64; lowered to the clips - 1 on a small corpus)",
+    )
+    npid.add_argument(
+        "--nce-t", type=_positive_float, default=None, help="softmax temperature (default 0.4)"
+    )
+    npid.add_argument(
+        "--loss",
+        choices=("nce", "softmax"),
+        default=None,
+        help="NCE with --nce-k negatives (the paper), or the exact softmax of Eq. 1, fine for "
+        "a few thousand clips (default nce)",
+    )
+    afp = pretrain.add_argument_group("AFP settings")
+    afp.add_argument(
+        "--pair-loss",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="phase 2 adds the pair loss (default); --no-pair-loss trains MSE only, the "
+        "paper's 'w/o PairLoss' system",
+    )
+    afp.add_argument(
+        "--threshold",
+        type=_positive_float,
+        default=None,
+        help="pair loss: pairs below this normalised KL count as similar (default 1.0; the "
+        "AFP docs say how to choose it)",
+    )
+    afp.add_argument(
+        "--margin",
+        type=_positive_float,
+        default=None,
+        help="pair loss: dissimilar pairs pushed this far apart in KL (default 1.0)",
+    )
+    afp.add_argument(
+        "--code-channels",
+        type=_positive_int,
+        default=None,
+        help="channels of the code, the feature size K (default 128)",
     )
     pretrain.add_argument(
         "--batch-size",
@@ -850,6 +953,12 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy, or fine-tuning all layers (default knn)",
     )
     evaluate.add_argument(
+        "--tsne",
+        action="store_true",
+        help="for cluster: k-means on a 2-d t-SNE map of each test fold (the AFP paper's "
+        "protocol) instead of on the embeddings",
+    )
+    evaluate.add_argument(
         "--n-folds",
         type=_fold_count,
         default=None,
@@ -886,7 +995,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default on)",
     )
     evaluate.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
-    common(evaluate)
+    common(evaluate, scored=True)
     evaluate.set_defaults(func=_evaluate)
 
     embed = sub.add_parser(
@@ -965,6 +1074,13 @@ _OPTIONS = {
     "hop_length": "--hop-length",
     "duration": "--duration",
     "sample_rate": "--sample-rate",
+    "embedding_dim": "--embedding-dim",
+    "nce_k": "--nce-k",
+    "nce_t": "--nce-t",
+    "loss": "--loss",
+    "threshold": "--threshold",
+    "margin": "--margin",
+    "code_channels": "--code-channels",
 }
 # What a message must not have rewritten: quoted text (paths) and reprs, Name(...)
 _PROTECTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b[A-Z]\w*\([^()]*\)")

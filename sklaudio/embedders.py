@@ -127,19 +127,28 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
         if key in current and key not in saved:
             return f"it was written by an older sklaudio (no {key}); delete it to start afresh"
         if saved.get(key) != current.get(key):
-            what = {
-                "data_crc32": "the data differ",
-                "files_crc32": "the files changed on disk since (size or modification time)",
-                "labels_crc32": "the labels differ",
-                "embedder_crc32": "the embedder's weights differ",
-            }.get(key, f"{key} {saved.get(key)} != {current.get(key)}")
-            return f"{what} (saved vs now)"
+            if key in ("shape", "data_crc32", "files_crc32"):
+                what = {
+                    "shape": f"it trained on clips of shape {saved.get(key)}, these are "
+                    f"{current.get(key)}",
+                    "data_crc32": "it trained on other clips",
+                    "files_crc32": "its files changed on disk since (size or modification time)",
+                }[key]
+                # (cross-validation fits one model per fold, each on other clips)
+                return (
+                    f"{what}; inside cross_val_score or GridSearchCV every fit needs a "
+                    "checkpoint directory of its own"
+                )
+            return {
+                "labels_crc32": "it trained on other labels",
+                "embedder_crc32": "it fine-tuned an embedder with other weights",
+            }.get(key, f"its {key} was {saved.get(key)}, now {current.get(key)}")
     changed = sorted(
         name
         for name in set(saved["params"]) | set(current["params"])
         if saved["params"].get(name) != current["params"].get(name)
     )
-    return (
+    text = (
         "the parameters "
         + ", ".join(
             f"{name}={_shorten(saved['params'].get(name))} "
@@ -148,6 +157,13 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
         )
         + " differ"
     )
+    if set(changed) & {"max_epochs", "mse_epochs", "pair_epochs"}:
+        # the learning-rate schedule spans the epochs: more of them make another run
+        text += (
+            " (to train a fitted model further, call partial_fit or fit with "
+            "warm_start=True; a checkpoint resumes only the run it was written by)"
+        )
+    return text
 
 
 def _files_crc32(paths) -> int:

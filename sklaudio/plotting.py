@@ -128,16 +128,20 @@ class FineTuningCurveDisplay:
             epochs = np.arange(1, len(mean) + 1)
             n_folds = len(self.curves[name])
             marker = "o" if len(mean) == 1 else None  # a single epoch is a point, not a line
-            (line,) = ax.plot(epochs, mean, marker=marker, label=f"{name} ({n_folds} folds)")
+            folds = f"{n_folds} fold{'s' if n_folds != 1 else ''}"
+            (line,) = ax.plot(epochs, mean, marker=marker, label=f"{name} ({folds})")
             if std and n_folds > 1:
                 ax.fill_between(
                     epochs, mean - spread, mean + spread, alpha=0.2, color=line.get_color()
                 )
             self.lines_[name] = line
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not 1.25 of one
         ax.set_xlabel("epoch")
         ax.set_ylabel(self.metric.replace("_", " "))
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
         if title:
             ax.set_title(title)
         self.ax_, self.figure_ = ax, ax.figure

@@ -102,13 +102,18 @@ def test_finished_checkpoint_trains_no_more(spectrograms, tmp_path):
 
 def test_checkpoint_of_another_run_is_refused(spectrograms, tmp_path):
     NPIDEmbedder(**{**NPID, "max_epochs": 1}, checkpoint=tmp_path).fit(spectrograms)
-    with pytest.raises(ValueError, match="another run: the data differ"):
+    with pytest.raises(
+        ValueError, match="another run: it trained on other clips; inside cross_val_score"
+    ):
         NPIDEmbedder(**{**NPID, "max_epochs": 1}, checkpoint=tmp_path).fit(spectrograms + 1)
-    with pytest.raises(ValueError, match=r"nce_t=0.4 \(now 0.2\)"):
+    with pytest.raises(ValueError, match=r"nce_t=0.4 \(now 0.2\) differ\. Pass another"):
         NPIDEmbedder(**{**NPID, "max_epochs": 1, "nce_t": 0.2}, checkpoint=tmp_path).fit(
             spectrograms
         )
-    with pytest.raises(ValueError, match="estimator NPIDEmbedder != AFPPairLossEmbedder"):
+    # a finished run is not extended by more epochs (its schedule spans max_epochs)
+    with pytest.raises(ValueError, match=r"max_epochs=1 \(now 2\) differ \(to train .* partial"):
+        NPIDEmbedder(**{**NPID, "max_epochs": 2}, checkpoint=tmp_path).fit(spectrograms)
+    with pytest.raises(ValueError, match="its estimator was NPIDEmbedder, now AFPPairLossEmbedder"):
         AFPPairLossEmbedder(**AFP, checkpoint=tmp_path).fit(spectrograms)
     # verbosity and the device may change between the two runs
     NPIDEmbedder(**{**NPID, "max_epochs": 1}, checkpoint=tmp_path, verbose=2, device="cpu").fit(
@@ -203,7 +208,7 @@ def test_checkpoint_of_an_older_sklaudio_says_so():
     now = json.dumps({**base, "labels_crc32": 7})
     assert "older sklaudio (no labels_crc32)" in _fingerprint_difference(json.dumps(base), now)
     other = json.dumps({**base, "labels_crc32": 8})
-    assert _fingerprint_difference(other, now) == "the labels differ (saved vs now)"
+    assert _fingerprint_difference(other, now) == "it trained on other labels"
 
 
 def test_a_streamed_checkpoint_is_refused_once_its_files_changed(tmp_path):
@@ -231,7 +236,7 @@ def test_a_streamed_checkpoint_is_refused_once_its_files_changed(tmp_path):
     NPIDEmbedder(**params).fit(sounds.filenames)  # the same files: resumes
     first = sounds.filenames[0]
     os.utime(first, ns=(0, os.stat(first).st_mtime_ns + 10**9))  # rewritten a second later
-    with pytest.raises(ValueError, match="another run: the files changed on disk"):
+    with pytest.raises(ValueError, match="another run: its files changed on disk"):
         NPIDEmbedder(**params).fit(sounds.filenames)
 
 

@@ -323,7 +323,8 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     assert len(re.findall(r"fold \d: \d\.\d{3}", out)) == 5
     # the hand-crafted floor on the same folds, fold by fold and in all
     assert len(re.findall(r"\(log-mel floor \d\.\d{3}\)", out)) == 5
-    assert re.search(r"floor, log-mel statistics \+ 5-NN: \d\.\d{3} ± \d\.\d{3}", out)
+    floor = "k-means" if protocol == "cluster" else "5-NN"  # a floor scored alike
+    assert re.search(rf"floor, log-mel statistics \+ {floor}: \d\.\d{{3}} ± \d\.\d{{3}}", out)
     if protocol == "finetune":  # --head-init reached the classifier of every fold
         assert out.count("head_init='linear_probe': training accuracy") == 5
     if protocol == "knn":  # a folder corpus gets the folds asked for
@@ -332,6 +333,10 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     if protocol == "cluster":  # beside the chance level of clusters of the same sizes
         chance = float(re.search(r"random clusters of the same sizes: (\d\.\d{3})", out)[1])
         assert 0 < chance < 1
+        assert main([*argv, "--tsne"]) == 0  # the AFP paper's protocol: k-means on t-SNE maps
+        out = capsys.readouterr().out
+        assert re.search(r"floor, log-mel statistics \+ t-SNE \+ k-means: \d\.\d{3}", out)
+        assert out.count("cluster accuracy: ") == 1
     assert plot.stat().st_size > 1000 if with_plot else not plot.exists()
 
 
@@ -540,6 +545,10 @@ def test_version(capsys):
         (["--backbone", "resnet9000"], "--backbone resnet9000: choose one of"),
         (["--method", "afp", "--features", "esresnet"], "--method afp reads log-mel"),
         (["--device", "gpu"], "'gpu' is 'cuda' in torch"),
+        # another method's settings would be ignored
+        (["--method", "afp", "--nce-t", "0.1"], "--nce-t is a setting of --method npid, not afp"),
+        (["--no-pair-loss"], "--no-pair-loss is a setting of --method afp, not npid"),
+        (["--threshold", "0.2"], "--threshold is a setting of --method afp, not npid"),
     ],
 )
 def test_pretrain_settings_fail_before_the_corpus_is_read(
@@ -556,14 +565,45 @@ def test_pretrain_settings_fail_before_the_corpus_is_read(
     assert message in capsys.readouterr().err
 
 
-def test_pretrain_afp_takes_the_batch_size(labelled_folder, tmp_path):
+def test_pretrain_afp_takes_the_batch_size_and_its_ablation_settings(labelled_folder, tmp_path):
     from sklaudio.persist import load
 
     out = tmp_path / "afp.pt"
     argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--method", "afp"]
     extra = ["--epochs", "1", "--batch-size", "4", "--frame-duration", "0.2", "--quiet"]
     assert main([*argv, *SMALL, *extra, "--out", str(out)]) == 0
-    assert load(out).batch_size == 4
+    model = load(out)
+    assert model.batch_size == 4
+    assert (model.pair_loss, model.threshold, model.margin, model.code_channels) == (
+        True,
+        1.0,
+        1.0,
+        128,
+    )
+    ablation = ["--no-pair-loss", "--threshold", "0.2", "--margin", "2", "--code-channels", "16"]
+    assert main([*argv, *SMALL, *extra, *ablation, "--out", str(out)]) == 0
+    model = load(out)
+    assert (model.pair_loss, model.threshold, model.margin, model.code_channels) == (
+        False,
+        0.2,
+        2.0,
+        16,
+    )
+    assert model.module_.code_channels == 16  # the trained network's, not just the parameter
+
+
+def test_pretrain_npid_settings_reach_the_model(labelled_folder, tmp_path, capsys):
+    from sklaudio.persist import load
+
+    out = tmp_path / "npid.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "1"]
+    npid = ["--embedding-dim", "16", "--nce-k", "8", "--nce-t", "0.2"]
+    assert main([*argv, *SMALL, *npid, "--out", str(out)]) == 0
+    model = load(out)
+    assert (model.embedding_dim, model.nce_k, model.nce_t, model.loss) == (16, 8, 0.2, "nce")
+    assert "nce_k=" not in capsys.readouterr().out  # 8 negatives need no lowering
+    assert main([*argv, *SMALL, "--loss", "softmax", "--out", str(out), "--quiet"]) == 0
+    assert load(out).loss == "softmax"
 
 
 def test_embed_refuses_an_output_that_is_neither_npy_nor_a_folder_and_a_classifier(

@@ -232,11 +232,14 @@ def test_pretrained_weights_file(toy, tmp_path):
     )
     assert clf.pretrained_report_.adapted == ["conv1.weight"]
 
-    # a ResNet of another width: nothing fits
-    wide = build_backbone("esresnet_small", in_channels=3, attention=False).state_dict()
-    torch.save(wide, tmp_path / "wide.pth")
-    with pytest.raises(ValueError, match=r"wide.pth.*no tensor of the state dict fits"):
-        FineTunedClassifier(pretrained_weights=tmp_path / "wide.pth", **FAST).fit(X, y)
+    # a ResNet of another width or depth: refused, naming the backbone it fits
+    for other in ("esresnet_small", "esresnet18"):
+        state = build_backbone(other, in_channels=3, attention=False).state_dict()
+        torch.save(state, tmp_path / f"{other}.pth")
+        with pytest.raises(
+            ValueError, match=rf"{other}.pth.*does not fit .* use backbone='{other}'"
+        ):
+            FineTunedClassifier(pretrained_weights=tmp_path / f"{other}.pth", **FAST).fit(X, y)
     # not a state dict
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(ValueError, match="expected a state dict"):
@@ -252,15 +255,25 @@ def test_pretrained_weights_file(toy, tmp_path):
         FineTunedClassifier(pretrained_weights=tmp_path / "nope.pth", **FAST).fit(X, y)
 
 
-def test_partially_matching_state_dict_warns(toy, tmp_path):
+def test_a_state_dict_whose_first_layer_alone_differs_loads_the_rest_and_warns(toy, tmp_path):
     X, y = toy
     state = _torchvision_resnet_state()
-    state["layer4.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)
+    state["conv1.weight"] = torch.zeros(16, 2, 3, 3)  # another input channel count
     torch.save(state, tmp_path / "odd.pth")
-    with pytest.warns(UserWarning, match=r"1 mismatched \(layer4.0.conv1.weight"):
-        FineTunedClassifier(
+    with pytest.warns(UserWarning, match=r"1 mismatched \(conv1.weight"):
+        clf = FineTunedClassifier(
             pretrained_weights=tmp_path / "odd.pth", **{**FAST, "max_epochs": 0}
         ).fit(X, y)
+    torch.testing.assert_close(
+        clf.module_.encoder.backbone.layer4[0].conv1.weight, state["layer4.0.conv1.weight"]
+    )
+    # a tensor of the body that differs means another architecture: nothing is half loaded
+    state["layer4.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)
+    torch.save(state, tmp_path / "odd.pth")
+    with pytest.raises(
+        ValueError, match=r"1 of its tensors have another shape.*layer4.0.conv1.weight"
+    ):
+        FineTunedClassifier(pretrained_weights=tmp_path / "odd.pth", **FAST).fit(X, y)
 
 
 @pytest.mark.parametrize(
@@ -317,10 +330,12 @@ def test_checkpoint_and_persistence(toy, npid, tmp_path):
         FineTunedClassifier(**params, checkpoint=tmp_path, callbacks=[("c", Crash())]).fit(X, y)
     assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)["epoch"] == 3
     # the same clips with other labels, or another pre-trained encoder: another run
-    with pytest.raises(ValueError, match="another run: the labels differ"):
+    with pytest.raises(ValueError, match="another run: it trained on other labels"):
         FineTunedClassifier(**params, checkpoint=tmp_path).fit(X, y[::-1])
     other = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=8, random_state=1)
-    with pytest.raises(ValueError, match="another run: the embedder's weights differ"):
+    with pytest.raises(
+        ValueError, match="another run: it fine-tuned an embedder with other weights"
+    ):
         FineTunedClassifier(**{**params, "embedder": other.fit(X)}, checkpoint=tmp_path).fit(X, y)
     resumed = FineTunedClassifier(**params, checkpoint=tmp_path).fit(X, y)
     reference = FineTunedClassifier(**params).fit(X, y)

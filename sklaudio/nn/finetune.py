@@ -200,6 +200,32 @@ def _unwrap_state_dict(state) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+def _resnet_kind(state) -> str:
+    """What ResNet a torchvision-format state dict holds, and the backbone that fits it."""
+    from sklaudio.nn.esresnet import BACKBONES, Bottleneck
+
+    blocks, widths = [], []
+    for stage in range(1, 5):
+        names = {k.split(".")[1] for k in state if k.startswith(f"layer{stage}.")}
+        first = state.get(f"layer{stage}.0.conv1.weight")
+        if not names or first is None or first.ndim != 4:
+            return "it is not a ResNet of four stages"
+        blocks.append(len(names))
+        widths.append(int(first.shape[0]))
+    bottleneck = any(k.startswith("layer1.0.conv3.") for k in state)
+    kind = "bottleneck" if bottleneck else "basic"
+    for name, (block, layers, channels) in BACKBONES.items():
+        if (block is Bottleneck) == bottleneck and (
+            (tuple(layers), tuple(channels)) == (tuple(blocks), tuple(widths))
+        ):
+            return f"it holds a ResNet of {kind} blocks {tuple(blocks)}, so use backbone={name!r}"
+    return (
+        f"it holds a ResNet of {kind} blocks {tuple(blocks)}, widths {tuple(widths)}, which "
+        "no backbone has (torchvision's resnet18 and resnet50 fit 'esresnet18' and "
+        "'esresnet50')"
+    )
+
+
 def load_resnet_state_dict(backbone: nn.Module, state) -> TransferReport:
     """Copy a torchvision-format ResNet state dict into an ESResNet backbone.
 
@@ -223,7 +249,10 @@ def load_resnet_state_dict(backbone: nn.Module, state) -> TransferReport:
     Raises
     ------
     ValueError
-        ``state`` is not a state dict, or none of its tensors fits the backbone.
+        ``state`` is not a state dict, none of its tensors fits the backbone, or
+        tensors of the body differ in shape (a ResNet of another depth or width;
+        the message names the backbone that fits). Only ``conv1`` may differ
+        (an input of another channel count): it is reported and left as it is.
     """
     state = _unwrap_state_dict(state)
     own = backbone.state_dict()
@@ -250,10 +279,13 @@ def load_resnet_state_dict(backbone: nn.Module, state) -> TransferReport:
         else:
             report.mismatched.append(f"{name} {tuple(tensor.shape)}→{tuple(target.shape)}")
     report.missing = [name for name in own if name not in state]
-    if not any(tensor.ndim > 0 for tensor in update.values()):  # not just BN counters
+    body = [m for m in report.mismatched if not m.startswith("conv1.weight ")]
+    if body or not any(tensor.ndim > 0 for tensor in update.values()):  # not just BN counters
+        # (conv1 alone may differ: an input of another channel count keeps the rest)
+        what = f"{len(body)} of its tensors have another shape" if body else "no tensor fits"
         raise ValueError(
-            "no tensor of the state dict fits the backbone (is it a ResNet of the same "
-            f"depth and width?): {report.summary()}"
+            f"the state dict does not fit the backbone ({what}): {_resnet_kind(state)}; "
+            f"{report.summary()}"
         )
     with torch.no_grad():
         for name, tensor in update.items():
