@@ -54,7 +54,8 @@ def _planned_epochs(net) -> int:
 
 
 class EpochProgressBar(Callback):
-    """One tqdm bar over epochs, showing the last training loss; only with ``verbose == 1``.
+    """One tqdm bar over epochs, showing the last training loss (and the validation
+    accuracy when there is a validation split); only with ``verbose == 1``.
 
     Within an epoch the bar shows the batches done (redrawn at most twice a second), so a
     slow epoch is seen to progress; an embedder with training phases (AFP) names the phase.
@@ -102,9 +103,15 @@ class EpochProgressBar(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         if getattr(self, "bar_", None) is not None:
-            loss = net.history_[-1].get("train_loss")
-            if loss is not None:
-                self.bar_.set_postfix(loss=f"{loss:.4f}")
+            row = net.history_[-1]
+            # the training loss, and a validation split's accuracy when there is one
+            postfix = {
+                label: f"{row[key]:.4f}"
+                for key, label in (("train_loss", "loss"), ("valid_acc", "valid_acc"))
+                if row.get(key) is not None
+            }
+            if postfix:
+                self.bar_.set_postfix(postfix)
             self.bar_.update(1)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):

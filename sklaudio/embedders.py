@@ -262,6 +262,8 @@ class _TorchNetMixin(AccelerateMixin):
 
     # Set by a fit that went through (with a built network: initialized_).
     _fitted_attribute = "input_shape_"
+    # whether clips of another length than fit's (the last axis) may be given after fit
+    _any_length: bool = False
 
     def __sklearn_is_fitted__(self) -> bool:
         # skorch sets history_, initialized_, ... in __init__: scikit-learn's default test
@@ -805,6 +807,10 @@ class _TorchNetMixin(AccelerateMixin):
         if reset:
             self.n_features_in_ = X.shape[1]
             self.input_shape_ = X.shape[1:]
+        elif self._any_length and X.ndim >= 3 and X.shape[1:-1] == tuple(self.input_shape_)[:-1]:
+            # another length: the model reads any (AFP averages over a clip's sequences). Not
+            # for 2-d waveforms, whose samples are scikit-learn's features (n_features_in_)
+            pass
         elif X.shape[1] != getattr(self, "n_features_in_", self.input_shape_[0]):
             # (a model fitted on paths has no n_features_in_; its decoded clips' shape counts)
             raise ValueError(
@@ -1702,6 +1708,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         *_TorchNetMixin._persisted_attributes,
         *("frame_steps_", "hop_steps_", "n_epochs_", "sequences_per_clip_"),
     )
+    _any_length = True  # a clip's vector is the mean over however many sequences it holds
 
     def __init__(
         self,
@@ -1997,7 +2004,15 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         return torch.softmax(feats, dim=1) if self.output == "distribution" else feats
 
     def transform(self, X):
-        """One vector per clip: the mean over its sequences (see ``output``)."""
+        """One vector per clip: the mean over its sequences (see ``output``).
+
+        Clips may be longer or shorter than those of ``fit`` when ``X`` has a
+        channel axis (spectrograms, or waveforms ``(n, channels, n_samples)``;
+        the other axes must match): a longer clip holds more sequences, and one
+        shorter than a sequence is padded or refused per ``short``. 2-d
+        waveforms ``(n, n_samples)`` keep scikit-learn's rule that the number
+        of features (samples) does not change after ``fit``.
+        """
         check_is_fitted(self, ["input_shape_", "module_"])  # (a fit may fail after the shape)
         self._raise_on_failed(self._output_checks())
         X = self._check_input(X, reset=False)

@@ -49,6 +49,23 @@ def test_two_phases_and_distribution_output(spectrograms):
         afp.set_params(output="stats").transform(spectrograms)
 
 
+def test_clips_of_another_length_than_fit_are_embedded(spectrograms):
+    # a clip's vector is the mean over its sequences, however many it holds (one spans 14
+    # steps here; fit's clips have 40)
+    afp = AFPPairLossEmbedder(**TINY).fit(spectrograms)
+    longer = np.concatenate([spectrograms, spectrograms[::-1]], axis=-1)
+    for X in (longer, spectrograms[..., :14]):
+        Z = afp.transform(X)
+        assert Z.shape == (8, 8)
+        np.testing.assert_allclose(Z.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(afp.transform(longer[:, :, :, :40]), afp.transform(spectrograms))
+    with pytest.raises(ValueError, match=r"shape \(1, 12, 40\) per clip, but .* \(1, 16, 40\)"):
+        afp.transform(spectrograms[:, :, :12])  # other mel bands: another model's input
+    short = AFPPairLossEmbedder(**TINY, short="raise").fit(spectrograms)
+    with pytest.raises(ValueError, match="short"):
+        short.transform(spectrograms[..., :10])
+
+
 def test_without_pair_loss_trains_mse_only(spectrograms):
     afp = AFPPairLossEmbedder(**{**TINY, "pair_loss": False}).fit(spectrograms)
     assert len(afp.history_) == 2

@@ -1,6 +1,7 @@
 """FineTunedClassifier (DLS section 5), weight transfer and the Fig. 4 display."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -153,10 +154,13 @@ def test_stats_head_reads_stage_statistics(toy, npid, tmp_path):
     assert probed.module_.head.in_features == 2 * sum(channels[1:])
 
 
-def test_validation_fold_gives_a_learning_curve(toy):
+def test_validation_fold_gives_a_learning_curve(toy, capsys):
     X, y = toy
     valid = Dataset(X[:12], y[:12])
-    clf = FineTunedClassifier(train_split=predefined_split(valid), **FAST).fit(X[12:], y[12:])
+    clf = FineTunedClassifier(train_split=predefined_split(valid), **FAST, verbose=1)
+    clf.fit(X[12:], y[12:])
+    # the progress bar shows the validation accuracy beside the loss
+    assert re.search(r"loss=\d\.\d{4}, valid_acc=\d\.\d{4}", capsys.readouterr().err)
     curve = clf.history_[:, "valid_acc"]
     assert len(curve) == FAST["max_epochs"]
     assert all(0 <= a <= 1 for a in curve)
