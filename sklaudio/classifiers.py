@@ -34,6 +34,7 @@ from sklaudio.embedders import (
     _VerbosePrintLog,
 )
 from sklaudio.features import frame_sequences
+from sklaudio.io import _NumbersNotBoolsMixin
 from sklaudio.nn import (
     BACKBONES,
     AudioFramePredictor,
@@ -49,7 +50,7 @@ from sklaudio.persist import safe_torch_load
 __all__ = ["FineTunedClassifier", "WeightedKNeighborsClassifier"]
 
 
-class WeightedKNeighborsClassifier(ClassifierMixin, BaseEstimator):
+class WeightedKNeighborsClassifier(_NumbersNotBoolsMixin, ClassifierMixin, BaseEstimator):
     """kNN on cosine similarity with votes weighted by ``exp(sim / τ)`` (NPID's evaluation).
 
     For each query, the ``n_neighbors`` training samples of highest cosine
@@ -356,6 +357,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         if y is not None:
             labels = "\0".join(map(str, np.asarray(y).ravel())).encode()
             extras["labels_crc32"] = zlib.crc32(labels)
+        if hasattr(self, "classes_inferred_"):  # partial_fit(classes=) may list more than y
+            extras["classes"] = [str(c) for c in self.classes_inferred_]
         if self._pretrained is not None and hasattr(self._pretrained, "module_"):
             crc = 0
             for tensor in self._pretrained.module_.state_dict().values():

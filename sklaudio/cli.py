@@ -117,9 +117,10 @@ def _floor_model():
 
 
 # pretrain's settings of one method: (flag, default)
+# (the library's defaults, tested, but for the backbone: a CPU-sized one here)
 METHOD_FLAGS = {
-    "npid": {"embedding_dim": 128, "nce_k": 64, "nce_t": 0.4, "loss": "nce"},
-    "afp": {"pair_loss": True, "threshold": 1.0, "margin": 1.0, "code_channels": 128},
+    "npid": dict(backbone="esresnet_tiny", embedding_dim=128, nce_k=64, nce_t=0.4, loss="nce"),
+    "afp": dict(frame_duration=2.56, pair_loss=True, threshold=1.0, margin=1.0, code_channels=128),
 }
 
 
@@ -141,8 +142,14 @@ def _cluster(Z, n_clusters: int, tsne: bool, seed: int) -> np.ndarray:
     (the AFP paper's protocol: t-SNE, then k-means on the map)."""
     from sklearn.cluster import KMeans
 
-    if tsne:
+    if tsne and Z.shape[1] > 2:  # (a map of two or fewer columns is its own map)
         from sklearn.manifold import TSNE
+
+        if len(Z) < 5:
+            raise ValueError(
+                f"--tsne maps each test fold, and a fold of {len(Z)} clips is too small for "
+                "t-SNE (5 or more); drop --tsne"
+            )
 
         # perplexity must stay below the clips of a fold; sklearn's 30 for 90 clips or more
         perplexity = max(1.0, min(30.0, (len(Z) - 1) / 3))
@@ -429,12 +436,12 @@ def _pretrain(args) -> int:
     )
     # settings that cannot work fail now, before the corpus is decoded
     out_path = _output_path(args.out, "--out")
+    _resolve_method_flags(args)
     if args.method == "afp" and args.features != "log_mel":
         raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
     if args.method == "npid" and args.backbone not in BACKBONES:
         raise ValueError(f"--backbone {args.backbone}: choose one of {', '.join(BACKBONES)}")
     _check_device_available(args.device)
-    _resolve_method_flags(args)
     silence = np.zeros((1, reader.n_samples_out), dtype=np.float32)
     clone(frontend).set_params(device="cpu").fit(silence)
     clips = []
@@ -749,6 +756,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _n_jobs(text: str) -> int:
+    value = _number(text, int)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive number of jobs or -1 (all cores)")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = _number(text, float)
     if not value > 0:
@@ -779,7 +793,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     demo.add_argument("--epochs", type=_positive_int, default=60, help="NPID epochs (default 60)")
     demo.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
-    demo.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
+    demo.add_argument("--n-jobs", type=_n_jobs, default=None, help="parallel file decoding")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
@@ -794,7 +808,9 @@ def build_parser() -> argparse.ArgumentParser:
                 f"'features' or 'stats'{standardised}, AFP 'distribution' or 'code' (default: "
                 "as saved)",
             )
-        p.add_argument("--n-jobs", type=int, default=None, help="parallel file decoding")
+        p.add_argument(
+            "--n-jobs", type=_n_jobs, default=None, help="parallel file decoding (-1: all cores)"
+        )
         p.add_argument(
             "--on-error",
             choices=("raise", "skip"),
@@ -824,9 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="log-mel at a 1024/512 STFT, or ESResNet's 3-band power spectrograms "
         "(default log_mel)",
     )
-    pretrain.add_argument(
-        "--backbone", default="esresnet_tiny", help="NPID backbone (default esresnet_tiny)"
-    )
+    pretrain.add_argument("--backbone", default=None, help="NPID backbone (default esresnet_tiny)")
     npid = pretrain.add_argument_group("NPID (DLS) settings")
     npid.add_argument(
         "--embedding-dim", type=_positive_int, default=None, help="embedding size (default 128)"
@@ -914,7 +928,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument(
         "--frame-duration",
         type=_positive_float,
-        default=2.56,
+        default=None,
         help="AFP: seconds per frame; 4 frames with a quarter-frame hop make one training "
         "sequence (default 2.56, the paper's; lower it for clips shorter than 4.5 s)",
     )
@@ -991,8 +1005,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--floor",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also score log-mel statistics + 5-NN on the same folds, the hand-crafted floor "
-        "(default on)",
+        help="also score log-mel statistics on the same folds, the hand-crafted floor: by "
+        "5-NN, or clustered as the model is for --protocol cluster (default on)",
     )
     evaluate.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
     common(evaluate, scored=True)

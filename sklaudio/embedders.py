@@ -118,19 +118,31 @@ def _shorten(text, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 5] + " ... "
 
 
+def _clips(shape) -> str:
+    """``'32 clips of shape (1, 16, 20)'`` for a fingerprint's data shape (paths: files)."""
+    if not isinstance(shape, list) or not shape:
+        return "other data"
+    if len(shape) == 1:
+        return f"{shape[0]} files"
+    return f"{shape[0]} clips of shape {tuple(shape[1:])}"
+
+
 def _fingerprint_difference(saved: str | None, current: str) -> str:
     if saved is None:
         return "it has no fingerprint"
     saved, current = json.loads(saved), json.loads(current)
-    keys = ("estimator", "shape", "data_crc32", "files_crc32", "labels_crc32", "embedder_crc32")
+    keys = (
+        *("estimator", "shape", "data_crc32", "files_crc32"),
+        *("labels_crc32", "classes", "embedder_crc32"),
+    )
     for key in keys:
         if key in current and key not in saved:
             return f"it was written by an older sklaudio (no {key}); delete it to start afresh"
         if saved.get(key) != current.get(key):
             if key in ("shape", "data_crc32", "files_crc32"):
                 what = {
-                    "shape": f"it trained on clips of shape {saved.get(key)}, these are "
-                    f"{current.get(key)}",
+                    "shape": f"it trained on {_clips(saved.get('shape'))}, these are "
+                    f"{_clips(current.get('shape'))}",
                     "data_crc32": "it trained on other clips",
                     "files_crc32": "its files changed on disk since (size or modification time)",
                 }[key]
@@ -141,6 +153,7 @@ def _fingerprint_difference(saved: str | None, current: str) -> str:
                 )
             return {
                 "labels_crc32": "it trained on other labels",
+                "classes": f"it trained for the classes {saved.get(key)}, now {current.get(key)}",
                 "embedder_crc32": "it fine-tuned an embedder with other weights",
             }.get(key, f"its {key} was {saved.get(key)}, now {current.get(key)}")
     changed = sorted(
@@ -1062,6 +1075,16 @@ class _TorchNetMixin(AccelerateMixin):
         if reader is None or is_dataset(X):
             return super().get_dataset(X, y)
         return AudioFileDataset(X, reader, y=y, shape=self.input_shape_)
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix in ("iterator_train", "iterator_valid"):
+            # torch's samplers take Python ints only; a grid search over np.array([16, 32])
+            # hands out numpy integers
+            batch_size = params.get("batch_size", self.batch_size)
+            if isinstance(batch_size, np.integer):
+                params["batch_size"] = int(batch_size)
+        return params
 
     def get_iterator(self, dataset, training=False):
         iterator = super(AccelerateMixin, self).get_iterator(dataset, training=training)

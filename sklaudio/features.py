@@ -19,7 +19,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import _ArrayOutputMixin, check_waveforms_not_empty, pcm_to_float
+from sklaudio.io import (
+    _ArrayOutputMixin,
+    _NumbersNotBoolsMixin,
+    check_waveforms_not_empty,
+    pcm_to_float,
+)
 
 __all__ = [
     "SpectrogramTransformer",
@@ -452,7 +457,9 @@ def log_mel_spectrogram(
     return 10.0 * torch.log10(torch.clamp(mel, min=amin))
 
 
-class SpectrogramTransformer(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
+class SpectrogramTransformer(
+    _NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, BaseEstimator
+):
     """Waveforms → float32 spectrogram images ``(n, channels, n_freq, n_frames)``.
 
     Runs batched on torch (``device``), so it is both the CPU pre-processing
@@ -782,6 +789,10 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_bands_")
         if input_features is not None:
             given = np.asarray(input_features, dtype=object)
+            if given.ndim != 1:
+                raise ValueError(
+                    f"input_features must be a 1-d sequence of names, got {input_features!r}"
+                )
             seen = getattr(self, "feature_names_in_", None)
             if seen is not None and not np.array_equal(given, seen):
                 raise ValueError("input_features is not equal to feature_names_in_")

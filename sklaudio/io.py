@@ -18,7 +18,7 @@ import torch
 from joblib import Parallel, delayed
 from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array
 
 from sklaudio._warnings import warn_user
@@ -172,16 +172,17 @@ def _ogg_page_end(data: bytes, start: int) -> int | None:
     return end if end <= len(data) else None
 
 
-def _ogg_cut_short(fh, file_size: int) -> str | None:
-    """Why an Ogg file (Vorbis, Opus) is cut short, or None.
+def _ogg_tail(fh, file_size: int) -> str | None:
+    """How an Ogg file (Vorbis, Opus) ends: ``'cut'``, ``'unterminated'`` or None (whole).
 
     libsndfile takes an Ogg stream's length from its last complete page, so a
     file cut mid-page or between pages (an interrupted download or copy)
     decodes as a shorter clip without an error. The pages at the end of the
-    file are walked: the file is cut short when they end in an incomplete page,
-    or when the last page is not flagged end-of-stream (every encoder sets the
-    flag on a stream's last page). Bytes after the last page that are not a
-    page (an ID3 tag, padding) are allowed.
+    file are walked: ``'cut'`` when they end in an incomplete page;
+    ``'unterminated'`` when the last page is complete but not flagged
+    end-of-stream, which a cut between pages gives, but also a writer that
+    omits the flag (Android's recorder, live-stream dumps). Bytes after the
+    last page that are not a page (an ID3 tag, padding) are allowed.
     """
     fh.seek(max(file_size - 2 * _OGG_PAGE, 0))
     tail = fh.read()
@@ -192,19 +193,49 @@ def _ogg_cut_short(fh, file_size: int) -> str | None:
             pos, pages, last = end, pages + 1, pos
         # (pages that chain to the next "OggS" or to the end are not "OggS" in a packet)
         if pages and tail.startswith(b"OggS", pos):
-            return (
-                "is truncated: it ends in an incomplete Ogg page (cut short, e.g. by an "
-                "interrupted download or copy)"
-            )
+            return "cut"
         if pages >= 2 or (pages == 1 and pos == len(tail)):
-            if tail[last + 5] & 0x04:  # header type: the stream's last page
-                return None
-            return (
-                "is truncated: its last Ogg page is not flagged end-of-stream (cut short "
-                "between pages, e.g. by an interrupted download or copy)"
-            )
+            return None if tail[last + 5] & 0x04 else "unterminated"  # header type: last page
         start = tail.find(b"OggS", start + 1)
     return None  # no page found: libsndfile judges the file
+
+
+def _how_it_ends(path) -> tuple[str | None, str | None]:
+    """``(why the file is cut short, or None; a doubt about its end, or None)``."""
+    try:
+        with open(path, "rb") as fh:
+            file_size = os.fstat(fh.fileno()).st_size
+            if fh.read(4) == b"OggS":
+                tail = _ogg_tail(fh, file_size)
+                if tail == "cut":
+                    return (
+                        "is truncated: it ends in an incomplete Ogg page (cut short, e.g. by an "
+                        "interrupted download or copy)",
+                        None,
+                    )
+                if tail == "unterminated":
+                    return None, (
+                        "ends without an Ogg end-of-stream page: it may be cut short between "
+                        "pages (an interrupted download or copy), or its writer omits the flag "
+                        "(Android's recorder does); it is read as it is"
+                    )
+                return None, None
+            fh.seek(0)
+            declared = _declared_audio(fh)
+    except OSError:
+        return None, None
+    if declared is None:
+        return None, None
+    frames, bytes_per_frame, first = declared
+    missing = first + frames * bytes_per_frame - file_size
+    if missing <= max(1024, frames * bytes_per_frame // 100):
+        return None, None
+    present = max(file_size - first, 0) // bytes_per_frame
+    return (
+        f"is truncated: its header declares {frames} frames but the file holds {present} "
+        "(cut short, e.g. by an interrupted download or copy)",
+        None,
+    )
 
 
 def cut_short(path) -> str | None:
@@ -215,31 +246,13 @@ def cut_short(path) -> str | None:
     without a word. This compares the frames the header declares with the end
     of the file. A shortfall of at most 1 KiB or 1 % of the audio is tolerated
     (some writers overstate the data size by a few bytes, which players
-    accept). An Ogg file (Vorbis, Opus) cut short reads short too: its last
-    page is incomplete, or complete but not the end of the stream. Headers
-    with unset sizes and other formats give None (libsndfile's own checks
-    catch a cut FLAC stream).
+    accept). An Ogg file (Vorbis, Opus) cut mid-page reads short too: its last
+    page is incomplete. (One cut exactly between pages ends in a page not
+    flagged end-of-stream, as do files of writers that omit the flag:
+    :func:`read_audio` warns about those.) Headers with unset sizes and other
+    formats give None (libsndfile's own checks catch a cut FLAC stream).
     """
-    try:
-        with open(path, "rb") as fh:
-            file_size = os.fstat(fh.fileno()).st_size
-            if fh.read(4) == b"OggS":
-                return _ogg_cut_short(fh, file_size)
-            fh.seek(0)
-            declared = _declared_audio(fh)
-    except OSError:
-        return None
-    if declared is None:
-        return None
-    frames, bytes_per_frame, first = declared
-    missing = first + frames * bytes_per_frame - file_size
-    if missing <= max(1024, frames * bytes_per_frame // 100):
-        return None
-    present = max(file_size - first, 0) // bytes_per_frame
-    return (
-        f"is truncated: its header declares {frames} frames but the file holds {present} "
-        "(cut short, e.g. by an interrupted download or copy)"
-    )
+    return _how_it_ends(path)[0]
 
 
 def pcm_to_float(X):
@@ -365,9 +378,11 @@ def read_audio(
         with sf.SoundFile(path) as f:
             native_sr = f.samplerate
             declared = f.frames
-            short = cut_short(path)
+            short, doubt = _how_it_ends(path)
             if short is not None:
                 raise ValueError(f"audio file {name} {short}; fetch it again or remove it")
+            if doubt is not None:
+                warn_user(f"audio file {name} {doubt}")
             start = int(round(offset * native_sr))
             if declared > 0 and start >= declared:
                 raise ValueError(
@@ -515,6 +530,23 @@ def _as_path_list(X) -> list | None:
     return None
 
 
+class _NumbersNotBoolsMixin:
+    """scikit-learn's ``Interval(Integral, ...)`` takes True and False as 1 and 0; a number
+    parameter here refuses them (``n_mels=True`` is a slip, not one band)."""
+
+    def _validate_params(self):
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if isinstance(value, bool | np.bool_) and any(
+                isinstance(c, Interval) for c in constraints
+            ):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, not "
+                    f"{value!r}"
+                )
+
+
 class _ArrayOutputMixin:
     """``set_output`` for steps whose output is waveforms or spectrograms, not a table."""
 
@@ -542,7 +574,7 @@ class _ArrayOutputMixin:
         return self
 
 
-class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
+class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Turn audio paths into a fixed-size float32 array of waveforms.
 
     The first step of every sklaudio pipeline: ``X`` is a 1-d array of file
@@ -590,9 +622,16 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of samples per clip seen in ``fit`` when fitted on a numeric
         array.
+    input_kind_ : {'files', 'waveforms'}
+        What ``fit`` was given. Waveform arrays given to a reader fitted on
+        files are taken to be at ``sample_rate``; when ``duration`` then crops
+        or pads them, a warning says so (audio at another rate would be cut
+        unseen). Silence it with ``warnings.filterwarnings("ignore",
+        message="AudioReader was fitted on files")`` when that is meant.
     skipped_ : list of (int, str, str)
         ``(index, path, reason)`` of the files dropped by the last
-        ``transform`` with ``on_error='skip'`` (empty after one on waveforms).
+        ``transform`` of files with ``on_error='skip'`` (emptied by a later
+        one on waveforms, which drops nothing).
 
     See Also
     --------
@@ -641,10 +680,10 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
         if paths is None:
             X = self._validate_waveforms(X)
             self.n_features_in_ = X.shape[-1]
-            self.__dict__.pop("_fitted_on_files", None)
+            self.input_kind_ = "waveforms"
         else:
             self.__dict__.pop("n_features_in_", None)
-            self._fitted_on_files = True  # arrays given later are at an unknown rate
+            self.input_kind_ = "files"  # arrays given later are at an unknown rate
         return self
 
     @property
@@ -816,7 +855,8 @@ class AudioReader(_ArrayOutputMixin, TransformerMixin, BaseEstimator):
                 "pad or crop clips to a common length"
             )
         n_out = self.n_samples_out
-        if getattr(self, "_fitted_on_files", False) and n_out is not None and X.shape[-1] != n_out:
+        fitted_on_files = getattr(self, "input_kind_", None) == "files"
+        if fitted_on_files and n_out is not None and X.shape[-1] != n_out:
             # files are resampled and their length fixed in seconds; arrays can only be taken
             # to be at sample_rate, so audio at another rate would be cut (or padded) unseen
             warn_user(

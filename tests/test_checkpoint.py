@@ -110,6 +110,8 @@ def test_checkpoint_of_another_run_is_refused(spectrograms, tmp_path):
         NPIDEmbedder(**{**NPID, "max_epochs": 1, "nce_t": 0.2}, checkpoint=tmp_path).fit(
             spectrograms
         )
+    with pytest.raises(ValueError, match=r"it trained on \d+ clips of shape \(.*\), these are"):
+        NPIDEmbedder(**{**NPID, "max_epochs": 1}, checkpoint=tmp_path).fit(spectrograms[:-1])
     # a finished run is not extended by more epochs (its schedule spans max_epochs)
     with pytest.raises(ValueError, match=r"max_epochs=1 \(now 2\) differ \(to train .* partial"):
         NPIDEmbedder(**{**NPID, "max_epochs": 2}, checkpoint=tmp_path).fit(spectrograms)

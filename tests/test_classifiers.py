@@ -43,6 +43,8 @@ def test_small_temperature_follows_nearest_neighbour():
 def test_bad_params():
     with pytest.raises(ValueError, match="temperature"):
         WeightedKNeighborsClassifier(temperature=0).fit([[1.0]], [0])
+    with pytest.raises(ValueError, match="'n_neighbors' parameter .* a number, not True"):
+        WeightedKNeighborsClassifier(n_neighbors=True).fit([[1.0]], [0])
 
 
 def test_more_neighbours_than_training_samples_warns_and_all_vote():

@@ -549,6 +549,8 @@ def test_version(capsys):
         (["--method", "afp", "--nce-t", "0.1"], "--nce-t is a setting of --method npid, not afp"),
         (["--no-pair-loss"], "--no-pair-loss is a setting of --method afp, not npid"),
         (["--threshold", "0.2"], "--threshold is a setting of --method afp, not npid"),
+        (["--frame-duration", "1"], "--frame-duration is a setting of --method afp, not npid"),
+        (["--method", "afp", "--backbone", "esresnet18"], "--backbone is a setting of --method n"),
     ],
 )
 def test_pretrain_settings_fail_before_the_corpus_is_read(
@@ -712,3 +714,20 @@ def test_cli_says_what_reading_changes_and_reads_a_multichannel_model(tmp_path, 
     embed[2] = str(tmp_path / "one.pt")
     assert main([*embed, "--out", str(tmp_path / "one.npy"), "--quiet"]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "one.npy"), model.transform(mono[:2]), atol=1e-5)
+
+
+def test_pretrain_defaults_are_the_librarys_but_for_a_cpu_sized_backbone():
+    from sklaudio import AFPPairLossEmbedder, NPIDEmbedder
+    from sklaudio.cli import METHOD_FLAGS
+
+    for method, estimator in (("npid", NPIDEmbedder()), ("afp", AFPPairLossEmbedder())):
+        library = estimator.get_params()
+        for name, default in METHOD_FLAGS[method].items():
+            if name != "backbone":
+                assert library[name] == default, name
+
+
+def test_n_jobs_zero_is_refused_when_parsed(capsys):
+    with pytest.raises(SystemExit):
+        main(["embed", "--model", "m.pt", "x.wav", "--out", "e.npy", "--n-jobs", "0"])
+    assert "--n-jobs: must be a positive number of jobs or -1" in capsys.readouterr().err

@@ -631,3 +631,10 @@ def test_a_failed_first_fit_leaves_nothing_to_name_or_transform(spectrograms):
     for method in (emb.get_feature_names_out, lambda: emb.transform(spectrograms)):
         with pytest.raises(NotFittedError):
             method()
+
+
+def test_numpy_integer_parameters_train(spectrograms):
+    # what GridSearchCV hands out for a grid of np.array([8, 16]): torch's samplers take
+    # Python ints only
+    emb = NPIDEmbedder(**{**TINY, "batch_size": np.int64(8), "embedding_dim": np.int32(8)})
+    assert emb.fit(spectrograms).transform(spectrograms).shape == (24, 8)

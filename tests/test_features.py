@@ -190,6 +190,7 @@ def test_transformer_batches_equal_whole():
         ({"window": "no-such-window"}, np.zeros((2, 4096)), "window"),
         ({"kind": "log_mel", "sample_rate": 8000, "f_max": 6000.0}, np.zeros((2, 4096)), "f_max"),
         ({"hop_length": 0}, np.zeros((2, 4096)), "hop_length"),
+        ({"n_mels": True}, np.zeros((2, 4096)), "'n_mels' parameter .* a number, not True"),
         ({"device": "tpu9"}, np.zeros((2, 4096)), "device"),
         ({}, np.zeros((2, 1, 1, 4096)), "dimensions"),
         ({}, np.full((2, 4096), np.nan), "NaN"),
@@ -235,6 +236,8 @@ def test_temporal_statistics():
     assert len(fitted.get_feature_names_out(["left", "right"])) == 20
     with pytest.raises(ValueError, match=r"number of features \(2\), got 1"):
         fitted.get_feature_names_out(["left"])
+    with pytest.raises(ValueError, match="1-d sequence of names, got 'abc'"):
+        fitted.get_feature_names_out("abc")
     with pytest.raises(ValueError, match="distinct"):
         TemporalStatistics(stats=("mean", "mean")).fit(S)
 

@@ -259,6 +259,22 @@ def test_pretrained_weights_file(toy, tmp_path):
         FineTunedClassifier(pretrained_weights=tmp_path / "nope.pth", **FAST).fit(X, y)
 
 
+def test_a_deeper_resnet_of_the_same_blocks_is_refused(toy, tmp_path):
+    # resnet34 into esresnet18 (or 101 into 50): every tensor the backbone has fits, but
+    # the blocks it lacks would be dropped
+    X, y = toy
+    state = _torchvision_resnet_state()
+    for name in [k for k in state if k.startswith("layer2.0.")]:
+        state[name.replace("layer2.0.", "layer2.1.")] = state[name].clone()
+    torch.save(state, tmp_path / "deeper.pth")
+    with pytest.raises(
+        ValueError,
+        match=r"residual stages: \d+ the backbone lacks\): it holds a ResNet of basic "
+        r"blocks \(1, 2, 1, 1\)",
+    ):
+        FineTunedClassifier(pretrained_weights=tmp_path / "deeper.pth", **FAST).fit(X, y)
+
+
 def test_a_state_dict_whose_first_layer_alone_differs_loads_the_rest_and_warns(toy, tmp_path):
     X, y = toy
     state = _torchvision_resnet_state()
@@ -275,7 +291,7 @@ def test_a_state_dict_whose_first_layer_alone_differs_loads_the_rest_and_warns(t
     state["layer4.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)
     torch.save(state, tmp_path / "odd.pth")
     with pytest.raises(
-        ValueError, match=r"1 of its tensors have another shape.*layer4.0.conv1.weight"
+        ValueError, match=r"residual stages: 1 of another shape\).*layer4.0.conv1.weight"
     ):
         FineTunedClassifier(pretrained_weights=tmp_path / "odd.pth", **FAST).fit(X, y)
 
@@ -386,6 +402,11 @@ def test_fine_tuning_curve_display(toy, tmp_path):
     assert disp.lines_["scratch"].get_marker() in ("None", None, "")
     one = FineTuningCurveDisplay.from_histories({"x": [[0.4], [0.6]]}).plot()
     assert one.lines_["x"].get_marker() == "o"
+    # whole epochs on the axis, and the folds counted in the legend
+    assert disp.lines_["scratch"].get_label() == "scratch (2 folds)"
+    single = FineTuningCurveDisplay.from_histories({"x": [[0.4, 0.5, 0.6]]}).plot()
+    assert single.lines_["x"].get_label() == "x (1 fold)"
+    assert all(float(t).is_integer() for t in single.ax_.get_xticks())  # not 1.25, 1.5, ...
 
 
 def test_cosine_schedule_keeps_per_group_learning_rates(toy):
@@ -518,7 +539,7 @@ def test_displays_refuse_one_history_and_name_integer_labels_given_as_floats(toy
         EmbeddingDisplay.from_embeddings(Z, np.array(["a", "b"] * 3), target_names=["a", "b"])
 
 
-def test_partial_fit_classes_lists_labels_the_first_batch_lacks(toy, npid):
+def test_partial_fit_classes_lists_labels_the_first_batch_lacks(toy, npid, tmp_path):
     X, y = toy
     dog = y == "dog"
     clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}, head_init="random")
@@ -531,6 +552,11 @@ def test_partial_fit_classes_lists_labels_the_first_batch_lacks(toy, npid):
         clf.partial_fit(X, y, classes=["dog", "rain"])
     with pytest.raises(ValueError, match=r"y has labels \['rain'\] that the training labels"):
         FineTunedClassifier(**FAST).partial_fit(X, y, classes=["dog", "cat"])
+    # the classes belong to a checkpoint's run: the labels are encoded by them
+    ck = dict(**{**FAST, "max_epochs": 1}, head_init="random", checkpoint=tmp_path)
+    FineTunedClassifier(**ck).partial_fit(X, y, classes=["dog", "rain", "wind"])
+    with pytest.raises(ValueError, match=r"another run: it trained for the classes \['dog', 'r"):
+        FineTunedClassifier(**ck).partial_fit(X, y)
     with pytest.raises(ValueError, match="head_init='linear_probe' fits .* 1 class"):
         FineTunedClassifier(embedder=npid, **FAST, head_init="linear_probe").partial_fit(
             X[dog], y[dog], classes=["dog", "rain"]

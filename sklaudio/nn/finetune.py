@@ -6,6 +6,7 @@ initialisation) onto an :class:`~sklaudio.nn.ESResNet` backbone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -197,7 +198,21 @@ def _unwrap_state_dict(state) -> dict:
             f"{type(state).__name__}"
         )
     # checkpoints written from DataParallel / DistributedDataParallel prefix every key
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if "conv1.weight" not in state:
+        # a training framework's checkpoint (Lightning's 'model.', a wrapper's 'backbone.')
+        # prefixes every key of the ResNet: the prefix of its first convolution, if all share it
+        prefix = next(
+            (
+                k[: -len("conv1.weight")]
+                for k in state
+                if k.endswith(".conv1.weight") and not re.search(r"layer\d+\.\d+\.conv1\.", k)
+            ),
+            None,
+        )
+        if prefix and all(k.startswith(prefix) for k in state):
+            state = {k.removeprefix(prefix): v for k, v in state.items()}
+    return state
 
 
 def _resnet_kind(state) -> str:
@@ -279,10 +294,18 @@ def load_resnet_state_dict(backbone: nn.Module, state) -> TransferReport:
         else:
             report.mismatched.append(f"{name} {tuple(tensor.shape)}→{tuple(target.shape)}")
     report.missing = [name for name in own if name not in state]
-    body = [m for m in report.mismatched if not m.startswith("conv1.weight ")]
+    # the residual stages must match one to one: a tensor of another shape, or blocks the
+    # backbone lacks or has more of, mean another depth or width (conv1 alone may differ:
+    # an input of another channel count keeps the rest)
+    in_body = re.compile(r"layer\d+\.").match
+    differ = {
+        "of another shape": [m for m in report.mismatched if not m.startswith("conv1.weight ")],
+        "the backbone lacks": [k for k in report.unexpected if in_body(k)],
+        "missing": [k for k in report.missing if in_body(k)],
+    }
+    body = ", ".join(f"{len(v)} {what}" for what, v in differ.items() if v)
     if body or not any(tensor.ndim > 0 for tensor in update.values()):  # not just BN counters
-        # (conv1 alone may differ: an input of another channel count keeps the rest)
-        what = f"{len(body)} of its tensors have another shape" if body else "no tensor fits"
+        what = f"tensors of its residual stages: {body}" if body else "no tensor fits"
         raise ValueError(
             f"the state dict does not fit the backbone ({what}): {_resnet_kind(state)}; "
             f"{report.summary()}"
