@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import math
 import os
 import re
 import zlib
@@ -1811,8 +1812,12 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
                 _is_int(self.code_channels) and self.code_channels >= 1,
                 "a positive integer",
             ),
-            ("threshold", _is_real(self.threshold) and self.threshold > 0, "> 0"),
-            ("margin", _is_real(self.margin) and self.margin > 0, "> 0"),
+            (
+                "threshold",
+                _is_real(self.threshold) and 0 < self.threshold < math.inf,
+                "finite, > 0",
+            ),
+            ("margin", _is_real(self.margin) and 0 < self.margin < math.inf, "finite, > 0"),
             ("pair_weight", _is_real(self.pair_weight) and self.pair_weight >= 0, ">= 0"),
             (
                 "mse_epochs",

@@ -7,7 +7,6 @@ wraps them for numpy input, batching the work on ``device``.
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from numbers import Integral, Real
 
@@ -290,8 +289,9 @@ def esresnet_spectrogram(
     # Element-wise work runs in the contiguous frames-major layout; one copy
     # transposes to (bands, bins, frames) at the end.
     power = _power(spec[..., : band * n_bands], workspace)
-    # power is a sum of squares, so "power <= 0" means power == 0, whose log is -inf.
-    power.log10_().nan_to_num_(neginf=math.log10(1e-18), posinf=math.inf)
+    # power is a sum of squares, so "power <= 0" means power == 0, whose log is -inf;
+    # replaced before the log, its gradient is 0 (not NaN), and NaN input stays NaN
+    power.masked_fill_(power <= 0, 1e-18).log10_()
     power = power.view(n, channels, frames, n_bands, band).permute(0, 1, 3, 4, 2)
     if out is None:
         out = torch.empty(power.shape, dtype=power.dtype, device=power.device)

@@ -53,10 +53,27 @@ def test_similar_pair_fraction_counts_distinct_pairs_below_threshold():
     assert float(pair_loss(B, 100.0, 1.0)) == pytest.approx(float(pair_kl_matrix(B).sum()))
 
 
-@pytest.mark.parametrize("threshold, margin", [(0.0, 1.0), (1.0, -1.0)])
-def test_pair_loss_rejects_non_positive(threshold, margin):
-    with pytest.raises(ValueError, match="threshold and margin"):
+@pytest.mark.parametrize(
+    "threshold, margin, name",
+    [(0.0, 1.0, "threshold"), (1.0, -1.0, "margin"), (float("nan"), 1.0, "threshold")],
+)
+def test_pair_loss_rejects_non_positive(threshold, margin, name):
+    with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
         pair_loss(B, threshold, margin)
+
+
+def test_pair_kls_are_float32_under_autocast_and_never_negative():
+    # near-uniform distributions (the start of phase 2): KLs of ~1e-3 are differences of
+    # terms near log(128); in bfloat16 they were mostly rounding error, and negative
+    dist = (torch.randn(16, 128, generator=torch.Generator().manual_seed(0)) * 0.05).softmax(1)
+    exact = pair_kl_matrix(dist.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        kl = pair_kl_matrix(dist)
+        loss = pair_loss(dist, 1.0, 1.0)
+    assert kl.dtype == torch.float32 and (kl >= 0).all()
+    torch.testing.assert_close(kl.double(), exact, atol=1e-5, rtol=1e-3)
+    assert float(loss) == pytest.approx(float(pair_loss(dist.double(), 1.0, 1.0)), rel=1e-4)
+    assert torch.isfinite(pair_kl_matrix(torch.tensor([[1.0, 0.0], [0.5, 0.5]]).half())).all()
 
 
 @pytest.mark.parametrize("scale, size", [(1, (6, 10)), (0.5, (3, 5)), (2, (12, 20))])
@@ -97,3 +114,15 @@ def test_audio_frame_predictor_shapes_and_gradients():
     assert all(p.grad is not None for p in afp.parameters())
     with pytest.raises(ValueError, match="n_context"):
         afp(torch.randn(2, 20, 27))
+
+
+def test_convlstm_refuses_a_step_without_its_channel_axis():
+    # (n, steps, H, W) with n == in_channels passed as unbatched images and broadcast
+    with pytest.raises(
+        ValueError, match=r"\(n, steps >= 1, channels, H, W\), got \(1, 3, 20, 13\)"
+    ):
+        ConvLSTM(1, 4)(torch.randn(1, 3, 20, 13))
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        ConvLSTM(1, 4, kernel_size=4)
+    with pytest.raises(ValueError, match="widths must hold 2"):
+        AudioFramePredictor(widths=(4, 8, 16))

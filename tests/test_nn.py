@@ -136,3 +136,58 @@ def test_encoder_input_norm_standardises_each_frequency_bin():
     normed = enc.train().spectrogram(x)
     torch.testing.assert_close(normed.mean(dim=(0, 1, 3)), torch.zeros(5), atol=1e-5, rtol=0)
     torch.testing.assert_close(normed.std(dim=(0, 1, 3)), torch.ones(5), atol=1e-2, rtol=0)
+
+
+def test_nce_is_finite_for_small_temperatures_and_float32_under_autocast():
+    # exp(score) / Z overflowed (NaN) for scores near 100; log space keeps every step finite
+    assert torch.isfinite(nce_loss(torch.tensor([[200.0, 0, 0], [-200.0, 0, 0]]), 10, 1.0))
+    bank = MemoryBank(10, 8, generator=torch.Generator().manual_seed(0))
+    features = bank.memory[[0, 1]].clone().requires_grad_()
+    loss = NPIDLoss(nce_k=4, nce_t=0.02)(features, torch.tensor([0, 1]), bank)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(features.grad).all()
+    features = features.detach()
+    with pytest.raises(ValueError, match="overflows float32.*raise the temperature"):
+        fresh = MemoryBank(10, 8, generator=torch.Generator().manual_seed(0))  # Z not yet set
+        NPIDLoss(nce_k=4, nce_t=0.001)(features, torch.tensor([0, 1]), fresh)  # scores of 1000
+    # Z is estimated once: under bfloat16 autocast it was rounded (or inf in float16)
+    exact = MemoryBank(10, 8, generator=torch.Generator().manual_seed(0))
+    NPIDLoss(nce_k=4)(features, torch.tensor([0, 1]), exact, torch.Generator().manual_seed(1))
+    autocast = MemoryBank(10, 8, generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        NPIDLoss(nce_k=4)(
+            features, torch.tensor([0, 1]), autocast, torch.Generator().manual_seed(1)
+        )
+    assert float(autocast.nce_z) == pytest.approx(float(exact.nce_z), rel=1e-6)
+    for bad in ({"nce_t": 0}, {"nce_t": -1.0}, {"nce_k": 0}, {"nce_k": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            NPIDLoss(**bad)
+    assert repr(NPIDLoss()) == "NPIDLoss(nce_k=64, nce_t=0.4, loss='nce')"
+
+
+def test_esresnet_spectrogram_keeps_nan_and_has_finite_gradients_on_silence():
+    from sklaudio.features import esresnet_spectrogram
+
+    x = torch.randn(1, 4096)
+    x[0, 2000] = float("nan")
+    assert torch.isnan(esresnet_spectrogram(x, 512, 128, 400)).any()  # not a plausible 0 dB
+    silence = torch.zeros(2, 3000, requires_grad=True)
+    out = esresnet_spectrogram(silence, 512, 128, 400)
+    assert float(out.detach().min()) == -180.0  # power 0 → 1e-18
+    out.sum().backward()
+    assert torch.isfinite(silence.grad).all()
+
+
+def test_backbone_training_needs_two_clips_and_float64_stays_float64():
+    backbone = build_backbone("esresnet_tiny", in_channels=1)
+    with pytest.raises(ValueError, match="training needs batches of 2 or more clips"):
+        backbone.train()(torch.randn(1, 1, 32, 37))
+    assert backbone.eval()(torch.randn(1, 1, 32, 37)).shape == (1, 128)
+    encoder = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=1), 8).double()
+    x = torch.randn(2, 1, 32, 37, dtype=torch.float64)
+    for output in ("embedding", "features", "stats"):
+        assert encoder.eval()(x, output=output).dtype == torch.float64
+    with pytest.raises(
+        ValueError, match=r"stages must name stages 1 to 4 of the backbone, got \(5,\)"
+    ):
+        encoder(x, output="stats", stages=(5,))

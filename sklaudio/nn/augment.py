@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import nn
 
@@ -42,6 +44,17 @@ class SpectrogramAugment(nn.Module):
         seed=0,
     ):
         super().__init__()
+        for name, value, high in (
+            ("max_shift", max_shift, 1),
+            ("gain_db", gain_db, float("inf")),
+            ("max_time_mask", max_time_mask, 1),
+            ("max_freq_mask", max_freq_mask, 1),
+        ):
+            if isinstance(value, bool) or not 0 <= value <= high:
+                raise ValueError(f"{name} must be in [0, {high}], got {value!r}")
+        for name, value in (("n_time_masks", n_time_masks), ("n_freq_masks", n_freq_masks)):
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         self.max_shift = max_shift
         self.gain_db = gain_db
         self.n_time_masks = n_time_masks
@@ -50,6 +63,10 @@ class SpectrogramAugment(nn.Module):
         self.max_freq_mask = max_freq_mask
         self.seed = seed
         self._generators: dict = {}
+
+    def extra_repr(self) -> str:
+        names = ("max_shift", "gain_db", "n_time_masks", "n_freq_masks", "max_time_mask")
+        return ", ".join(f"{n}={getattr(self, n)}" for n in (*names, "max_freq_mask", "seed"))
 
     def _generator(self, device) -> torch.Generator:
         key = str(device)
@@ -79,6 +96,8 @@ class SpectrogramAugment(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
+        if x.ndim != 4:
+            raise ValueError(f"expected spectrograms of shape (n, C, F, T), got {tuple(x.shape)}")
         n, _, n_freq, n_frames = x.shape
         device = x.device
         if self.max_shift > 0:

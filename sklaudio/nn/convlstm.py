@@ -30,6 +30,10 @@ class ConvLSTMCell(nn.Module):
         self, in_channels: int, hidden_channels: int, kernel_size: int = 3, scale: float = 1
     ):
         super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(
+                f"kernel_size must be odd (a 'same' padding keeps the size), got {kernel_size}"
+            )
         pad = kernel_size // 2
         gates = 4 * hidden_channels
         if scale == 1:
@@ -44,8 +48,17 @@ class ConvLSTMCell(nn.Module):
             raise ValueError(f"scale must be 0.5, 1 or 2, got {scale}")
         self.hidden_conv = nn.Conv2d(hidden_channels, gates, kernel_size, padding=pad, bias=False)
         self.hidden_channels = hidden_channels
+        self.scale = scale
+
+    def extra_repr(self) -> str:
+        return f"hidden_channels={self.hidden_channels}, scale={self.scale}"
 
     def forward(self, x, state=None):
+        """One step: ``x`` ``(n, in_channels, H, W)``; returns ``h'`` and ``(h', c')``."""
+        if x.ndim != 4:  # (a 3-d step would pass as one unbatched image and broadcast)
+            raise ValueError(
+                f"expected one step of shape (n, in_channels, H, W), got {tuple(x.shape)}"
+            )
         gx = self.input_conv(x)
         if state is None:
             zeros = gx.new_zeros(gx.shape[0], self.hidden_channels, *gx.shape[-2:])
@@ -73,6 +86,11 @@ class ConvLSTM(nn.Module):
         self.norm = nn.BatchNorm2d(hidden_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5 or x.shape[1] == 0:
+            raise ValueError(
+                f"expected a sequence of shape (n, steps >= 1, channels, H, W), got "
+                f"{tuple(x.shape)}"
+            )
         state, outputs = None, []
         for t in range(x.shape[1]):
             h, state = self.cell(x[:, t], state)
@@ -98,13 +116,18 @@ class AudioFramePredictor(nn.Module):
     padded back to the input size).
 
     ``forward`` returns ``(predicted_frame, code)``: ``(n, n_mels,
-    frame_steps)`` and ``(n, code_channels, n_mels / 8, frame_steps / 8)``
-    taken at the last context step. :meth:`features` averages the code per
+    frame_steps)`` and ``(n, code_channels, ceil(n_mels / 8), ceil(frame_steps
+    / 8))`` taken at the last context step (the frames are zero-padded at the
+    high end to multiples of 8 first). :meth:`features` averages the code per
     channel (the K-dimensional feature vector).
     """
 
     def __init__(self, code_channels: int = 128, widths: Sequence[int] = (32, 64)):
         super().__init__()
+        if len(widths) != 2:
+            raise ValueError(
+                f"widths must hold 2 channel counts (the first two encoder layers), got {widths}"
+            )
         self.code_channels = code_channels
         w1, w2 = widths
         self.encoder = nn.ModuleList(

@@ -97,7 +97,9 @@ class ESResNet(nn.Module):
     """ResNet backbone with ESResNet's five attention blocks.
 
     Maps ``(n, in_channels, n_freq, n_frames)`` images to ``(n, out_features)``
-    by global average pooling. Any spectrogram size works.
+    by global average pooling. Any spectrogram size works; training needs batches
+    of 2 or more clips (the last attention block batch-normalises one pooled value
+    per clip, so in training a clip's gate also depends on the others of its batch).
 
     Parameters
     ----------
@@ -182,6 +184,13 @@ class ESResNet(nn.Module):
         return self.stage_maps(x)[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.attention and x.shape[0] < 2:
+            # (batch norm would fail deep inside with "Expected more than 1 value per channel")
+            raise ValueError(
+                "training needs batches of 2 or more clips: the last attention block's batch "
+                "norm reads one pooled value per clip (drop a last batch of 1, e.g. "
+                "DataLoader(drop_last=True), or call eval() to run single clips)"
+            )
         x = self.feature_map(x)
         pooled = F.adaptive_avg_pool2d(x, 1)
         if self.attention:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from sklaudio.nn._precision import at_least_float32, full_precision
 from sklaudio.nn.convlstm import AudioFramePredictor
 
 __all__ = [
@@ -51,10 +52,19 @@ class SequenceEncoder(nn.Module):
         self.frontend = frontend
         self.out_features = predictor.code_channels
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same as :meth:`features`."""
+        return self.features(x)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(n, code_channels)``: the mean over each clip's sequences of the pooled codes."""
         if self.frontend is not None:
             with torch.no_grad():
-                x = self.frontend(x.float())
+                x = self.frontend(at_least_float32(x) if x.is_floating_point() else x.float())
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(
+                f"expected one-channel spectrograms (n, 1, n_freq, n_steps), got {tuple(x.shape)}"
+            )
         seq = self.framer(x[:, 0])
         n, n_seq = seq.shape[:2]
         context = seq[:, :, : self.n_context].reshape(n * n_seq, self.n_context, *seq.shape[3:])
@@ -153,14 +163,16 @@ class SpectrogramClassifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """What the new layer reads: pooled features, or the (normalised) stage statistics."""
         if self.stats_stages is None:
-            return self.encoder.features(x).float()
-        return self.stats_norm(self.encoder.stage_statistics(x, self.stats_stages).float())
+            return at_least_float32(self.encoder.features(x))
+        return self.stats_norm(
+            at_least_float32(self.encoder.stage_statistics(x, self.stats_stages))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
         # float32 even under autocast: a probed layer's weights and bias cancel in large terms
-        with torch.autocast(x.device.type, enabled=False):
-            return self.head(features.float())
+        with full_precision(x.device):
+            return self.head(at_least_float32(features))
 
 
 @dataclass

@@ -9,11 +9,15 @@ contrastive estimation (NCE) with ``K`` uniformly drawn negatives.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sklaudio.nn._precision import at_least_float32, full_precision
 
 __all__ = [
     "MemoryBank",
@@ -73,7 +77,7 @@ class SpectrogramEncoder(nn.Module):
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         if self.frontend is not None:
             with torch.no_grad():
-                x = self.frontend(x.float())
+                x = self.frontend(at_least_float32(x) if x.is_floating_point() else x.float())
         if self.augment is not None and self.training:
             x = self.augment(x)
         if self.input_norm is not None:
@@ -109,11 +113,16 @@ class SpectrogramEncoder(nn.Module):
         float32 even under autocast: bf16 would keep ~3 significant digits of
         statistics that a scaler later magnifies.
         """
+        stages = tuple(stages)
+        if not stages or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 4 for s in stages
+        ):
+            raise ValueError(f"stages must name stages 1 to 4 of the backbone, got {stages}")
         images, groups = self._groups(x)
         maps = self.backbone.stage_maps(images, last=max(stages))  # no later stage runs
         stats = []
         for stage in stages:
-            over_time = maps[stage - 1].float().mean(dim=2)
+            over_time = at_least_float32(maps[stage - 1]).mean(dim=2)
             stats += [over_time.mean(dim=-1), over_time.std(dim=-1, correction=0)]
         out = torch.cat(stats, dim=1)
         return out.view(-1, groups, out.shape[1]).sum(dim=1)
@@ -123,13 +132,14 @@ class SpectrogramEncoder(nn.Module):
     ) -> torch.Tensor:
         """``output='embedding'``: unit vectors; ``'features'``: :meth:`features`;
         ``'stats'``: :meth:`stage_statistics` of ``stages``."""
+        # float32 under autocast (half precision upcast), float64 kept
         if output == "features":
-            return self.features(x).float()
+            return at_least_float32(self.features(x))
         if output == "stats":
-            return self.stage_statistics(x, stages).float()
+            return at_least_float32(self.stage_statistics(x, stages))
         if output != "embedding":
             raise ValueError(f"output must be 'embedding', 'features' or 'stats', got {output!r}")
-        return F.normalize(self.projection(self.features(x)).float(), dim=1)
+        return F.normalize(at_least_float32(self.projection(self.features(x))), dim=1)
 
 
 class MemoryBank(nn.Module):
@@ -173,15 +183,35 @@ class MemoryBank(nn.Module):
         return torch.randint(self.n_samples, (n, k), generator=generator, device=self.memory.device)
 
     def nce_logits(self, features, indices, negatives, temperature):
-        """``(n, 1 + K)`` scores ``v_j·f / τ``; column 0 is the positive ``j = indices``."""
+        """``(n, 1 + K)`` scores ``v_j·f / τ``; column 0 is the positive ``j = indices``.
+
+        In the memory's precision (float32) even under autocast: the scores feed
+        ``exp`` and NCE's normalisation constant."""
         candidates = torch.cat([indices[:, None], negatives], dim=1)
         weights = self.memory[candidates]  # (n, 1 + K, dim), a copy: safe to update later
-        return torch.einsum("nkd,nd->nk", weights, features.to(weights.dtype)) / temperature
+        with full_precision(weights.device):
+            return torch.einsum("nkd,nd->nk", weights, features.to(weights.dtype)) / temperature
+
+    def extra_repr(self) -> str:
+        return f"n_samples={self.n_samples}, dim={self.memory.shape[1]}, momentum={self.momentum}"
 
 
 def estimate_nce_z(logits: torch.Tensor, n_data: int) -> torch.Tensor:
-    """NPID's normalisation constant: ``Z ≈ n · mean(exp(scores))`` over a batch."""
-    return torch.exp(logits.detach()).mean() * n_data
+    """NPID's normalisation constant: ``Z ≈ n · mean(exp(scores))`` over a batch.
+
+    Computed in log space; a ``Z`` beyond float32's range (scores of about 80 or
+    more: a temperature under ~0.012 for unit vectors) raises a ``ValueError``.
+    """
+    logits = at_least_float32(logits.detach())
+    log_z = torch.logsumexp(logits.flatten(), dim=0) - math.log(logits.numel()) + math.log(n_data)
+    z = torch.exp(log_z.float())
+    if not torch.isfinite(z):
+        raise ValueError(
+            f"NCE's normalisation constant exp({float(log_z):.0f}) overflows float32: the "
+            f"scores (similarity / temperature) reach {float(logits.max()):.0f}; raise the "
+            "temperature (nce_t; NPID uses 0.07, DLS 0.4)"
+        )
+    return z
 
 
 def nce_loss(logits: torch.Tensor, n_data: int, z: torch.Tensor | float) -> torch.Tensor:
@@ -203,12 +233,16 @@ def nce_loss(logits: torch.Tensor, n_data: int, z: torch.Tensor | float) -> torc
     True
     """
     k = logits.shape[1] - 1
-    p = torch.exp(logits) / z
-    noise = k / n_data
-    eps = 1e-7
-    log_data = torch.log(p[:, 0] / (p[:, 0] + noise + eps))
-    log_noise = torch.log(noise / (p[:, 1:] + noise + eps))
-    return -(log_data.sum() + log_noise.sum()) / logits.shape[0]
+    if k < 1:
+        raise ValueError(f"logits need a positive and at least one negative column, got {k + 1}")
+    # in log space (float32 at least): exp(score) / Z overflows for small temperatures
+    with full_precision(logits.device):
+        logits = at_least_float32(logits)
+        log_p = logits - torch.log(torch.as_tensor(z, dtype=logits.dtype, device=logits.device))
+        log_noise = torch.full_like(log_p[:, :1], math.log(k / n_data))
+        log_data = log_p[:, 0:1] - torch.logaddexp(log_p[:, 0:1], log_noise)
+        log_is_noise = log_noise - torch.logaddexp(log_p[:, 1:], log_noise)
+        return -(log_data.sum() + log_is_noise.sum()) / logits.shape[0]
 
 
 def instance_softmax_loss(
@@ -224,8 +258,9 @@ def instance_softmax_loss(
     >>> float(instance_softmax_loss(memory[:2], memory, torch.tensor([0, 1]), 0.1)) < 1e-3
     True
     """
-    logits = features.to(memory.dtype) @ memory.T / temperature
-    return F.cross_entropy(logits, indices)
+    with full_precision(memory.device):
+        logits = features.to(memory.dtype) @ memory.T / temperature
+        return F.cross_entropy(logits, indices)
 
 
 class NPIDLoss(nn.Module):
@@ -242,11 +277,23 @@ class NPIDLoss(nn.Module):
         super().__init__()
         if loss not in ("nce", "softmax"):
             raise ValueError(f"loss must be 'nce' or 'softmax', got {loss!r}")
+        if isinstance(nce_k, bool) or not isinstance(nce_k, Integral) or nce_k < 1:
+            raise ValueError(f"nce_k must be a positive integer, got {nce_k!r}")
+        if isinstance(nce_t, bool) or not nce_t > 0:
+            raise ValueError(f"nce_t must be a positive number, got {nce_t!r}")
         self.nce_k = nce_k
         self.nce_t = nce_t
         self.loss = loss
 
+    def extra_repr(self) -> str:
+        return f"nce_k={self.nce_k}, nce_t={self.nce_t}, loss={self.loss!r}"
+
     def forward(self, features, indices, bank: MemoryBank, generator=None):
+        """The loss of ``(n, dim)`` unit ``features`` of the clips ``indices``.
+
+        Update the bank (:meth:`MemoryBank.update`) after ``backward``: the exact
+        softmax reads the bank itself, which an update before would modify in place.
+        """
         indices = indices.to(bank.memory.device).long()
         if self.loss == "softmax":
             return instance_softmax_loss(features, bank.memory, indices, self.nce_t)

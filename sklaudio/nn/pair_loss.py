@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+from sklaudio.nn._precision import at_least_float32, full_precision
 
 __all__ = ["pair_kl_matrix", "pair_loss", "similar_pair_fraction"]
 
 
 def pair_kl_matrix(distributions: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """``KL(B_n ‖ B_m)`` for every pair of rows of ``(N, K)`` distributions → ``(N, N)``.
+
+    Computed in float32 at least, even under autocast (the KLs are differences of
+    terms near ``log K``; bfloat16 would leave mostly rounding), and never below 0.
+    ``eps`` floors the probabilities inside the logarithm.
 
     Examples
     --------
@@ -18,10 +26,12 @@ def pair_kl_matrix(distributions: torch.Tensor, eps: float = 1e-12) -> torch.Ten
     >>> round(float(kl[0, 1]), 4), float(kl[0, 0])
     (0.5108, 0.0)
     """
-    log_b = torch.log(distributions.clamp_min(eps))
-    # KL(n‖m) = Σ_k B_nk log B_nk − Σ_k B_nk log B_mk
-    entropy_term = (distributions * log_b).sum(dim=1, keepdim=True)
-    return entropy_term - distributions @ log_b.T
+    with full_precision(distributions.device):
+        b = at_least_float32(distributions)
+        log_b = torch.log(b.clamp_min(eps))
+        # KL(n‖m) = Σ_k B_nk log B_nk − Σ_k B_nk log B_mk
+        entropy_term = (b * log_b).sum(dim=1, keepdim=True)
+        return (entropy_term - b @ log_b.T).clamp_min(0)
 
 
 def pair_loss(distributions: torch.Tensor, threshold: float, margin: float) -> torch.Tensor:
@@ -45,11 +55,20 @@ def pair_loss(distributions: torch.Tensor, threshold: float, margin: float) -> t
 
 def _pair_loss_terms(distributions: torch.Tensor, threshold: float, margin: float):
     """:func:`pair_loss` and the ``(N, N)`` boolean mask of the pairs it calls similar."""
-    if threshold <= 0 or margin <= 0:
-        raise ValueError(f"threshold and margin must be > 0, got {threshold} and {margin}")
+    _check_positive(threshold=threshold, margin=margin)
     kl = pair_kl_matrix(distributions)
     similar = _similar(kl, threshold)
     return torch.where(similar, kl, torch.relu(margin - kl)).sum(), similar
+
+
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        try:
+            ok = not isinstance(value, bool) and math.isfinite(value) and value > 0
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 @torch.no_grad()
@@ -85,4 +104,5 @@ def similar_pair_fraction(distributions: torch.Tensor, threshold: float) -> floa
     >>> similar_pair_fraction(B, threshold=0.5)  # only the identical pair (both orders)
     0.3333333333333333
     """
+    _check_positive(threshold=threshold)
     return _distinct_pair_fraction(_similar(pair_kl_matrix(distributions), threshold))
