@@ -149,6 +149,9 @@ def _stft_frames(x, n_fft, hop_length, win_length, window, normalized, workspace
     frame are windowed, and the result stays contiguous for the element-wise
     steps that follow.
     """
+    for name, value in (("n_fft", n_fft), ("hop_length", hop_length)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     win_length = n_fft if win_length is None else win_length
     if not 0 < win_length <= n_fft:
         raise ValueError(f"win_length={win_length} must be in [1, n_fft={n_fft}]")
@@ -283,6 +286,10 @@ def esresnet_spectrogram(
         raise ValueError(
             f"expected waveforms of shape (n, n_samples) or (n, C, n_samples), got {tuple(x.shape)}"
         )
+    if isinstance(n_bands, bool) or not isinstance(n_bands, Integral) or not 1 <= n_bands:
+        raise ValueError(f"n_bands must be a positive integer, got {n_bands!r}")
+    if n_bands > n_fft // 2 + 1:
+        raise ValueError(f"n_bands={n_bands} exceeds the {n_fft // 2 + 1} bins of n_fft={n_fft}")
     spec = _stft_frames(x, n_fft, hop_length, win_length, window, True, workspace)
     n, channels, frames, n_bins = spec.shape
     band = n_bins // n_bands
@@ -384,6 +391,14 @@ def mel_filterbank(
     >>> mel_filterbank(16000, 512, n_mels=40).shape
     (40, 257)
     """
+    for name, value, kind in (
+        ("sample_rate", sample_rate, Real),
+        ("n_fft", n_fft, Integral),
+        ("n_mels", n_mels, Integral),
+    ):
+        if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+            what = "number" if kind is Real else "integer"
+            raise ValueError(f"{name} must be a positive {what}, got {value!r}")
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(
@@ -449,6 +464,8 @@ def log_mel_spectrogram(
     >>> log_mel_spectrogram(torch.zeros(3, 22050), 22050, n_mels=64).shape
     torch.Size([3, 64, 44])
     """
+    if not amin > 0:
+        raise ValueError(f"amin must be > 0 (the floor under the logarithm), got {amin!r}")
     power = power_spectrogram(x, n_fft, hop_length, win_length, window)
     fb = _mel_filterbank_cached(
         sample_rate, n_fft, n_mels, float(f_min), None if f_max is None else float(f_max)

@@ -312,3 +312,20 @@ def test_a_pipeline_of_audio_steps_takes_set_output():
         pipe[0].set_output(transform="excel")
     pd = pytest.importorskip("pandas")
     assert isinstance(pipe.set_output(transform="pandas").fit_transform(X), pd.DataFrame)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda x: power_spectrogram(x, 256, 0), "hop_length must be a positive integer, got 0"),
+        (lambda x: power_spectrogram(x, 256.0, 64), "n_fft must be a positive integer"),
+        (lambda x: log_mel_spectrogram(x, 16000, n_mels=0), "n_mels must be a positive integer"),
+        (lambda x: log_mel_spectrogram(x, 16000, amin=0), "amin must be > 0"),
+        (lambda x: esresnet_spectrogram(x, 512, 128, 400, n_bands=0), "n_bands must be"),
+        (lambda x: esresnet_spectrogram(x, 512, 128, 400, n_bands=300), "exceeds the 257 bins"),
+    ],
+)
+def test_functional_spectrograms_name_a_bad_size(call, match):
+    # (they gave empty outputs, -inf, a ZeroDivisionError or torch's unfold error)
+    with pytest.raises(ValueError, match=match):
+        call(torch.randn(2, 4000))
