@@ -1453,7 +1453,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
                 "a positive integer",
             ),
             ("nce_k", _is_int(self.nce_k) and self.nce_k >= 1, "a positive integer"),
-            ("nce_t", _is_real(self.nce_t) and self.nce_t > 0, "a positive number"),
+            ("nce_t", _is_real(self.nce_t) and 0 < self.nce_t < math.inf, "a finite number > 0"),
             ("nce_m", _is_real(self.nce_m) and 0 <= self.nce_m < 1, "in [0, 1)"),
             ("loss", self.loss in ("nce", "softmax"), "'nce' or 'softmax'"),
             ("backbone", self.backbone in BACKBONES, f"one of {sorted(BACKBONES)}"),

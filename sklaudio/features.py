@@ -7,6 +7,7 @@ wraps them for numpy input, batching the work on ``device``.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from numbers import Integral, Real
 
@@ -139,6 +140,12 @@ class _Workspace:
         return buf
 
 
+def _check_sizes(**sizes) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _stft_frames(x, n_fft, hop_length, win_length, window, normalized, workspace=None):
     """Centred, reflect-padded one-sided STFT in frames-major layout ``(..., n_frames, n_bins)``.
 
@@ -149,10 +156,9 @@ def _stft_frames(x, n_fft, hop_length, win_length, window, normalized, workspace
     frame are windowed, and the result stays contiguous for the element-wise
     steps that follow.
     """
-    for name, value in (("n_fft", n_fft), ("hop_length", hop_length)):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    _check_sizes(n_fft=n_fft, hop_length=hop_length)
     win_length = n_fft if win_length is None else win_length
+    _check_sizes(win_length=win_length)
     if not 0 < win_length <= n_fft:
         raise ValueError(f"win_length={win_length} must be in [1, n_fft={n_fft}]")
     _check_waveforms(x, n_fft)
@@ -286,8 +292,7 @@ def esresnet_spectrogram(
         raise ValueError(
             f"expected waveforms of shape (n, n_samples) or (n, C, n_samples), got {tuple(x.shape)}"
         )
-    if isinstance(n_bands, bool) or not isinstance(n_bands, Integral) or not 1 <= n_bands:
-        raise ValueError(f"n_bands must be a positive integer, got {n_bands!r}")
+    _check_sizes(n_fft=n_fft, n_bands=n_bands)
     if n_bands > n_fft // 2 + 1:
         raise ValueError(f"n_bands={n_bands} exceeds the {n_fft // 2 + 1} bins of n_fft={n_fft}")
     spec = _stft_frames(x, n_fft, hop_length, win_length, window, True, workspace)
@@ -296,9 +301,14 @@ def esresnet_spectrogram(
     # Element-wise work runs in the contiguous frames-major layout; one copy
     # transposes to (bands, bins, frames) at the end.
     power = _power(spec[..., : band * n_bands], workspace)
-    # power is a sum of squares, so "power <= 0" means power == 0, whose log is -inf;
-    # replaced before the log, its gradient is 0 (not NaN), and NaN input stays NaN
-    power.masked_fill_(power <= 0, 1e-18).log10_()
+    # power is a sum of squares, so "power <= 0" means power == 0, whose log is -inf (as
+    # 1e-18's, -18); NaN input stays NaN. With autograd the zeros are replaced before the
+    # log, so that silence has a zero gradient, not NaN (a pass more, only then).
+    if power.requires_grad:
+        floor = max(1e-18, torch.finfo(power.dtype).tiny)  # (float16 has no 1e-18)
+        power = power.masked_fill(power <= 0, floor).log10()
+    else:
+        power.log10_().nan_to_num_(nan=math.nan, neginf=-18.0, posinf=math.inf)
     power = power.view(n, channels, frames, n_bands, band).permute(0, 1, 3, 4, 2)
     if out is None:
         out = torch.empty(power.shape, dtype=power.dtype, device=power.device)
@@ -464,8 +474,8 @@ def log_mel_spectrogram(
     >>> log_mel_spectrogram(torch.zeros(3, 22050), 22050, n_mels=64).shape
     torch.Size([3, 64, 44])
     """
-    if not amin > 0:
-        raise ValueError(f"amin must be > 0 (the floor under the logarithm), got {amin!r}")
+    if isinstance(amin, bool) or not isinstance(amin, Real) or not amin > 0:
+        raise ValueError(f"amin must be a number > 0 (the floor under the logarithm), got {amin!r}")
     power = power_spectrogram(x, n_fft, hop_length, win_length, window)
     fb = _mel_filterbank_cached(
         sample_rate, n_fft, n_mels, float(f_min), None if f_max is None else float(f_max)

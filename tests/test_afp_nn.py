@@ -126,3 +126,18 @@ def test_convlstm_refuses_a_step_without_its_channel_axis():
         ConvLSTM(1, 4, kernel_size=4)
     with pytest.raises(ValueError, match="widths must hold 2"):
         AudioFramePredictor(widths=(4, 8, 16))
+
+
+def test_sequence_encoder_is_callable_and_reads_one_channel():
+    from sklaudio.features import frame_sequences
+    from sklaudio.nn import SequenceEncoder
+
+    predictor = AudioFramePredictor(code_channels=4, widths=(2, 2)).eval()
+    encoder = SequenceEncoder(predictor, lambda s: frame_sequences(s, 8, 2, 4), n_context=3)
+    x = torch.randn(2, 1, 16, 40)
+    torch.testing.assert_close(encoder(x), encoder.features(x))  # usable in nn.Sequential
+    with pytest.raises(ValueError, match=r"one-channel spectrograms .* got \(2, 2, 16, 40\)"):
+        encoder(torch.randn(2, 2, 16, 40))
+    with pytest.raises(ValueError, match=r"one step of shape \(n, in_channels, H, W\)"):
+        ConvLSTMCell(1, 4)(torch.randn(1, 20, 13))
+    assert "1, 4, kernel_size=3, scale=1" in repr(ConvLSTMCell(1, 4))

@@ -341,7 +341,8 @@ def test_nested_frontend_parameters_reach_the_frontend_in_a_grid_search():
         ({"verbose": -1}, None, "verbose must be an integer >= 0"),
         # True is an int to Python, but embedding_dim=True is a slip: named, not a torch error
         ({"embedding_dim": True}, None, "embedding_dim must be a positive integer, got True"),
-        ({"nce_t": True}, None, "nce_t must be a positive number, got True"),
+        ({"nce_t": True}, None, "nce_t must be a finite number > 0, got True"),
+        ({"nce_t": float("inf")}, None, "nce_t must be a finite number > 0, got inf"),
         ({"lr": "x"}, None, "lr must be a number >= 0, got 'x'"),
         ({"lr": -1}, None, "lr must be a number >= 0, got -1"),
         ({"optimizer": "adam"}, None, "optimizer must be a torch optimizer class"),

@@ -191,3 +191,38 @@ def test_backbone_training_needs_two_clips_and_float64_stays_float64():
         ValueError, match=r"stages must name stages 1 to 4 of the backbone, got \(5,\)"
     ):
         encoder(x, output="stats", stages=(5,))
+
+
+def test_frozen_batch_norm_runs_single_clips_and_float64_waves_reach_a_float32_model():
+    from sklaudio.features import log_mel_spectrogram
+
+    backbone = build_backbone("esresnet_tiny", in_channels=1).train()
+    for m in backbone.modules():  # the frozen-BN fine-tuning recipe
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    assert backbone(torch.randn(1, 1, 32, 37)).shape == (1, 128)
+
+    def frontend(w):
+        return log_mel_spectrogram(w, 8000, n_fft=256, hop_length=128, n_mels=16)[:, None]
+
+    encoder = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=1), 8, frontend)
+    waves = torch.randn(2, 4000, dtype=torch.float64)  # torch.from_numpy's usual dtype
+    assert encoder.eval()(waves).dtype == torch.float32
+
+
+def test_augment_and_softmax_checks():
+    with pytest.raises(ValueError, match="gain_db must be a finite number >= 0, got inf"):
+        SpectrogramAugment(gain_db=float("inf"))
+    with pytest.raises(ValueError, match=r"max_time_mask must be in \[0, 1\], got 2"):
+        SpectrogramAugment(max_time_mask=2)
+    with pytest.raises(ValueError, match="n_time_masks must be an integer >= 0"):
+        SpectrogramAugment(n_time_masks=-1)
+    with pytest.raises(ValueError, match=r"\(n, C, F, T\), got \(2, 16, 20\)"):
+        SpectrogramAugment().train()(torch.zeros(2, 16, 20))
+    assert "gain_db=6.0" in repr(SpectrogramAugment())
+    # the exact softmax in float32 under autocast, as NCE
+    memory = F.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(1)), dim=1)
+    exact = instance_softmax_loss(memory[:3], memory, torch.tensor([0, 1, 2]), 0.07)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = instance_softmax_loss(memory[:3], memory, torch.tensor([0, 1, 2]), 0.07)
+    assert mixed.dtype == torch.float32 and float(mixed) == pytest.approx(float(exact), rel=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 import torch
@@ -46,12 +47,13 @@ class SpectrogramAugment(nn.Module):
         super().__init__()
         for name, value, high in (
             ("max_shift", max_shift, 1),
-            ("gain_db", gain_db, float("inf")),
+            ("gain_db", gain_db, math.inf),
             ("max_time_mask", max_time_mask, 1),
             ("max_freq_mask", max_freq_mask, 1),
         ):
-            if isinstance(value, bool) or not 0 <= value <= high:
-                raise ValueError(f"{name} must be in [0, {high}], got {value!r}")
+            if isinstance(value, bool) or not (0 <= value <= high and math.isfinite(value)):
+                where = "a finite number >= 0" if high == math.inf else f"in [0, {high}]"
+                raise ValueError(f"{name} must be {where}, got {value!r}")
         for name, value in (("n_time_masks", n_time_masks), ("n_freq_masks", n_freq_masks)):
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")

@@ -47,11 +47,16 @@ class ConvLSTMCell(nn.Module):
         else:
             raise ValueError(f"scale must be 0.5, 1 or 2, got {scale}")
         self.hidden_conv = nn.Conv2d(hidden_channels, gates, kernel_size, padding=pad, bias=False)
+        self.in_channels = in_channels
         self.hidden_channels = hidden_channels
+        self.kernel_size = kernel_size
         self.scale = scale
 
     def extra_repr(self) -> str:
-        return f"hidden_channels={self.hidden_channels}, scale={self.scale}"
+        return (
+            f"{self.in_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}, "
+            f"scale={self.scale}"
+        )
 
     def forward(self, x, state=None):
         """One step: ``x`` ``(n, in_channels, H, W)``; returns ``h'`` and ``(h', c')``."""

@@ -184,7 +184,7 @@ class ESResNet(nn.Module):
         return self.stage_maps(x)[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and self.attention and x.shape[0] < 2:
+        if self.attention and self.att5.bn.training and x.shape[0] == 1:
             # (batch norm would fail deep inside with "Expected more than 1 value per channel")
             raise ValueError(
                 "training needs batches of 2 or more clips: the last attention block's batch "

@@ -59,8 +59,8 @@ class SequenceEncoder(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(n, code_channels)``: the mean over each clip's sequences of the pooled codes."""
         if self.frontend is not None:
-            with torch.no_grad():
-                x = self.frontend(at_least_float32(x) if x.is_floating_point() else x.float())
+            with torch.no_grad():  # in the model's precision (float64 waveforms, int PCM, ...)
+                x = self.frontend(x.to(next(self.predictor.parameters()).dtype))
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(
                 f"expected one-channel spectrograms (n, 1, n_freq, n_steps), got {tuple(x.shape)}"

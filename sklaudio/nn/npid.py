@@ -76,8 +76,8 @@ class SpectrogramEncoder(nn.Module):
 
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         if self.frontend is not None:
-            with torch.no_grad():
-                x = self.frontend(at_least_float32(x) if x.is_floating_point() else x.float())
+            with torch.no_grad():  # in the model's precision (float64 waveforms, int PCM, ...)
+                x = self.frontend(x.to(self.projection.weight.dtype))
         if self.augment is not None and self.training:
             x = self.augment(x)
         if self.input_norm is not None:
@@ -204,14 +204,18 @@ def estimate_nce_z(logits: torch.Tensor, n_data: int) -> torch.Tensor:
     """
     logits = at_least_float32(logits.detach())
     log_z = torch.logsumexp(logits.flatten(), dim=0) - math.log(logits.numel()) + math.log(n_data)
-    z = torch.exp(log_z.float())
+    z = torch.exp(log_z)
+    _check_z(z, logits)
+    return z
+
+
+def _check_z(z: torch.Tensor, logits: torch.Tensor) -> None:
     if not torch.isfinite(z):
         raise ValueError(
-            f"NCE's normalisation constant exp({float(log_z):.0f}) overflows float32: the "
-            f"scores (similarity / temperature) reach {float(logits.max()):.0f}; raise the "
+            f"NCE's normalisation constant overflows {str(z.dtype).removeprefix('torch.')}: "
+            f"the scores (similarity / temperature) reach {float(logits.max()):.0f}; raise the "
             "temperature (nce_t; NPID uses 0.07, DLS 0.4)"
         )
-    return z
 
 
 def nce_loss(logits: torch.Tensor, n_data: int, z: torch.Tensor | float) -> torch.Tensor:
@@ -279,8 +283,8 @@ class NPIDLoss(nn.Module):
             raise ValueError(f"loss must be 'nce' or 'softmax', got {loss!r}")
         if isinstance(nce_k, bool) or not isinstance(nce_k, Integral) or nce_k < 1:
             raise ValueError(f"nce_k must be a positive integer, got {nce_k!r}")
-        if isinstance(nce_t, bool) or not nce_t > 0:
-            raise ValueError(f"nce_t must be a positive number, got {nce_t!r}")
+        if isinstance(nce_t, bool) or not 0 < nce_t < math.inf:
+            raise ValueError(f"nce_t must be a finite positive number, got {nce_t!r}")
         self.nce_k = nce_k
         self.nce_t = nce_t
         self.loss = loss
@@ -301,4 +305,5 @@ class NPIDLoss(nn.Module):
         logits = bank.nce_logits(features, indices, negatives, self.nce_t)
         if bank.nce_z < 0:
             bank.nce_z.copy_(estimate_nce_z(logits, bank.n_samples))
+            _check_z(bank.nce_z, logits)  # (in the bank's precision)
         return nce_loss(logits, bank.n_samples, bank.nce_z)
