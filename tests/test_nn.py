@@ -226,3 +226,10 @@ def test_augment_and_softmax_checks():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = instance_softmax_loss(memory[:3], memory, torch.tensor([0, 1, 2]), 0.07)
     assert mixed.dtype == torch.float32 and float(mixed) == pytest.approx(float(exact), rel=1e-6)
+
+
+def test_memory_bank_needs_a_sample():
+    # (sampling negatives from an empty bank failed in torch.randint)
+    with pytest.raises(ValueError, match="n_samples and dim must be >= 1, got 0 and 8"):
+        MemoryBank(0, 8)
+    assert repr(MemoryBank(3, 2)) == "MemoryBank(n_samples=3, dim=2, momentum=0.5)"

@@ -162,6 +162,8 @@ class MemoryBank(nn.Module):
         super().__init__()
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if n_samples < 1 or dim < 1:
+            raise ValueError(f"n_samples and dim must be >= 1, got {n_samples} and {dim}")
         self.momentum = momentum
         init = torch.randn(n_samples, dim, generator=generator)
         self.register_buffer("memory", F.normalize(init, dim=1))
