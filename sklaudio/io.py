@@ -915,7 +915,8 @@ def list_audio_files(root, extensions=AUDIO_EXTENSIONS):
     Hidden files and folders (names starting with ``.``, such as the ``._*``
     resource forks that macOS leaves beside copied files) are not listed.
     Symbolic links to folders are followed, except those that point back up
-    the tree (a loop).
+    the tree (a loop). A link to a missing file is listed: reading it then
+    names the missing file (it is not dropped unseen).
 
     Parameters
     ----------
@@ -957,7 +958,9 @@ def list_audio_files(root, extensions=AUDIO_EXTENSIONS):
             for name in files
             if not name.startswith(".")
             and Path(name).suffix.lower() in exts
-            and os.path.isfile(os.path.join(folder, name))
+            # a link to a missing file (a git-annex or DataLad file not fetched) is listed,
+            # so that reading it names the file, not dropped unseen
+            and (os.path.isfile(p := os.path.join(folder, name)) or os.path.islink(p))
         ]
     return sorted(found)
 

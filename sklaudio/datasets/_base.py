@@ -378,7 +378,9 @@ def check_corpus(bunch: Bunch, reader, chunk_size: int = 256) -> Bunch:
                     raise
         skipped += [(i + start, path, reason) for i, path, reason in reader.skipped_]
     if skipped:
-        listing = "\n".join(f"  {path}: {reason}" for _, path, reason in skipped[:20])
+        listing = "\n".join(
+            f"  {path}: {_reason_only(path, reason)}" for _, path, reason in skipped[:20]
+        )
         more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
         warn_user(
             f"check_corpus dropped {len(skipped)} of {len(files)} clips that cannot be "

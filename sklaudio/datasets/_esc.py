@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sklearn.utils import Bunch
 
+from sklaudio._warnings import warn_user
 from sklaudio.datasets._base import (
     class_names_by_id,
     make_dataset_bunch,
@@ -252,6 +253,13 @@ def _esc10_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
                     "group": match.group(2),
                 }
             )
+    if len(names) != 10 or len(rows) != 400:
+        # a partial copy would be a smaller task under ESC-10's name
+        warn_user(
+            f"ESC-10 root {os.fspath(root)!r} holds {len(names)} class folders and "
+            f"{len(rows)} clips; ESC-10 has 10 classes of 40 clips (400). The copy may be "
+            "incomplete (a class folder left out, files not fetched)"
+        )
     return rows, names
 
 

@@ -133,9 +133,10 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> str:
 
 def _manual_copy_hint(archive: RemoteArchive, target: Path, layout: str) -> str:
     return (
-        f"To install it by hand, download {archive.url}, unpack it and move its "
-        f"{archive.extract_dir!r} folder to {os.fspath(target)!r}, so that:\n"
-        f"{layout.replace('ROOT', os.fspath(target))}"
+        f"To install it by hand, put the archive {archive.filename} (from {archive.url}) at "
+        f"{os.fspath(target.parent / archive.filename)!r}: the next call verifies and unpacks "
+        f"it. Or unpack it yourself and move its {archive.extract_dir!r} folder to "
+        f"{os.fspath(target)!r}, so that:\n{layout.replace('ROOT', os.fspath(target))}"
     )
 
 
@@ -191,7 +192,9 @@ def _file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def _verify(path: Path, archive: RemoteArchive, verify: bool, hint: str) -> None:
+def _verify(path: Path, archive: RemoteArchive, verify: bool, hint: str, what=None) -> None:
+    """Check ``path`` against the pinned digests; ``what`` names it (default: the download)."""
+    what = what or f"{archive.filename} downloaded from {archive.url}"
     if not verify:
         return
     mismatches = []
@@ -205,8 +208,8 @@ def _verify(path: Path, archive: RemoteArchive, verify: bool, hint: str) -> None
         mismatches.append(f"{algorithm.upper()} {actual}, expected {expected}")
     if mismatches:
         raise OSError(
-            f"{archive.filename} downloaded from {archive.url} has {'; '.join(mismatches)}: "
-            f"the download is corrupt or the file changed upstream. Nothing was cached.\n{hint}"
+            f"{what} has {'; '.join(mismatches)}: it is corrupt or incomplete, or the file "
+            f"changed upstream. Nothing was cached.\n{hint}"
         )
     raise OSError(
         f"no checksum is pinned for {archive.url}, so its download cannot be verified; "
@@ -310,18 +313,24 @@ def _fetch_archive(
     if target.is_dir():
         return target
     hint = _manual_copy_hint(archive, target, layout)
-    if not download_if_missing:
+    # an archive the user put there (a machine without internet): verified, unpacked, kept
+    local = folder / archive.filename
+    if not local.is_file() and not download_if_missing:
         raise FileNotFoundError(
             f"{os.fspath(target)!r} does not exist and download_if_missing=False; pass "
             f"download_if_missing=True to download {archive.url}.\n{hint}"
         )
 
     folder.mkdir(parents=True, exist_ok=True)
-    logger.info("downloading %s to %s", archive.url, folder)
-    part = _download(archive, folder, target, layout)
+    if local.is_file():
+        logger.info("unpacking %s", local)
+        part = local
+    else:
+        logger.info("downloading %s to %s", archive.url, folder)
+        part = _download(archive, folder, target, layout)
     scratch = Path(tempfile.mkdtemp(prefix=f".{archive.extract_dir}.", dir=folder))
     try:
-        _verify(part, archive, verify, hint)
+        _verify(part, archive, verify, hint, None if part != local else repr(os.fspath(local)))
         _extract(part, scratch, archive, hint)
         extracted = scratch / archive.extract_dir
         if not extracted.is_dir():
@@ -341,7 +350,8 @@ def _fetch_archive(
             if not target.is_dir():
                 raise
     finally:
-        part.unlink(missing_ok=True)
+        if part != local:
+            part.unlink(missing_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)
     return target
 
