@@ -724,6 +724,23 @@ def test_fetch_unpacks_an_archive_put_in_the_cache_without_downloading(tmp_path,
     assert sorted(p.name for p in folder.iterdir()) == [record.filename]
 
 
+def test_fetch_removes_what_a_killed_fetch_left_a_day_ago(tmp_path, monkeypatch):
+    # SIGKILL mid-download or mid-extraction leaves hidden files no cleanup ran for
+    register_esc50(monkeypatch, esc50_archive(tmp_path))
+    folder = tmp_path / "cache" / "esc50"
+    old_part = folder / ".ESC-50-master.zip.abc123.part"
+    old_scratch = folder / ".ESC-50-master.xyz789"
+    running = folder / ".ESC-50-master.zip.fresh.part"  # perhaps a fetch still running
+    write_clip(old_scratch / "ESC-50-master" / "audio" / "1-1-A-0.wav")
+    old_part.write_bytes(b"half")
+    running.write_bytes(b"half")
+    day_ago = time.time() - 2 * 24 * 3600
+    for path in (old_part, old_scratch):
+        os.utime(path, (day_ago, day_ago))
+    fetch_esc50(tmp_path / "cache")
+    assert sorted(p.name for p in folder.iterdir()) == [running.name, "ESC-50-master"]
+
+
 def test_fetch_refuses_unverifiable_download(tmp_path, monkeypatch):
     archive = esc50_archive(tmp_path)
     record = RemoteArchive("ESC-50-master.zip", archive.as_uri(), "ESC-50-master")

@@ -17,6 +17,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -299,6 +300,27 @@ def _extract(path: Path, dest: Path, archive: RemoteArchive, hint: str) -> None:
         ) from exc
 
 
+_LEFTOVER_AGE_S = 24 * 3600  # younger ones may belong to a fetch still running
+
+
+def _remove_leftovers(folder: Path, archive: RemoteArchive) -> None:
+    """Remove the hidden download and scratch folder of a fetch that was killed (Ctrl-C and
+    errors clean up after themselves; SIGKILL or a crash cannot): a day old or more."""
+    now = time.time()
+    patterns = (f".{archive.filename}.*.part", f".{archive.extract_dir}.*")
+    for leftover in (p for pattern in patterns for p in folder.glob(pattern)):
+        try:
+            if now - leftover.lstat().st_mtime < _LEFTOVER_AGE_S:
+                continue
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+            logger.info("removed %s, left by an interrupted fetch", leftover)
+        except OSError:
+            pass  # another process removed it, or it is not ours to remove
+
+
 def _fetch_archive(
     name: str,
     layout: str,
@@ -322,6 +344,7 @@ def _fetch_archive(
         )
 
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder, archive)
     if local.is_file():
         logger.info("unpacking %s", local)
         part = local
