@@ -10,7 +10,7 @@ import os
 import re
 import zlib
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,8 @@ from skorch.hf import AccelerateMixin
 from skorch.history import History
 from skorch.utils import is_dataset, to_tensor
 
+from sklaudio._checks import is_int as _is_int
+from sklaudio._checks import is_real as _is_real
 from sklaudio._warnings import warn_user
 from sklaudio.callbacks import (
     CHECKPOINT_FILE,
@@ -212,16 +214,6 @@ def _other_clips(previous: str | None, current: str) -> bool:
 
 
 STAGES_EXPECTED = "a non-empty sequence of distinct stages in 1..4"
-
-
-def _is_int(value) -> bool:
-    """An integer parameter value; True and False are not (``embedding_dim=True`` is a slip)."""
-    return isinstance(value, Integral) and not isinstance(value, bool | np.bool_)
-
-
-def _is_real(value) -> bool:
-    """A number parameter value; True and False are not."""
-    return isinstance(value, Real) and not isinstance(value, bool | np.bool_)
 
 
 def _valid_stages(stages) -> bool:

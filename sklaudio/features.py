@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklaudio._checks import is_int, is_real
 from sklaudio._warnings import warn_user
 from sklaudio.io import (
     _ArrayOutputMixin,
@@ -142,7 +143,7 @@ class _Workspace:
 
 def _check_sizes(**sizes) -> None:
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
@@ -406,7 +407,7 @@ def mel_filterbank(
         ("n_fft", n_fft, Integral),
         ("n_mels", n_mels, Integral),
     ):
-        if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        if not (is_int(value) if kind is Integral else is_real(value)) or not value > 0:
             what = "number" if kind is Real else "integer"
             raise ValueError(f"{name} must be a positive {what}, got {value!r}")
     f_max = sample_rate / 2 if f_max is None else f_max
@@ -474,7 +475,7 @@ def log_mel_spectrogram(
     >>> log_mel_spectrogram(torch.zeros(3, 22050), 22050, n_mels=64).shape
     torch.Size([3, 64, 44])
     """
-    if isinstance(amin, bool) or not isinstance(amin, Real) or not amin > 0:
+    if not is_real(amin) or not amin > 0:
         raise ValueError(f"amin must be a number > 0 (the floor under the logarithm), got {amin!r}")
     power = power_spectrogram(x, n_fft, hop_length, win_length, window)
     fb = _mel_filterbank_cached(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral
 
 import torch
 from torch import nn
+
+from sklaudio._checks import is_int
 
 __all__ = ["SpectrogramAugment"]
 
@@ -55,7 +56,7 @@ class SpectrogramAugment(nn.Module):
                 where = "a finite number >= 0" if high == math.inf else f"in [0, {high}]"
                 raise ValueError(f"{name} must be {where}, got {value!r}")
         for name, value in (("n_time_masks", n_time_masks), ("n_freq_masks", n_freq_masks)):
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+            if not is_int(value) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         self.max_shift = max_shift
         self.gain_db = gain_db

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from numbers import Integral
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sklaudio._checks import is_int
 from sklaudio.nn._precision import at_least_float32, full_precision
 
 __all__ = [
@@ -114,9 +114,7 @@ class SpectrogramEncoder(nn.Module):
         statistics that a scaler later magnifies.
         """
         stages = tuple(stages)
-        if not stages or not all(
-            isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 4 for s in stages
-        ):
+        if not stages or not all(is_int(s) and 1 <= s <= 4 for s in stages):
             raise ValueError(f"stages must name stages 1 to 4 of the backbone, got {stages}")
         images, groups = self._groups(x)
         maps = self.backbone.stage_maps(images, last=max(stages))  # no later stage runs
@@ -283,7 +281,7 @@ class NPIDLoss(nn.Module):
         super().__init__()
         if loss not in ("nce", "softmax"):
             raise ValueError(f"loss must be 'nce' or 'softmax', got {loss!r}")
-        if isinstance(nce_k, bool) or not isinstance(nce_k, Integral) or nce_k < 1:
+        if not is_int(nce_k) or nce_k < 1:
             raise ValueError(f"nce_k must be a positive integer, got {nce_k!r}")
         if isinstance(nce_t, bool) or not 0 < nce_t < math.inf:
             raise ValueError(f"nce_t must be a finite positive number, got {nce_t!r}")
