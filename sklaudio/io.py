@@ -809,10 +809,12 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
             if err is not None
         ]
         if self.skipped_:
-            listing = "\n".join(f"  [{i}] {err}" for i, _, err in self.skipped_)
+            listing = "\n".join(f"  [{i}] {err}" for i, _, err in self.skipped_[:20])
+            if len(self.skipped_) > 20:
+                listing += f"\n  ... and {len(self.skipped_) - 20} more"
             warn_user(
                 f"AudioReader skipped {len(self.skipped_)} of {len(paths)} unreadable files "
-                f"(on_error='skip'):\n{listing}",
+                f"(on_error='skip'; all of them are in skipped_):\n{listing}",
             )
         kept = [i for i, (_, err) in enumerate(results) if err is None]
         if not kept:

@@ -253,6 +253,58 @@ def test_load_dcase2013_without_evaluation_set(tmp_path):
         load_dcase2013_scenes(tmp_path, subset="dev")
 
 
+def test_load_dcase2013_warns_about_a_file_that_is_not_a_scene(tmp_path):
+    build_dcase2013(tmp_path)
+    write_clip(tmp_path / "scenes_stereo" / "notes01.wav")
+    with pytest.warns(UserWarning, match=r"not named after one of the ten.*notes01.wav -> 'notes'"):
+        bunch = load_dcase2013_scenes(tmp_path, subset="development")
+    assert "notes" in bunch.target_names  # kept, not dropped: the warning says how to fix it
+
+
+def test_load_dcase2013_warns_about_a_scene_in_one_set_only(tmp_path):
+    build_dcase2013(tmp_path)
+    for path in (tmp_path / "scenes_stereo_testset").glob("park*.wav"):
+        path.unlink()
+    with pytest.warns(UserWarning, match=r"only the development set \(fold 1\) holds \['park'\]"):
+        bunch = load_dcase2013_scenes(tmp_path)
+    assert np.bincount(bunch.folds).tolist() == [0, 6, 4]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one set alone has nothing to compare with
+        load_dcase2013_scenes(tmp_path, subset="evaluation")
+
+
+def test_urbansound8k_missing_fold_folder_is_one_error_naming_it(tmp_path):
+    build_urbansound8k(tmp_path)
+    shutil.rmtree(tmp_path / "audio" / "fold3")
+    with pytest.raises(FileNotFoundError, match=r"lacks fold3 \(3 clips\).*on_error='skip'"):
+        load_urbansound8k(tmp_path)
+    with pytest.warns(UserWarning) as record:
+        bunch = load_urbansound8k(tmp_path, on_error="skip")
+    messages = [str(w.message) for w in record]
+    assert any("lacks fold3 (3 clips)" in m for m in messages)
+    assert len(bunch.skipped) == 3 and 3 not in bunch.folds
+    assert len(bunch.filenames) == 27
+
+
+def test_skipped_clips_warning_is_capped_and_counts_reasons(tmp_path):
+    build_urbansound8k(tmp_path)
+    for fold in range(1, 9):
+        shutil.rmtree(tmp_path / "audio" / f"fold{fold}")
+    with pytest.warns(UserWarning) as record:
+        bunch = load_urbansound8k(tmp_path, on_error="skip")
+    message = next(str(w.message) for w in record if "skipped 24 of 30" in str(w.message))
+    assert message.count("does not exist") == 20 + 1  # 20 listed, then the count
+    assert "... and 4 more (in all: 24 does not exist)" in message
+    assert len(bunch.skipped) == 24  # every one is kept in the bunch
+
+
+def test_urbansound8k_salience_outside_1_2_is_an_error(tmp_path):
+    build_urbansound8k(tmp_path)
+    _set_field(tmp_path / "metadata" / "UrbanSound8K.csv", 1, 4, "3")
+    with pytest.raises(ValueError, match=r"line 2: column 'salience' should be 1\.\.2, got 3"):
+        load_urbansound8k(tmp_path)
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_loader_missing_root_names_path_and_layout(tmp_path, layout):
     _, load = LAYOUTS[layout]

@@ -337,6 +337,20 @@ def test_paths_from_a_numpy_array_are_named_plainly(tmp_path):
     assert "np.str_" not in str(caught.value) and "missing.wav' does not exist" in str(caught.value)
 
 
+def test_audio_reader_skip_warning_lists_twenty_files_then_counts(clip_files, tmp_path):
+    bad = []
+    for i in range(23):
+        bad.append(tmp_path / f"broken{i:02d}.wav")
+        bad[-1].write_bytes(b"RIFF....garbage")
+    reader = AudioReader(sample_rate=8000, duration=1.0, on_error="skip")
+    with pytest.warns(UserWarning, match="skipped 23 of 24") as record:
+        reader.fit_transform([clip_files[0], *map(str, bad)])
+    message = str(record[0].message)
+    assert "broken19.wav" in message and "broken20.wav" not in message
+    assert message.endswith("... and 3 more")
+    assert len(reader.skipped_) == 23  # the attribute keeps every one
+
+
 def test_a_skip_warning_points_at_the_users_line_through_a_pipeline(tmp_path):
     from sklearn.pipeline import make_pipeline
 

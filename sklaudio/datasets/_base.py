@@ -193,6 +193,21 @@ def refuse_repeated_clips(filenames, folds, lines) -> None:
     )
 
 
+def skip_listing(skipped, limit: int = 20) -> str:
+    """The first ``limit`` ``(path, reason)`` pairs, one per line, then how many more there are
+    and how many share each reason: a warning about 900 clips stays readable."""
+    lines = [f"  {path}: {reason}" for path, reason in skipped[:limit]]
+    if len(skipped) > limit:
+        reasons: dict[str, int] = {}
+        for _, reason in skipped:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        counts = "; ".join(
+            f"{n} {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])
+        )
+        lines.append(f"  ... and {len(skipped) - limit} more (in all: {counts})")
+    return "\n".join(lines)
+
+
 def make_dataset_bunch(
     *,
     filenames: list[str],
@@ -244,9 +259,9 @@ def make_dataset_bunch(
         skipped.append((path, reason))
 
     if skipped:
-        listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
         warn_user(
-            f"skipped {len(skipped)} of {filenames.size} clips (on_error='skip'):\n{listing}",
+            f"skipped {len(skipped)} of {filenames.size} clips (on_error='skip'; all of them "
+            f"are in the returned bunch's skipped):\n{skip_listing(skipped)}",
         )
         if not keep.any():
             raise ValueError("every audio clip was skipped; see the warning for the reasons")
@@ -378,13 +393,10 @@ def check_corpus(bunch: Bunch, reader, chunk_size: int = 256) -> Bunch:
                     raise
         skipped += [(i + start, path, reason) for i, path, reason in reader.skipped_]
     if skipped:
-        listing = "\n".join(
-            f"  {path}: {_reason_only(path, reason)}" for _, path, reason in skipped[:20]
-        )
-        more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+        listing = skip_listing([(path, _reason_only(path, reason)) for _, path, reason in skipped])
         warn_user(
             f"check_corpus dropped {len(skipped)} of {len(files)} clips that cannot be "
-            f"decoded (listed in the returned bunch's skipped):\n{listing}{more}"
+            f"decoded (listed in the returned bunch's skipped):\n{listing}"
         )
     return _drop_clips(bunch, skipped)
 

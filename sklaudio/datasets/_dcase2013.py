@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sklearn.utils import Bunch
 
-from sklaudio.datasets._base import make_dataset_bunch, require_directory
+from sklaudio._warnings import warn_user
+from sklaudio.datasets._base import check_on_error, make_dataset_bunch, require_directory
 
 __all__ = ["load_dcase2013_scenes"]
 
@@ -51,6 +52,18 @@ _SUBSET_ARCHIVE = {
     "https://archive.org/details/dcase2013_scene_classification_testset",
 }
 _SUBSETS = ("all", "development", "evaluation")
+DCASE2013_SCENES = (
+    "bus",
+    "busystreet",
+    "office",
+    "openairmarket",
+    "park",
+    "quietstreet",
+    "restaurant",
+    "supermarket",
+    "tube",
+    "tubestation",
+)
 _SCENE_LABEL = re.compile(r"^(?:test_)?([a-z]+)", re.IGNORECASE)
 
 
@@ -70,6 +83,35 @@ def _find_subset(root: Path, subset: str) -> Path | None:
             folder = folder / name
         return folder
     return None
+
+
+def _check_scenes(paths, labels, folds, subset: str) -> None:
+    """Warn about a recording whose name is not one of the ten scenes (a stray
+    ``notes.wav`` would be an eleventh class) and, with both sets, about a scene that only
+    one set holds (it is tested without being trained on, or the other way round)."""
+    unknown = [(p, label) for p, label in zip(paths, labels) if label not in DCASE2013_SCENES]
+    if unknown:
+        shown = ", ".join(f"{os.path.basename(p)} -> {label!r}" for p, label in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        warn_user(
+            f"{len(unknown)} recording(s) are not named after one of the ten DCASE 2013 "
+            f"scenes {list(DCASE2013_SCENES)} and become classes of their own: "
+            f"{shown}{more}. Rename or remove them if they are not scenes"
+        )
+    if subset != "all":
+        return
+    by_set = {fold: {label for label, f in zip(labels, folds) if f == fold} for fold in (1, 2)}
+    only_dev, only_eval = by_set[1] - by_set[2], by_set[2] - by_set[1]
+    if only_dev or only_eval:
+        sides = []
+        if only_dev:
+            sides.append(f"only the development set (fold 1) holds {sorted(only_dev)}")
+        if only_eval:
+            sides.append(f"only the evaluation set (fold 2) holds {sorted(only_eval)}")
+        warn_user(
+            f"the two DCASE 2013 sets do not hold the same scenes: {'; '.join(sides)}. A "
+            "scene missing from one set is never trained on when the other is the test fold"
+        )
 
 
 def load_dcase2013_scenes(
@@ -123,6 +165,13 @@ def load_dcase2013_scenes(
         DESCR : str
             Description, citation and license.
 
+    Warns
+    -----
+    UserWarning
+        When a file name does not start with one of the ten scenes (``notes.wav``
+        would become a class of its own), and, with ``subset='all'``, when a
+        scene is in one set only (never trained on when the other is tested).
+
     References
     ----------
     .. [1] D. Stowell, D. Giannoulis, E. Benetos, M. Lagrange and M. D. Plumbley,
@@ -144,6 +193,7 @@ def load_dcase2013_scenes(
     """
     if subset not in _SUBSETS:
         raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}")
+    check_on_error(on_error)
     root = require_directory(root, "DCASE 2013 scenes root", DCASE2013_SCENES_LAYOUT)
     wanted = ("development", "evaluation") if subset == "all" else (subset,)
 
@@ -181,6 +231,7 @@ def load_dcase2013_scenes(
             labels.append(match.group(1).lower())
             folds.append(_SUBSET_FOLD[name])
 
+    _check_scenes(paths, labels, folds, subset)
     target_names = sorted(set(labels))
     class_id = {label: i for i, label in enumerate(target_names)}
     return make_dataset_bunch(

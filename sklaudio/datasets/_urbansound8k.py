@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 from sklearn.utils import Bunch
 
+from sklaudio._warnings import warn_user
 from sklaudio.datasets._base import (
+    check_on_error,
     class_names_by_id,
     make_dataset_bunch,
     parse_int,
@@ -45,6 +48,28 @@ URBANSOUND8K_LAYOUT = """\
 _COLUMNS = ("slice_file_name", "fsID", "salience", "fold", "classID", "class")
 
 
+def _check_fold_folders(audio_dir, folds, on_error: str) -> None:
+    """A fold folder left out of a copy is one error (or one warning) naming it, not
+    hundreds of missing clips: ``audio/fold3`` holds about 900."""
+    listed = np.bincount(np.asarray(folds, dtype=np.int64), minlength=11)
+    missing = [f for f in range(1, 11) if listed[f] and not (audio_dir / f"fold{f}").is_dir()]
+    if not missing:
+        return
+    folders = ", ".join(f"fold{f} ({listed[f]} clips)" for f in missing)
+    present = sorted(p.name for p in audio_dir.iterdir() if p.is_dir())
+    message = (
+        f"the UrbanSound8K audio folder {os.fspath(audio_dir)!r} lacks {folders}, which "
+        f"the metadata lists; it holds {present}"
+    )
+    if on_error == "raise":
+        raise FileNotFoundError(
+            f"{message}. Unpack the whole archive, or pass on_error='skip' to leave "
+            f"{'that fold' if len(missing) == 1 else 'those folds'} out; expected this "
+            f"layout:\n{URBANSOUND8K_LAYOUT}"
+        )
+    warn_user(f"{message}; on_error='skip' leaves out every clip of {folders}")
+
+
 def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
     """Load a local copy of UrbanSound8K, 8732 urban sound excerpts of 10 classes.
 
@@ -60,7 +85,9 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
         What to do with a clip that is missing, empty or has no readable audio
         header (files are checked, never decoded). ``'raise'`` stops at the
         first one and names it; ``'skip'`` drops it from every array, warns with
-        the list and records it in ``skipped``.
+        the list and records it in ``skipped``. A whole ``audio/fold{k}`` folder
+        that the metadata lists but the copy lacks is named in one error (or,
+        with ``'skip'``, one more warning).
 
     Returns
     -------
@@ -106,6 +133,7 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
     >>> us8k.target_names, us8k.folds.tolist()
     (['air_conditioner'], [3])
     """
+    check_on_error(on_error)
     root = require_directory(root, "UrbanSound8K root", URBANSOUND8K_LAYOUT)
     csv_path = root / "metadata" / "UrbanSound8K.csv"
     rows = read_index_csv(csv_path, _COLUMNS, URBANSOUND8K_LAYOUT)
@@ -117,7 +145,8 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
         filenames.append(os.fspath(audio_dir / f"fold{fold}" / row["slice_file_name"]))
         folds.append(fold)
         target.append(parse_int(row, "classID", csv_path, line))
-        salience.append(parse_int(row, "salience", csv_path, line))
+        salience.append(parse_int(row, "salience", csv_path, line, valid=range(1, 3)))
+    _check_fold_folders(audio_dir, folds, on_error)
     # the path holds the fold: a clip listed in two folds has two paths, one name
     refuse_repeated_clips(
         [row["slice_file_name"] for _, row in rows], folds, [line for line, _ in rows]
