@@ -597,6 +597,23 @@ def test_fetch_esc50_and_esc10_from_archive(tmp_path, monkeypatch, kind):
     assert len(esc10.filenames) == 15
 
 
+def test_fetch_says_what_it_does_with_a_progress_bar(tmp_path, monkeypatch, capsys):
+    archive = esc50_archive(tmp_path)
+    register_esc50(monkeypatch, archive)
+    fetch_esc50(tmp_path / "quiet", verbose=False)
+    assert capsys.readouterr().err == ""
+    fetch_esc50(tmp_path / "cache")
+    err = capsys.readouterr().err
+    size = archive.stat().st_size
+    assert "sklaudio: downloading file://" in err
+    assert "ESC-50-master.zip" in err and "100%" in err  # the bar knows the total
+    assert f"{size / 1024:.1f}k" in err.lower() or f"{size / 1024:.0f}k" in err.lower()
+    assert "checking the checksum" in err and "unpacking ESC-50-master.zip" in err
+    assert f"cached in {tmp_path / 'cache' / 'esc50' / 'ESC-50-master'}" in err
+    fetch_esc50(tmp_path / "cache")  # cached: not a word
+    assert capsys.readouterr().err == ""
+
+
 def test_fetch_urbansound8k_tar(tmp_path, monkeypatch):
     source = tmp_path / "upstream" / "UrbanSound8K"
     expected = build_urbansound8k(source)

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tarfile
 import tempfile
 import time
@@ -22,6 +23,7 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -141,7 +143,33 @@ def _manual_copy_hint(archive: RemoteArchive, target: Path, layout: str) -> str:
     )
 
 
-def _download(archive: RemoteArchive, folder: Path, target: Path, layout: str) -> Path:
+def _say(verbose, message: str) -> None:
+    if verbose:
+        print(f"sklaudio: {message}", file=sys.stderr, flush=True)
+
+
+def _download_bar(verbose, total: str | None, name: str):
+    """A tqdm bar of bytes on stderr (the total is the server's Content-Length), or
+    ``None`` when quiet."""
+    if not verbose:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=int(total) if total is not None and total.isdigit() else None,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=name,
+        file=sys.stderr,
+        leave=True,
+        dynamic_ncols=True,
+    )
+
+
+def _download(
+    archive: RemoteArchive, folder: Path, target: Path, layout: str, verbose=False
+) -> Path:
     """Stream ``archive.url`` into a hidden temporary file in ``folder``."""
     fd, part = tempfile.mkstemp(prefix=f".{archive.filename}.", suffix=".part", dir=folder)
     part = Path(part)
@@ -158,7 +186,8 @@ def _download(archive: RemoteArchive, folder: Path, target: Path, layout: str) -
             ) from exc
         expected = response.headers.get("Content-Length")
         received = 0
-        with response, os.fdopen(fd, "wb") as out:
+        bar = _download_bar(verbose, expected, archive.filename)
+        with response, os.fdopen(fd, "wb") as out, bar if bar is not None else nullcontext():
             fd = None
             while True:
                 try:
@@ -172,6 +201,8 @@ def _download(archive: RemoteArchive, folder: Path, target: Path, layout: str) -
                     break
                 out.write(chunk)
                 received += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
         if expected is not None and expected.isdigit() and received != int(expected):
             raise OSError(
                 f"the download of {archive.url} stopped at {received} of {expected} bytes; "
@@ -327,6 +358,7 @@ def _fetch_archive(
     data_home=None,
     download_if_missing: bool = True,
     verify: bool = True,
+    verbose=False,
 ) -> Path:
     """Return the cached copy of ``ARCHIVES[name]``, downloading it when allowed."""
     archive = ARCHIVES[name]
@@ -347,13 +379,18 @@ def _fetch_archive(
     _remove_leftovers(folder, archive)
     if local.is_file():
         logger.info("unpacking %s", local)
+        _say(verbose, f"found {os.fspath(local)}; verifying and unpacking it")
         part = local
     else:
         logger.info("downloading %s to %s", archive.url, folder)
-        part = _download(archive, folder, target, layout)
+        _say(verbose, f"downloading {archive.url} into {os.fspath(folder)} (once)")
+        part = _download(archive, folder, target, layout, verbose)
     scratch = Path(tempfile.mkdtemp(prefix=f".{archive.extract_dir}.", dir=folder))
     try:
+        if verify:
+            _say(verbose, f"checking the checksum of {archive.filename}")
         _verify(part, archive, verify, hint, None if part != local else repr(os.fspath(local)))
+        _say(verbose, f"unpacking {archive.filename} ({_size(part)})")
         _extract(part, scratch, archive, hint)
         extracted = scratch / archive.extract_dir
         if not extracted.is_dir():
@@ -376,7 +413,17 @@ def _fetch_archive(
         if part != local:
             part.unlink(missing_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)
+    _say(verbose, f"cached in {os.fspath(target)}")
     return target
+
+
+def _size(path: Path) -> str:
+    n = path.stat().st_size
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
 
 
 def fetch_esc50(
@@ -385,6 +432,7 @@ def fetch_esc50(
     *,
     verify: bool = True,
     on_error: str = "raise",
+    verbose: bool = True,
 ) -> Bunch:
     """Load ESC-50, downloading, verifying and caching it on first use (~600 MB).
 
@@ -402,6 +450,10 @@ def fetch_esc50(
     on_error : {'raise', 'skip'}, default='raise'
         Passed to the loader: what to do with a clip that is missing or has
         no readable audio header.
+    verbose : bool, default=True
+        On the first call, say on stderr what is downloaded, verified and
+        unpacked, with a progress bar of the download. A cached copy is read
+        without a word either way.
 
     Returns
     -------
@@ -430,7 +482,7 @@ def fetch_esc50(
     FileNotFoundError: '.../esc50/ESC-50-master' does not exist and download_if_missing=False; ...
     """
     check_on_error(on_error)
-    root = _fetch_archive("esc50", ESC50_LAYOUT, data_home, download_if_missing, verify)
+    root = _fetch_archive("esc50", ESC50_LAYOUT, data_home, download_if_missing, verify, verbose)
     return load_esc50(root, on_error=on_error)
 
 
@@ -440,6 +492,7 @@ def fetch_esc10(
     *,
     verify: bool = True,
     on_error: str = "raise",
+    verbose: bool = True,
 ) -> Bunch:
     """Load ESC-10, the 10-class subset of ESC-50, fetching ESC-50 on first use.
 
@@ -461,6 +514,10 @@ def fetch_esc10(
     on_error : {'raise', 'skip'}, default='raise'
         Passed to the loader: what to do with a clip that is missing or has
         no readable audio header.
+    verbose : bool, default=True
+        On the first call, say on stderr what is downloaded, verified and
+        unpacked, with a progress bar of the download. A cached copy is read
+        without a word either way.
 
     Returns
     -------
@@ -489,7 +546,7 @@ def fetch_esc10(
     FileNotFoundError: '.../esc50/ESC-50-master' does not exist and download_if_missing=False; ...
     """
     check_on_error(on_error)
-    root = _fetch_archive("esc50", ESC50_LAYOUT, data_home, download_if_missing, verify)
+    root = _fetch_archive("esc50", ESC50_LAYOUT, data_home, download_if_missing, verify, verbose)
     return load_esc10(root, on_error=on_error)
 
 
@@ -499,6 +556,7 @@ def fetch_urbansound8k(
     *,
     verify: bool = True,
     on_error: str = "raise",
+    verbose: bool = True,
 ) -> Bunch:
     """Load UrbanSound8K, downloading, verifying and caching it on first use (~6 GB).
 
@@ -516,6 +574,10 @@ def fetch_urbansound8k(
     on_error : {'raise', 'skip'}, default='raise'
         Passed to the loader: what to do with a clip that is missing or has
         no readable audio header.
+    verbose : bool, default=True
+        On the first call, say on stderr what is downloaded, verified and
+        unpacked, with a progress bar of the download. A cached copy is read
+        without a word either way.
 
     Returns
     -------
@@ -545,6 +607,6 @@ def fetch_urbansound8k(
     """
     check_on_error(on_error)
     root = _fetch_archive(
-        "urbansound8k", URBANSOUND8K_LAYOUT, data_home, download_if_missing, verify
+        "urbansound8k", URBANSOUND8K_LAYOUT, data_home, download_if_missing, verify, verbose
     )
     return load_urbansound8k(root, on_error=on_error)
