@@ -6,8 +6,11 @@ import contextlib
 import inspect
 import json
 import math
+import multiprocessing
 import os
 import re
+import sys
+import warnings
 import zlib
 from collections.abc import Sequence
 from numbers import Integral
@@ -22,7 +25,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import unpack_data
+from skorch.dataset import Dataset, unpack_data
 from skorch.hf import AccelerateMixin
 from skorch.history import History
 from skorch.utils import is_dataset, to_tensor
@@ -231,6 +234,56 @@ def _bare(module):
     """The module inside a DistributedDataParallel wrapper (what the accelerator prepared)."""
     wrapped = isinstance(module, torch.nn.parallel.DistributedDataParallel)
     return module.module if wrapped else module
+
+
+def _read_only(a) -> bool:
+    return isinstance(a, np.ndarray) and not a.flags.writeable
+
+
+class _ReadOnlyRows(Dataset):
+    """skorch's Dataset over a read-only array (``np.load(mmap_mode='r')``, a joblib
+    memmap in a worker): each row is copied as it is read, so torch never wraps read-only
+    memory (its "not writable ... undefined behavior" warning) and the array is never
+    copied whole."""
+
+    def transform(self, X, y):
+        X, y = super().transform(X, y)
+        return tuple(np.array(a) if _read_only(a) else a for a in (X, y))
+
+
+class _SequenceDataset(torch.utils.data.Dataset):
+    """AFP's training sequences of all clips, ``(n, n_sequences, ...)`` flattened to one
+    index without a copy: item ``k`` is ``(sequence, 0)`` (a DataLoader stacks a batch of
+    them, skorch reads ``(X, y)``); a slice is the stacked sequences (for ``transform``)."""
+
+    def __init__(self, sequences: torch.Tensor):
+        self.sequences = sequences
+        self.per_clip = sequences.shape[1]
+
+    def __len__(self) -> int:
+        return self.sequences.shape[0] * self.per_clip
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            k = torch.arange(len(self))[index]
+            return self.sequences[k // self.per_clip, k % self.per_clip]
+        clip, j = divmod(int(index), self.per_clip)
+        return self.sequences[clip, j].contiguous(), 0.0
+
+
+def _loader_context():
+    """The start method for DataLoader workers: ``None`` (torch's default) except inside a
+    joblib (loky) worker, as ``cross_val_score(n_jobs=2)`` runs a fit. There the default
+    start method is ``'loky'``, whose processes a DataLoader cannot start, and a spawned
+    child cannot restore it (``cannot find context for 'loky'``): fork where the platform
+    forks by default, else loky's own context, whose processes start on every platform."""
+    if multiprocessing.get_start_method(allow_none=True) != "loky":
+        return None
+    if sys.platform.startswith("linux") and sys.version_info < (3, 14):
+        return "fork"
+    from joblib.externals.loky.backend.context import get_context
+
+    return get_context("loky")
 
 
 class _TorchNetMixin(AccelerateMixin):
@@ -1066,6 +1119,8 @@ class _TorchNetMixin(AccelerateMixin):
     def get_dataset(self, X, y=None):
         reader = self._frontend_steps()[0]
         if reader is None or is_dataset(X):
+            if self.dataset is Dataset and any(_read_only(a) for a in (X, y)):
+                return _ReadOnlyRows(X, y, **self.get_params_for("dataset"))
             return super().get_dataset(X, y)
         return AudioFileDataset(X, reader, y=y, shape=self.input_shape_)
 
@@ -1077,6 +1132,8 @@ class _TorchNetMixin(AccelerateMixin):
             batch_size = params.get("batch_size", self.batch_size)
             if isinstance(batch_size, np.integer):
                 params["batch_size"] = int(batch_size)
+            if params.get("num_workers") and params.get("multiprocessing_context") is None:
+                params["multiprocessing_context"] = _loader_context()
         return params
 
     def get_iterator(self, dataset, training=False):
@@ -1870,29 +1927,54 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
 
     def _clip_sequences(self, x: torch.Tensor) -> torch.Tensor:
         """Clips (waveforms with a frontend, else spectrograms) → their training sequences
-        ``(n, n_sequences, n_context + 1, n_mels, frame_steps)``, on ``x``'s device."""
-        from sklaudio.features import frame_sequences
+        ``(n, n_sequences, n_context + 1, n_mels, frame_steps)``, on ``x``'s device: a
+        strided view of the spectrograms (a sequence overlaps the next by three frames),
+        copied only by whoever indexes it."""
+        return self._frame(self._spectrograms(x))
 
+    def _spectrograms(self, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """One-channel spectrograms ``(n, 1, n_mels, steps)`` of clips; ``chunk`` clips go
+        through the front end at a time (its STFT holds several times their size)."""
         with torch.no_grad():
             frontend = self._frontend_fn()
-            spec = x if frontend is None else frontend(x.float())
-            if spec.shape[1] != 1:
-                raise ValueError(
-                    f"AFPPairLossEmbedder reads one-channel (mono) spectrograms, got "
-                    f"{spec.shape[1]} channels; use AudioReader(mono=True) and kind='log_mel'"
+            if frontend is None:
+                spec = x
+            elif chunk is None or len(x) <= chunk:
+                spec = frontend(x.float())
+            else:
+                spec = torch.cat(
+                    [frontend(x[i : i + chunk].float()) for i in range(0, len(x), chunk)]
                 )
-            return frame_sequences(
-                spec[:, 0], self.frame_steps_, self.hop_steps_, self.n_context + 1, short=self.short
+        if spec.shape[1] != 1:
+            raise ValueError(
+                f"AFPPairLossEmbedder reads one-channel (mono) spectrograms, got "
+                f"{spec.shape[1]} channels; use AudioReader(mono=True) and kind='log_mel'"
             )
+        return spec
 
-    def _sequences(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """All training sequences of all clips, and the clip each comes from."""
-        seq = self._clip_sequences(torch.from_numpy(X))
+    def _frame(self, spec: torch.Tensor) -> torch.Tensor:
+        from sklaudio.features import frame_sequences
+
+        return frame_sequences(
+            spec[:, 0], self.frame_steps_, self.hop_steps_, self.n_context + 1, short=self.short
+        )
+
+    def _sequences(self, X) -> tuple[_SequenceDataset, np.ndarray]:
+        """All training sequences of all clips, and the clip each comes from.
+
+        The sequences are a view of the spectrograms, not a copy: with a hop of a
+        quarter frame, the four frames of every sequence would hold each spectrogram
+        step about 16 times (1 GB of 30 s scenes would need 16 GB).
+        """
+        with warnings.catch_warnings():  # a read-only array (np.load(mmap_mode='r'), a
+            # joblib memmap): it is only ever read here
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            x = torch.from_numpy(X)
+        seq = self._frame(self._spectrograms(x, chunk=max(int(self.batch_size), 64)))
         n, n_seq = seq.shape[:2]
-        clips = np.repeat(np.arange(n), n_seq)
-        return seq.reshape(n * n_seq, *seq.shape[2:]).numpy(), clips
+        return _SequenceDataset(seq), np.repeat(np.arange(n), n_seq)
 
-    def _training_items(self, X) -> np.ndarray:
+    def _training_items(self, X):
         """What the DataLoader iterates: every clip's sequences, or the paths when streaming
         (then a batch holds whole clips, cut into sequences by ``train_step_single``)."""
         return X if self._streaming else self._sequences(X)[0]
@@ -2017,7 +2099,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         )
         codes = []
         for start in range(0, len(sequences), self.batch_size):
-            context = sequences[start : start + self.batch_size, : self.n_context]
+            context = sequences[start : start + self.batch_size][:, : self.n_context]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 codes.append(self.module_.encode(context.to(self.device)).float().cpu())
         feats = self.module_.features(torch.cat(codes))
@@ -2049,7 +2131,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
                     feats.append(clip_feats.view(n, n_seq, -1).mean(dim=1))
                 return torch.cat(feats).numpy()
             sequences, clips = self._sequences(X)
-            feats = self._sequence_features(torch.from_numpy(sequences)).numpy()
+            feats = self._sequence_features(sequences).numpy()
         out = np.zeros((len(X), feats.shape[1]), dtype=np.float32)
         np.add.at(out, clips, feats)
         counts = np.bincount(clips, minlength=len(X))[:, None].astype(np.float32)

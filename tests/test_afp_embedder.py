@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -47,6 +48,29 @@ def test_two_phases_and_distribution_output(spectrograms):
     ]
     with pytest.raises(ValueError, match="output must be 'distribution' or 'code'"):
         afp.set_params(output="stats").transform(spectrograms)
+
+
+def test_training_sequences_are_a_view_of_the_spectrograms_not_a_copy(spectrograms, tmp_path):
+    # four overlapping frames per sequence at a quarter-frame hop: a copy would hold every
+    # spectrogram step ~16 times (1 GB of 30 s scenes -> 16 GB)
+    afp = AFPPairLossEmbedder(**TINY).fit(spectrograms)
+    dataset, clips = afp._sequences(spectrograms)
+    n_seq = afp.sequences_per_clip_
+    assert len(dataset) == len(clips) == 8 * n_seq and n_seq > 1
+    base = dataset.sequences
+    assert base.untyped_storage().data_ptr() == spectrograms.ctypes.data  # shares memory
+    x, y = dataset[n_seq + 1]  # clip 1, its second sequence
+    for f in range(4):  # its frames start 2 steps later each (frame 8 steps, hop 2)
+        np.testing.assert_array_equal(x[f].numpy(), spectrograms[1, 0, :, 2 + 2 * f : 10 + 2 * f])
+    assert y == 0.0
+    np.testing.assert_array_equal(dataset[n_seq : n_seq + 2][1].numpy(), x.numpy())
+    # a read-only memory map trains and embeds without torch's not-writable warning
+    np.save(tmp_path / "x.npy", spectrograms)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = AFPPairLossEmbedder(**TINY).fit(mapped).transform(mapped)
+    np.testing.assert_array_equal(Z, afp.transform(spectrograms))
 
 
 def test_clips_of_another_length_than_fit_are_embedded(spectrograms):

@@ -59,6 +59,24 @@ def test_training_lowers_the_loss(spectrograms):
     assert losses[-1] < losses[0]
 
 
+def test_read_only_memory_map_trains_without_a_copy_warning(spectrograms, tmp_path):
+    # np.load(mmap_mode='r') and joblib's memmaps in workers are read-only: torch warned
+    # "not writable ... undefined behavior" on every batch
+    from sklaudio.classifiers import FineTunedClassifier
+
+    np.save(tmp_path / "x.npy", spectrograms)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    labels = np.arange(len(spectrograms)) % 2
+    labels.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = NPIDEmbedder(**TINY).fit(mapped).transform(mapped)
+        FineTunedClassifier(backbone="esresnet_tiny", max_epochs=1, batch_size=8).fit(
+            mapped, labels
+        )
+    np.testing.assert_array_equal(Z, NPIDEmbedder(**TINY).fit(spectrograms).transform(spectrograms))
+
+
 def test_frontend_on_waveforms(sounds):
     front = SpectrogramTransformer(
         "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=16

@@ -67,6 +67,40 @@ def test_streaming_fit_equals_fitting_on_decoded_waveforms(sounds):
     )
 
 
+def _fit_streaming_with_loader_workers(paths):
+    emb = _npid(_frontend(), iterator_train__num_workers=1)
+    return emb.set_params(iterator_valid__num_workers=1).fit_transform(paths)
+
+
+def test_loader_workers_start_inside_a_joblib_worker(sounds):
+    # cross_val_score(n_jobs=2) fits in loky workers, whose default start method a
+    # DataLoader could not use ('Process' object has no attribute 'env')
+    from joblib import Parallel, delayed
+
+    (in_worker,) = Parallel(n_jobs=2)(
+        delayed(_fit_streaming_with_loader_workers)(sounds.filenames) for _ in range(1)
+    )
+    # the worker runs torch on fewer threads (loky shares the cores out): float rounding
+    here = _fit_streaming_with_loader_workers(sounds.filenames)
+    assert in_worker.shape == here.shape == (len(sounds.filenames), 8)
+    np.testing.assert_allclose(in_worker, here, atol=0.02)
+
+
+def test_loader_context_outside_and_inside_loky(monkeypatch):
+    import multiprocessing
+
+    from sklaudio.embedders import _loader_context
+
+    assert _loader_context() is None  # torch's default outside joblib
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none=False: "loky")
+    monkeypatch.setattr("sys.platform", "darwin")
+    context = _loader_context()
+    assert context.get_start_method() == "loky" and hasattr(context, "Process")
+    emb = _npid(_frontend(), iterator_train__num_workers=2)
+    assert emb.get_params_for("iterator_train")["multiprocessing_context"] is context
+    assert "multiprocessing_context" not in emb.get_params()  # not stored as a parameter
+
+
 def test_classifier_streams_with_the_embedders_frontend_and_a_validation_fold(sounds):
     paths, labels = sounds.filenames, np.asarray(sounds.target_names)[sounds.target]
     npid = _npid(_frontend()).fit(paths)
