@@ -54,5 +54,9 @@ def cluster_accuracy(y_true, y_pred) -> float:
     return float(counts[rows, cols].sum() / y_true.shape[0])
 
 
-#: ``scoring=`` object for clustering estimators whose ``predict`` gives cluster ids.
+#: ``scoring=`` object for clustering estimators whose ``predict`` gives cluster ids: the
+#: :func:`cluster_accuracy` of the held-out clips, e.g.
+#: ``cross_val_score(make_pipeline(FrozenEstimator(embedder), KMeans(10)), X, y,
+#: cv=PredefinedSplit(folds), scoring=cluster_accuracy_scorer)`` (k-means is fitted on the
+#: training folds; ``sklaudio evaluate --protocol cluster`` clusters each test fold itself).
 cluster_accuracy_scorer = make_scorer(cluster_accuracy)

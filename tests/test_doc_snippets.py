@@ -33,7 +33,7 @@ SHELL_START = ("pip ", "sklaudio ", "python -m ", "accelerate ", "torchrun ", "t
 # A block is skipped when it contains the marker; everything else runs unchanged.
 SKIP = {
     "README.md": {
-        "max_epochs=60": "pre-trains NPID for 60 epochs in each of 5 folds (minutes on 2 cores)",
+        "FrozenEstimator(embedder)": "pre-trains NPID for 200 epochs (~25 s on 2 cores)",
         "FineTunedClassifier(embedder=embedder": (
             "uses NPIDEmbedder, imported by the (skipped) snippet before it"
         ),
@@ -53,7 +53,7 @@ SKIP = {
         'save(emb, "npid.pt")': "needs the model of the (skipped) snippet before it",
     },
     "docs/scaling.rst": {
-        'device="cuda"': "needs a CUDA GPU",
+        'backbone="esresnet50"': "pre-trains ESResNet-50 (a GPU run)",
         "Accelerator(": "a script for accelerate launch / torchrun on several GPUs",
         'Client("scheduler-address:8786")': "needs a running dask scheduler",
         "SLURMCluster": "needs dask-jobqueue / dask-kubernetes and a batch system",
