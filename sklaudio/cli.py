@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,17 @@ def _demo(args) -> int:
     from sklaudio.io import AudioReader
 
     say = (lambda *a: None) if args.quiet else print
+    if args.n_classes < 2:
+        raise ValueError("--n-classes must be at least 2: one class leaves nothing to classify")
+    if args.n_samples < args.n_classes:
+        raise ValueError(
+            f"--n-samples {args.n_samples} is fewer than --n-classes {args.n_classes}: every "
+            "class needs a clip"
+        )
+    if args.n_folds > args.n_samples:
+        raise ValueError(
+            f"--n-folds {args.n_folds} is more than the {args.n_samples} clips (--n-samples)"
+        )
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sklaudio-demo-") as directory:
         sounds = make_sounds(
@@ -63,6 +77,7 @@ def _demo(args) -> int:
         verbose=0 if args.quiet else 1,
     )
     embeddings = embedder.fit_transform(spectrograms)
+    _stop_if_interrupted()
     npid_scores = cross_val_score(
         WeightedKNeighborsClassifier(n_neighbors=5), embeddings, sounds.target, cv=cv
     )
@@ -79,7 +94,7 @@ def _demo(args) -> int:
         say(f"{fold:>6}  {a:>13.3f}  {b:>10.3f}")
     say(
         f"{'mean':>6}  {floor_scores.mean():>13.3f}  {npid_scores.mean():>10.3f}   "
-        f"(chance {1 / args.n_classes:.3f}; {time.perf_counter() - start:.0f} s)"
+        f"(chance {1 / args.n_classes:.3f}; the demo took {time.perf_counter() - start:.0f} s)"
     )
     return 0
 
@@ -200,6 +215,41 @@ def _output_path(path, flag: str, figure: bool = False) -> Path | None:
     return path
 
 
+def _writable_folder(folder: Path, flag: str, path) -> None:
+    """Fail now, not after hours of training, when nothing can be written in ``folder``."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".sklaudio-check-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{flag} {path}: cannot write in {folder} ({exc.strerror})") from None
+
+
+def _is_model_file(path: Path) -> bool:
+    """Whether ``path`` is a file torch saved (a zip holding ``data.pkl``), as models are."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _model_output_path(path) -> Path:
+    """``pretrain --out``: a new file, or a model file to replace, never a folder or another
+    kind of file (an audio file given by mistake would be lost), checked before training."""
+    out = _output_path(path, "--out")
+    if out.is_dir():
+        raise ValueError(
+            f"--out {path} is a folder; give the model file's name, like {path}/model.pt"
+        )
+    if out.exists() and not _is_model_file(out):
+        raise ValueError(
+            f"--out {path} exists and is not a model file; it would be overwritten. Remove it "
+            "or choose another name"
+        )
+    _writable_folder(out.parent, "--out", path)
+    return out
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -218,13 +268,33 @@ WORKERS_HELP = (
 )
 
 
-def _load_corpus(name: str, root: str, on_error: str = "raise", n_folds: int | None = None):
+def _load_corpus(
+    name: str, root: str, on_error: str = "raise", n_folds: int | None = None, labelled=True
+):
     from sklaudio import datasets
 
     if n_folds is not None and name != "folder":
         raise ValueError(f"--n-folds is for --dataset folder; {name} has official folds")
     extra = {"n_folds": n_folds} if n_folds is not None else {}
+    if name == "folder" and not labelled:  # pre-training: every file, no folds to make
+        extra["labelled"] = False
     return getattr(datasets, CORPORA[name])(root, on_error=on_error, **extra)
+
+
+def _pooled_once(corpus, name, root, seen: dict, say) -> dict:
+    """Leave out of ``corpus`` (in place) the files an earlier pooled corpus already holds
+    (the same folder twice, ESC-10 beside ESC-50, a link), saying how many: each file is
+    trained on once. Returns this corpus' files, by their real path."""
+    real = [os.path.realpath(f) for f in corpus.filenames]
+    again = np.array([r in seen for r in real], dtype=bool)
+    if again.any():
+        first = seen[real[int(np.argmax(again))]]
+        say(
+            f"note: {int(again.sum())} of the {len(real)} files of {name} at {root} were "
+            f"already pooled (from {first}); each file is used once"
+        )
+        corpus.filenames = corpus.filenames[~again]
+    return {r: f"{name} at {root}" for r, a in zip(real, again) if not a}
 
 
 def _say(args):
@@ -303,6 +373,11 @@ def _load_model(args):
             "AFPPairLossEmbedder)"
         )
     if getattr(args, "workers", None) is not None:  # a saved model keeps its pre-training's
+        if not hasattr(getattr(model, "frontend", None), "steps"):
+            _say(args)(
+                "note: --workers is for a model made with pretrain --stream; this one reads "
+                "decoded clips, so --workers is not used"
+            )
         model.set_params(iterator_valid__num_workers=args.workers)
     if args.output is not None:
         if "output" not in model.get_params():
@@ -322,12 +397,14 @@ def _say_reading_changes(args, name, files, reader):
     passed over (the reader reports such files itself)."""
     import soundfile as sf
 
+    from sklaudio.io import _sf_path
+
     if args.quiet or len(files) == 0:
         return
     infos = []
     for f in files:
         try:
-            info = sf.info(f)
+            info = sf.info(_sf_path(f))
         except (RuntimeError, OSError):
             continue
         if info.frames > 0:  # a file without samples is refused by the reader, not padded
@@ -435,7 +512,11 @@ def _pretrain(args) -> int:
         **stft,
     )
     # settings that cannot work fail now, before the corpus is decoded
-    out_path = _output_path(args.out, "--out")
+    out_path = _model_output_path(args.out)
+    if args.workers and not args.stream:
+        raise ValueError(
+            "--workers sets the processes that decode files with --stream; add --stream"
+        )
     _resolve_method_flags(args)
     if args.method == "afp" and args.features != "log_mel":
         raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
@@ -444,12 +525,15 @@ def _pretrain(args) -> int:
     _check_device_available(args.device)
     silence = np.zeros((1, reader.n_samples_out), dtype=np.float32)
     clone(frontend).set_params(device="cpu").fit(silence)
-    clips = []
+    clips, seen = [], {}
     for name, root in zip(args.dataset, args.root):
         with warnings.catch_warnings():  # folds play no part in pre-training
             warnings.filterwarnings("ignore", message=".*fewer than n_folds")
             warnings.filterwarnings("ignore", message=".*looks like (ESC|UrbanSound8K)")
-            corpus = _load_corpus(name, root, args.on_error)
+            corpus = _load_corpus(name, root, args.on_error, labelled=False)
+        seen.update(_pooled_once(corpus, name, root, seen, say))
+        if not len(corpus.filenames):
+            continue
         say(f"{name}: {len(corpus.filenames)} clips from {root}")
         _say_reading_changes(args, name, corpus.filenames, reader)
         # --stream: the model reads the files per batch; else they are decoded here, once
@@ -530,6 +614,7 @@ def _pretrain(args) -> int:
     if args.checkpoint and (Path(args.checkpoint) / CHECKPOINT_FILE).exists():
         say(f"{args.checkpoint} holds a checkpoint: the run resumes from it if it is this one")
     model.fit(clips)
+    _stop_if_interrupted()
     save(model, out_path)
     say(f"saved {type(model).__name__} to {args.out}")
     return 0
@@ -542,14 +627,28 @@ def _embed(args) -> int:
     out = Path(args.out).expanduser()  # checked before any file is embedded
     if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
         raise ValueError(f"--out {args.out}: give a file ending in .npy, or a folder")
+    if out.suffix != ".npy" and out.exists() and not out.is_dir():
+        raise ValueError(
+            f"--out {args.out} exists and is not a folder or a .npy file; it would be "
+            "overwritten. Remove it or choose another name"
+        )
     if out.suffix == ".npy":
         out = _output_path(out, "--out")
+        if out.is_dir():
+            raise ValueError(f"--out {args.out} is a folder; give another name for the .npy file")
     model = _load_model(args)
     files = []
     for item in args.files:
         files += list_audio_files(item) if Path(item).is_dir() else [item]
     if not files:
         raise ValueError(f"no audio file in {args.files}")
+    broken = next((f for f in files if "\n" in str(f) or "\r" in str(f)), None)
+    if broken is not None:
+        raise ValueError(
+            f"the file name {str(broken)!r} holds a line break; the file list written beside "
+            "the embeddings has one name per line. Rename the file"
+        )
+
     _say_reading_changes(args, "embed", files, _model_reader(model))
     chunks, written = [], []
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
@@ -559,20 +658,29 @@ def _embed(args) -> int:
             chunks.append(model.transform(X))
             written += [chunk[i] for i in kept]
         done = min(start + args.chunk_size, len(files))
-        say(f"{done}/{len(files)} files done, {len(written)} embedded", end="\r")
+        if not args.quiet and sys.stderr.isatty():  # progress, not output: stdout stays clean
+            print(
+                f"{done}/{len(files)} files done, {len(written)} embedded",
+                end="\r",
+                file=sys.stderr,
+                flush=True,
+            )
     if not written:
         raise ValueError(f"none of the {len(files)} files could be read (see the warnings)")
     embeddings = np.concatenate(chunks)
     if len(written) < len(files):
         left_out = _plural(len(files) - len(written), "file")
-        say(f"\nleft out {left_out} that could not be read (--on-error skip)")
+        say(f"left out {left_out} that could not be read (--on-error skip)")
     files = written
     if out.suffix != ".npy":
         out.mkdir(parents=True, exist_ok=True)
         out = out / "embeddings.npy"
     np.save(out, embeddings)
-    out.with_name(out.stem + ".files.txt").write_text("\n".join(files) + "\n")
-    say(f"\nwrote {embeddings.shape} embeddings to {out} (file order in {out.stem}.files.txt)")
+    # names that are not valid UTF-8 (a Latin-1 drive) are written back as their bytes
+    out.with_name(out.stem + ".files.txt").write_text(
+        "\n".join(map(str, files)) + "\n", encoding="utf-8", errors="surrogateescape"
+    )
+    say(f"wrote {embeddings.shape} embeddings to {out} (file order in {out.stem}.files.txt)")
     return 0
 
 
@@ -589,11 +697,26 @@ def _evaluate(args) -> int:
     say = _say(args)
     if args.tsne and args.protocol != "cluster":
         raise ValueError("--tsne is for --protocol cluster (k-means on a t-SNE map)")
+    finetune_only = {
+        "--epochs": args.epochs,
+        "--head-init": args.head_init,
+        "--head-features": args.head_features,
+    }
+    given = [flag for flag, value in finetune_only.items() if value is not None]
+    if given and args.protocol != "finetune":
+        raise ValueError(f"{', '.join(given)}: for --protocol finetune, which trains the encoder")
+    args.epochs = 30 if args.epochs is None else args.epochs
+    args.head_init = args.head_init or "random"
+    args.head_features = args.head_features or "pooled"
     plot = _output_path(args.plot, "--plot", figure=True)  # before minutes of work
     model = _load_model(args)
     corpus = _load_corpus(args.dataset, args.root, args.on_error, args.n_folds)
     if corpus.target is None:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
+    if len(np.unique(corpus.target)) < 2:
+        raise ValueError(
+            f"{args.root} holds one class ({corpus.target_names[0]!r}): accuracy needs two or more"
+        )
     reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
     decode_once = False
     if reader is not None and args.protocol == "finetune":
@@ -621,7 +744,12 @@ def _evaluate(args) -> int:
     _say_reading_changes(args, args.dataset, corpus.filenames[kept], _model_reader(model))
     floor = None
     if args.floor and isinstance(waves[0], str):
-        say("no floor: the model streams its files (--no-floor silences this)")
+        warnings.warn(
+            "no floor: the model streams its files, so they are not decoded here "
+            "(--no-floor silences this)",
+            UserWarning,
+            stacklevel=1,
+        )
     elif args.floor:
         try:
             floor = _floor_spectrograms(waves, _reader_for(model).sample_rate)
@@ -668,6 +796,7 @@ def _evaluate(args) -> int:
                 random_state=0,
                 verbose=0 if args.quiet else 1,
             ).fit(waves[train], y[train])
+            _stop_if_interrupted()
             curves.append(clf.history_[:, "valid_acc"])
             score = curves[-1][-1]
         scores.append(score)
@@ -759,7 +888,9 @@ def _non_negative_int(text: str) -> int:
 def _n_jobs(text: str) -> int:
     value = _number(text, int)
     if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive number of jobs or -1 (all cores)")
+        raise argparse.ArgumentTypeError(
+            "must be a number of jobs, or negative as in joblib (-1: all cores, -2: all but one)"
+        )
     return value
 
 
@@ -980,20 +1111,21 @@ def build_parser() -> argparse.ArgumentParser:
         "have official folds)",
     )
     evaluate.add_argument(
-        "--epochs", type=_positive_int, default=30, help="for finetune (default 30)"
+        "--epochs", type=_positive_int, default=None, help="for finetune (default 30)"
     )
     evaluate.add_argument(
         "--head-features",
         choices=("pooled", "stats"),
-        default="pooled",
-        help="for finetune: the new layer reads the pooled last stage (the paper) or the "
-        "statistics of stages 2-4",
+        default=None,
+        help="for finetune: the new layer reads the pooled last stage (the paper, default) or "
+        "the statistics of stages 2-4",
     )
     evaluate.add_argument(
         "--head-init",
         choices=("random", "linear_probe"),
-        default="random",
-        help="for finetune: the new layer starts random (the paper) or from a linear probe (LP-FT)",
+        default=None,
+        help="for finetune: the new layer starts random (the paper, default) or from a linear "
+        "probe (LP-FT)",
     )
     evaluate.add_argument(
         "--plot",
@@ -1038,10 +1170,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    with warnings.catch_warnings():
+    _INTERRUPTED.clear()
+    with warnings.catch_warnings(), _interrupts_noted():
         warnings.showwarning = _show_warning(args.command, args.cli_options)
         try:
             return args.func(args)
+        except KeyboardInterrupt:
+            hint = ""
+            if getattr(args, "checkpoint", None):
+                hint = f"; run the same command again to resume from {args.checkpoint}"
+            print(f"sklaudio {args.command}: interrupted, nothing written{hint}", file=sys.stderr)
+            return 130
         except (ValueError, TypeError, OSError, ImportError) as exc:
             lines = _cli_words(_reason(exc), args.cli_options).splitlines()
             lines = lines or [type(exc).__name__]
@@ -1049,6 +1188,36 @@ def main(argv: list[str] | None = None) -> int:
             for line in lines[1:]:  # e.g. the layout a data set folder should have
                 print(line, file=sys.stderr)
             return 1
+
+
+# Set when Ctrl-C (SIGINT) arrives: skorch ends training quietly on a KeyboardInterrupt and
+# keeps the model, which a command must neither save nor score.
+_INTERRUPTED: list[bool] = []
+
+
+@contextlib.contextmanager
+def _interrupts_noted():
+    """Note every SIGINT (and raise KeyboardInterrupt, as Python's own handler does)."""
+
+    def on_sigint(signum, frame):
+        _INTERRUPTED.append(True)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_if_interrupted() -> None:
+    """After a fit: a Ctrl-C that training swallowed stops the command too."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
 
 
 def _reason(exc: BaseException) -> str:
@@ -1066,6 +1235,8 @@ def _reason(exc: BaseException) -> str:
 
 def _show_warning(command: str, options: set[str]):
     def show(message, category, filename, lineno, file=None, line=None):
+        if _INTERRUPTED and "training stopped after" in str(message):
+            return  # the command says it was interrupted, and writes nothing
         kind = "warning" if category is UserWarning else category.__name__
         text = _cli_words(str(message), options)
         print(f"sklaudio {command}: {kind}: {text}", file=sys.stderr)

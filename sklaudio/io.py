@@ -7,6 +7,7 @@ a multi-channel clip ``(n_channels, n_samples)`` and a batch adds a leading axis
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from numbers import Integral, Real
@@ -91,6 +92,19 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     ratio = Fraction(int(target_sr), int(orig_sr))
     out = resample_poly(waveform, ratio.numerator, ratio.denominator, axis=-1)
     return out.astype(np.float32, copy=False)
+
+
+def _sf_path(path):
+    """``path`` as soundfile opens it: a str, except a name that is not valid UTF-8 (a file
+    from a Latin-1 drive, which Python holds with surrogate escapes): its bytes, which
+    soundfile passes on as they are instead of failing to encode them."""
+    path = os.fspath(path)
+    if isinstance(path, str):
+        try:
+            path.encode(sys.getfilesystemencoding())
+        except UnicodeEncodeError:
+            return os.fsencode(path)
+    return path
 
 
 # Formats whose centre AudioReader reads without decoding the whole file.
@@ -375,7 +389,7 @@ def read_audio(
 
     path = str(os.fsdecode(path))  # libsndfile's messages then quote it plainly
     try:
-        with sf.SoundFile(path) as f:
+        with sf.SoundFile(_sf_path(path)) as f:
             native_sr = f.samplerate
             declared = f.frames
             short, doubt = _how_it_ends(path)
@@ -725,7 +739,7 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
         long recording.
         """
         try:
-            info = sf.info(path)
+            info = sf.info(_sf_path(path))
         except (RuntimeError, OSError):
             return None
         if info.format not in _WINDOWED_FORMATS:

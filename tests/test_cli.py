@@ -1,11 +1,14 @@
+import os
 import re
 import subprocess
 import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sklaudio import cli
 from sklaudio.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +75,7 @@ def test_bad_arguments_exit_non_zero(capsys):
     assert info.value.code == 2
     assert "must be a positive number" in capsys.readouterr().err
     assert main(["demo", "--n-samples", "2", "--n-classes", "5"]) == 1
-    assert "n_samples" in capsys.readouterr().err
+    assert "--n-samples 2 is fewer than --n-classes 5" in capsys.readouterr().err
     assert main([]) == 2
 
 
@@ -134,16 +137,84 @@ def npid_model(labelled_folder, tmp_path_factory):
 
 
 def test_pretrain_pools_corpora_and_saves_a_loadable_model(labelled_folder, tmp_path, capsys):
+    from sklaudio.datasets import make_sounds
     from sklaudio.persist import load
 
     out = tmp_path / "pooled.pt"
     root = str(labelled_folder)
-    argv = ["pretrain", "--dataset", "folder", "folder", "--root", root, root, "--epochs", "1"]
+    # an unlabelled folder of 4 more clips: pre-training takes any layout, however few
+    make_sounds(
+        n_samples=4,
+        n_classes=2,
+        sample_rate=8000,
+        duration=0.5,
+        n_folds=2,
+        random_state=1,
+        directory=tmp_path / "more",
+    )
+    (tmp_path / "more" / "nested").mkdir()
+    os.replace(next((tmp_path / "more").glob("*.wav")), tmp_path / "more" / "nested" / "x.wav")
+    more = str(tmp_path / "more")
+    argv = ["pretrain", "--dataset", "folder", "folder", "--root", root, more, "--epochs", "1"]
     assert main([*argv, *SMALL, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "on 60 pooled clips" in printed and f"saved NPIDEmbedder to {out}" in printed
+    assert "on 34 pooled clips" in printed and f"saved NPIDEmbedder to {out}" in printed
     model = load(out)
-    assert model.memory_bank_.n_samples == 60 and model.frontend.sample_rate == 8000
+    assert model.memory_bank_.n_samples == 34 and model.frontend.sample_rate == 8000
+
+
+def test_pretrain_uses_a_file_pooled_twice_once(labelled_folder, tmp_path, capsys):
+    from sklaudio.persist import load
+
+    out, root = tmp_path / "twice.pt", str(labelled_folder)
+    (tmp_path / "link").symlink_to(labelled_folder)
+    argv = ["pretrain", "--dataset", "folder", "folder", "folder", "--epochs", "1", *SMALL]
+    argv += ["--root", root, str(tmp_path / "link"), f"{root}/..", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"note: 30 of the 30 files of folder at {tmp_path / 'link'} were already pooled" in printed
+    )
+    assert "on 30 pooled clips" in printed and load(out).memory_bank_.n_samples == 30
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(labelled_folder, tmp_path, monkeypatch, capsys):
+    import signal
+
+    from sklaudio.embedders import NPIDEmbedder
+
+    real = NPIDEmbedder.on_epoch_end
+
+    def ctrl_c_in_epoch_2(self, net, **kwargs):
+        real(self, net, **kwargs)
+        if len(self.history_) == 2:
+            signal.raise_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
+
+    monkeypatch.setattr(NPIDEmbedder, "on_epoch_end", ctrl_c_in_epoch_2)
+    out = tmp_path / "m.pt"
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "5"]
+    assert main([*argv, *SMALL, "--checkpoint", str(tmp_path / "ck"), "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted, nothing written; run the same command again to resume" in err
+    assert "training stopped after" not in err  # the library's advice is for Python users
+    assert not out.exists() and (tmp_path / "ck" / "checkpoint.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_pretrain_out_is_checked_before_training(labelled_folder, tmp_path, capsys):
+    recording = tmp_path / "take 1.wav"
+    recording.write_bytes(b"RIFF not a model")
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "1"]
+    assert main([*argv, *SMALL, "--out", str(recording)]) == 1
+    assert "exists and is not a model file; it would be overwritten" in capsys.readouterr().err
+    assert recording.read_bytes() == b"RIFF not a model"
+    assert main([*argv, *SMALL, "--out", str(tmp_path)]) == 1
+    assert "is a folder; give the model file's name" in capsys.readouterr().err
+    assert main([*argv, *SMALL, "--workers", "2", "--out", str(tmp_path / "m.pt")]) == 1
+    assert "--workers sets the processes that decode files with --stream" in capsys.readouterr().err
+    out = tmp_path / "m.pt"
+    assert main([*argv, *SMALL, "--quiet", "--out", str(out)]) == 0
+    assert main([*argv, *SMALL, "--quiet", "--out", str(out)]) == 0  # a model is replaced
 
 
 def test_pretrain_esresnet_features_and_settings_checked_before_decoding(
@@ -219,9 +290,9 @@ def test_pretrain_stream_learns_the_same_and_embed_evaluate_read_the_files(
     assert np.load(embeddings).shape == (30, 128)
     argv = ["evaluate", "--model", str(out), "--dataset", "folder", "--root", str(labelled_folder)]
     assert main([*argv, "--protocol", "knn", "--device", "cpu"]) == 0
-    printed = capsys.readouterr().out
-    assert "knn accuracy" in printed  # no floor: it would decode the corpus the model streams
-    assert "no floor: the model streams its files" in printed
+    captured = capsys.readouterr()
+    assert "knn accuracy" in captured.out  # no floor: it would decode the corpus it streams
+    assert "warning: no floor: the model streams its files" in captured.err
     # fine-tuning a streaming model decodes the corpus once, not in every epoch
     from sklaudio.io import AudioReader
 
@@ -313,10 +384,10 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     plot = tmp_path / "plot.png"
     with_plot = importlib.util.find_spec("matplotlib") is not None  # an optional extra
     argv = ["evaluate", "--model", str(npid_model), "--dataset", "folder"]
-    argv += ["--root", str(labelled_folder), "--protocol", protocol, "--epochs", "1"]
+    argv += ["--root", str(labelled_folder), "--protocol", protocol]
     argv += ["--device", "cpu", *(["--plot", str(plot)] if with_plot else [])]
     if protocol == "finetune":
-        argv += ["--head-init", "linear_probe", "--head-features", "stats"]
+        argv += ["--epochs", "1", "--head-init", "linear_probe", "--head-features", "stats"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(rf"{protocol} accuracy: \d\.\d{{3}} ± \d\.\d{{3}} over 5 folds", out)
@@ -730,4 +801,46 @@ def test_pretrain_defaults_are_the_librarys_but_for_a_cpu_sized_backbone():
 def test_n_jobs_zero_is_refused_when_parsed(capsys):
     with pytest.raises(SystemExit):
         main(["embed", "--model", "m.pt", "x.wav", "--out", "e.npy", "--n-jobs", "0"])
-    assert "--n-jobs: must be a positive number of jobs or -1" in capsys.readouterr().err
+    assert "--n-jobs: must be a number of jobs, or negative as in joblib" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_finetune_settings_for_other_protocols_and_one_class(
+    npid_model, labelled_folder, tmp_path, capsys
+):
+    argv = ["evaluate", "--model", str(npid_model), "--dataset", "folder"]
+    root = ["--root", str(labelled_folder)]
+    assert main([*argv, *root, "--protocol", "knn", "--head-init", "linear_probe"]) == 1
+    assert "--head-init: for --protocol finetune" in capsys.readouterr().err
+    one = tmp_path / "one" / "only"
+    one.mkdir(parents=True)
+    for path in sorted(labelled_folder.rglob("*.wav"))[:6]:
+        (one / path.name).write_bytes(path.read_bytes())
+    assert main([*argv, "--root", str(tmp_path / "one"), "--n-folds", "2"]) == 1
+    assert "holds one class ('only'): accuracy needs two or more" in capsys.readouterr().err
+
+
+def test_embed_names_that_are_not_utf8_or_hold_a_line_break(npid_model, labelled_folder, tmp_path):
+    source = next(labelled_folder.rglob("*.wav"))
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    latin1 = os.path.join(os.fsencode(folder), b"caf\xe9.wav")  # a Latin-1 name
+    with open(latin1, "wb") as f:
+        f.write(source.read_bytes())
+    out = tmp_path / "e.npy"
+    assert main(["embed", "--model", str(npid_model), str(folder), "--out", str(out)]) == 0
+    assert np.load(out).shape[0] == 1
+    assert (tmp_path / "e.files.txt").read_bytes().endswith(b"caf\xe9.wav\n")  # its bytes
+    (folder / "line\nbreak.wav").write_bytes(source.read_bytes())
+    with pytest.raises(ValueError, match="holds a line break"):
+        cli._embed(
+            cli.build_parser().parse_args(
+                ["embed", "--model", str(npid_model), str(folder), "--out", str(out)]
+            )
+        )
+
+
+def test_demo_refuses_one_class_and_more_folds_than_clips(capsys):
+    assert main(["demo", "--n-classes", "1", "--quiet"]) == 1
+    assert "--n-classes must be at least 2" in capsys.readouterr().err
+    assert main(["demo", "--n-samples", "30", "--n-folds", "40", "--quiet"]) == 1
+    assert "--n-folds 40 is more than the 30 clips" in capsys.readouterr().err

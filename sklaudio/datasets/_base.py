@@ -18,7 +18,7 @@ import soundfile as sf
 from sklearn.utils import Bunch
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import _sndfile_reason, cut_short
+from sklaudio.io import _sf_path, _sndfile_reason, cut_short
 
 ON_ERROR_OPTIONS = ("raise", "skip")
 
@@ -162,7 +162,7 @@ def audio_file_problem(path: str) -> tuple[type[Exception], str] | None:
     if st.st_size == 0:
         return ValueError, "is empty (0 bytes)"
     try:
-        info = sf.info(str(os.fsdecode(path)))
+        info = sf.info(_sf_path(os.fsdecode(path)))
     except (RuntimeError, OSError) as exc:  # sf.LibsndfileError is a RuntimeError
         return ValueError, f"has no readable audio header ({_sndfile_reason(exc)})"
     if info.frames == 0:

@@ -75,7 +75,12 @@ def _warn_linked_files(root, files) -> None:
 
 
 def load_folder(
-    root: str | os.PathLike, n_folds: int = 5, random_state: int = 0, on_error: str = "raise"
+    root: str | os.PathLike,
+    n_folds: int = 5,
+    random_state: int = 0,
+    on_error: str = "raise",
+    *,
+    labelled: bool = True,
 ) -> Bunch:
     """Load a folder of audio files whose sub-folders name the classes.
 
@@ -97,6 +102,10 @@ def load_folder(
         Seeds the fold assignment.
     on_error : {'raise', 'skip'}, default='raise'
         Unreadable files raise, or are left out with a warning.
+    labelled : bool, default=True
+        ``False`` reads every audio file below ``root`` as one unlabelled
+        corpus, whatever the layout (``target`` and ``folds`` are None): what
+        pre-training needs, with no folds to make and no class folders to check.
 
     Returns
     -------
@@ -129,7 +138,8 @@ def load_folder(
         Path(f).relative_to(root).parts[0] if len(Path(f).relative_to(root).parts) > 1 else None
         for f in files
     ]
-    if all(label is None for label in labels):  # (pre-training: a duplicate costs nothing)
+    if not labelled or all(label is None for label in labels):  # (pre-training: a
+        # duplicate costs nothing)
         bunch = make_dataset_bunch(
             filenames=files,
             target=np.zeros(len(files)),
