@@ -142,6 +142,7 @@ METHOD_FLAGS = {
 def _resolve_method_flags(args) -> None:
     """Refuse another method's settings (they would be ignored), fill in the defaults."""
     for method, flags in METHOD_FLAGS.items():
+        foreign = []
         for name, default in flags.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
@@ -149,7 +150,10 @@ def _resolve_method_flags(args) -> None:
                 flag = "--" + name.replace("_", "-")
                 if name == "pair_loss":
                     flag = "--pair-loss" if args.pair_loss else "--no-pair-loss"
-                raise ValueError(f"{flag} is a setting of --method {method}, not {args.method}")
+                foreign.append(flag)
+        if foreign:
+            are = "is a setting" if len(foreign) == 1 else "are settings"
+            raise ValueError(f"{', '.join(foreign)} {are} of --method {method}, not {args.method}")
 
 
 def _cluster(Z, n_clusters: int, tsne: bool, seed: int) -> np.ndarray:
@@ -1159,17 +1163,21 @@ def build_parser() -> argparse.ArgumentParser:
     embed.set_defaults(func=_embed)
     for command in sub.choices.values():  # what its messages may name: its options
         options = {o for action in command._actions for o in action.option_strings}
-        command.set_defaults(cli_options=frozenset(options))
+        command.set_defaults(cli_options=frozenset(options), subparser=command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sklaudio`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
     if args.command is None:
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         parser.print_help()
         return 2
+    if unknown:  # named by the sub-command, whose --help lists what it takes
+        args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _INTERRUPTED.clear()
     with warnings.catch_warnings(), _interrupts_noted():
         warnings.showwarning = _show_warning(args.command, args.cli_options)

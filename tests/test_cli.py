@@ -622,6 +622,10 @@ def test_version(capsys):
         (["--threshold", "0.2"], "--threshold is a setting of --method afp, not npid"),
         (["--frame-duration", "1"], "--frame-duration is a setting of --method afp, not npid"),
         (["--method", "afp", "--backbone", "esresnet18"], "--backbone is a setting of --method n"),
+        (
+            ["--method", "afp", "--nce-k", "8", "--loss", "softmax"],
+            "--nce-k, --loss are settings of --method npid, not afp",
+        ),
     ],
 )
 def test_pretrain_settings_fail_before_the_corpus_is_read(
@@ -796,6 +800,15 @@ def test_pretrain_defaults_are_the_librarys_but_for_a_cpu_sized_backbone():
         for name, default in METHOD_FLAGS[method].items():
             if name != "backbone":
                 assert library[name] == default, name
+
+
+def test_an_unknown_option_is_named_by_its_sub_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["embed", "--model", "m.pt", "x.wav", "--out", "e.npy", "--bogus"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "sklaudio embed: error: unrecognized arguments: --bogus" in err
+    assert err.startswith("usage: sklaudio embed")  # its own usage line
 
 
 def test_n_jobs_zero_is_refused_when_parsed(capsys):
