@@ -240,11 +240,14 @@ def _is_model_file(path: Path) -> bool:
 def _model_output_path(path) -> Path:
     """``pretrain --out``: a new file, or a model file to replace, never a folder or another
     kind of file (an audio file given by mistake would be lost), checked before training."""
-    out = _output_path(path, "--out")
-    if out.is_dir():
+    if not str(path).strip():
+        raise ValueError("--out must name the model file to write, like model.pt")
+    folder = str(path).rstrip("/" + os.sep)
+    if str(path) != folder or Path(path).expanduser().is_dir():
         raise ValueError(
-            f"--out {path} is a folder; give the model file's name, like {path}/model.pt"
+            f"--out {path} is a folder; give the model file's name, like {folder}/model.pt"
         )
+    out = _output_path(path, "--out")
     if out.exists() and not _is_model_file(out):
         raise ValueError(
             f"--out {path} exists and is not a model file; it would be overwritten. Remove it "
@@ -382,7 +385,8 @@ def _load_model(args):
                 "note: --workers is for a model made with pretrain --stream; this one reads "
                 "decoded clips, so --workers is not used"
             )
-        model.set_params(iterator_valid__num_workers=args.workers)
+        else:
+            model.set_params(iterator_valid__num_workers=args.workers)
     if args.output is not None:
         if "output" not in model.get_params():
             raise ValueError(f"{type(model).__name__} has no `output` read-out to set")
@@ -719,7 +723,9 @@ def _evaluate(args) -> int:
         raise ValueError(f"{args.root} has no class folders, so there is nothing to evaluate")
     if len(np.unique(corpus.target)) < 2:
         raise ValueError(
-            f"{args.root} holds one class ({corpus.target_names[0]!r}): accuracy needs two or more"
+            f"{args.root} holds one class "
+            f"({corpus.target_names[int(np.unique(corpus.target)[0])]!r}): accuracy needs two "
+            "or more"
         )
     reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
     decode_once = False
@@ -1211,8 +1217,12 @@ def _interrupts_noted():
         _INTERRUPTED.append(True)
         raise KeyboardInterrupt
 
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):  # ignored on purpose (a background job, `trap
+        yield  # '' INT`), or a handler set outside Python that could not be put back
+        return
     try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGINT, on_sigint)
     except ValueError:  # not the main thread: signals cannot be handled here
         yield
         return
@@ -1220,6 +1230,19 @@ def _interrupts_noted():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def console_main() -> None:
+    """The ``sklaudio`` console script: :func:`main`, and after a Ctrl-C the process ends by
+    SIGINT, as Python's own handling does, so that a shell loop running it stops too (bash
+    goes on after a child that exits normally, whatever its exit code)."""
+    code = main()
+    if code == 130 and _INTERRUPTED and os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    sys.exit(code)
 
 
 def _stop_if_interrupted() -> None:
@@ -1312,4 +1335,4 @@ def _cli_words(message: str, options: set[str] | None = None) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

@@ -379,7 +379,8 @@ def _fetch_archive(
     _remove_leftovers(folder, archive)
     if local.is_file():
         logger.info("unpacking %s", local)
-        _say(verbose, f"found {os.fspath(local)}; verifying and unpacking it")
+        checked = "verifying and " if verify else ""
+        _say(verbose, f"found {os.fspath(local)}; {checked}unpacking it")
         part = local
     else:
         logger.info("downloading %s to %s", archive.url, folder)
