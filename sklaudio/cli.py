@@ -293,15 +293,20 @@ def _pooled_once(corpus, name, root, seen: dict, say) -> dict:
     (the same folder twice, ESC-10 beside ESC-50, a link), saying how many: each file is
     trained on once. Returns this corpus' files, by their real path."""
     real = [os.path.realpath(f) for f in corpus.filenames]
-    again = np.array([r in seen for r in real], dtype=bool)
+    here = f"{name} at {root}"
+    mine: dict[str, str] = {}
+    again = np.zeros(len(real), dtype=bool)
+    for i, r in enumerate(real):  # in an earlier corpus, or twice in this one (a link)
+        again[i] = r in seen or r in mine
+        mine.setdefault(r, here)
     if again.any():
-        first = seen[real[int(np.argmax(again))]]
+        first = next(seen.get(r, here) for r, a in zip(real, again) if a)
         say(
-            f"note: {int(again.sum())} of the {len(real)} files of {name} at {root} were "
-            f"already pooled (from {first}); each file is used once"
+            f"note: {int(again.sum())} of the {len(real)} files of {here} were already "
+            f"pooled (from {first}); each file is used once"
         )
         corpus.filenames = corpus.filenames[~again]
-    return {r: f"{name} at {root}" for r, a in zip(real, again) if not a}
+    return mine
 
 
 def _say(args):

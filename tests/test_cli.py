@@ -176,6 +176,16 @@ def test_pretrain_uses_a_file_pooled_twice_once(labelled_folder, tmp_path, capsy
         f"note: 30 of the 30 files of folder at {tmp_path / 'link'} were already pooled" in printed
     )
     assert "on 30 pooled clips" in printed and load(out).memory_bank_.n_samples == 30
+    # a link inside one folder: the same file twice in one corpus
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    wavs = sorted(labelled_folder.rglob("*.wav"))
+    for name, wav in zip("abcd", [wavs[0], wavs[0], wavs[1], wavs[2]]):
+        (inner / f"{name}.wav").symlink_to(wav)
+    argv = ["pretrain", "--dataset", "folder", "--epochs", "1", *SMALL]
+    assert main([*argv, "--root", str(inner), "--out", str(out)]) == 0
+    assert "note: 1 of the 4 files of folder at" in capsys.readouterr().out
+    assert load(out).memory_bank_.n_samples == 3
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(labelled_folder, tmp_path, monkeypatch, capsys):
