@@ -1316,7 +1316,7 @@ def _cli_words(message: str, options: set[str] | None = None) -> str:
         return message
     alternatives = "|".join(names)
     pattern = re.compile(
-        rf"(?:(?<=\s)|(?<=^))({alternatives})(?:='([^']*)'|=([^\s,;:)']+)| must be)"
+        rf"(?:(?<=\s)|(?<=^)|(?<=\())({alternatives})(?:='([^']*)'|=([^\s,;:)']+)| must be)"
         rf"|\b(lower|raise|set) ({alternatives})\b"
     )
     protected = [m.span() for m in _PROTECTED.finditer(message)]
@@ -1332,6 +1332,12 @@ def _cli_words(message: str, options: set[str] | None = None) -> str:
         return f"{option} {m[2] if m[2] is not None else m[3]}"
 
     message = pattern.sub(replace, message)
+    # where a Python user finds the list; the command prints it with the warning
+    for python_only in (
+        "; all of them are in the returned bunch's skipped",
+        "; all of them are in skipped_",
+    ):
+        message = message.replace(python_only, "")
     if options is None or "--device" in options:
         message = message.replace("there is one) or 'cpu'", "there is one) or --device cpu")
     if options is None or "--checkpoint" in options:

@@ -793,6 +793,11 @@ def test_evaluate_checks_the_plot_path_first_and_speaks_in_options(
     assert "--on-error skip" in err and "on_error=" not in err
 
 
+def test_cli_words_drop_where_python_users_find_the_skipped_files():
+    message = "skipped 2 of 9 clips (on_error='skip'; all of them are in skipped_):\n  a"
+    assert cli._cli_words(message, {"--on-error"}) == "skipped 2 of 9 clips (--on-error skip):\n  a"
+
+
 def test_cli_words_leave_paths_reprs_and_other_commands_options_alone():
     from sklaudio.cli import _cli_words, build_parser
 
