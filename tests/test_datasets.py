@@ -273,6 +273,16 @@ def test_load_dcase2013_warns_about_a_scene_in_one_set_only(tmp_path):
         load_dcase2013_scenes(tmp_path, subset="evaluation")
 
 
+def test_load_dcase2013_warns_about_a_scene_that_skipping_left_in_one_set(tmp_path):
+    build_dcase2013(tmp_path)
+    for path in (tmp_path / "scenes_stereo_testset").glob("bus*.wav"):
+        path.write_bytes(b"")  # empty: on_error='skip' leaves them out
+    with pytest.warns(UserWarning) as record:
+        bunch = load_dcase2013_scenes(tmp_path, on_error="skip")
+    assert any("only the development set (fold 1) holds ['bus']" in str(w.message) for w in record)
+    assert len(bunch.skipped) == 2
+
+
 def test_urbansound8k_missing_fold_folder_is_one_error_naming_it(tmp_path):
     build_urbansound8k(tmp_path)
     shutil.rmtree(tmp_path / "audio" / "fold3")

@@ -85,10 +85,9 @@ def _find_subset(root: Path, subset: str) -> Path | None:
     return None
 
 
-def _check_scenes(paths, labels, folds, subset: str) -> None:
+def _warn_unknown_scenes(paths, labels) -> None:
     """Warn about a recording whose name is not one of the ten scenes (a stray
-    ``notes.wav`` would be an eleventh class) and, with both sets, about a scene that only
-    one set holds (it is tested without being trained on, or the other way round)."""
+    ``notes.wav`` would be an eleventh class)."""
     unknown = [(p, label) for p, label in zip(paths, labels) if label not in DCASE2013_SCENES]
     if unknown:
         shown = ", ".join(f"{os.path.basename(p)} -> {label!r}" for p, label in unknown[:10])
@@ -98,8 +97,12 @@ def _check_scenes(paths, labels, folds, subset: str) -> None:
             f"scenes {list(DCASE2013_SCENES)} and become classes of their own: "
             f"{shown}{more}. Rename or remove them if they are not scenes"
         )
-    if subset != "all":
-        return
+
+
+def _warn_scenes_in_one_set(labels, folds) -> None:
+    """Warn about a scene that only one set holds (it is tested without being trained on,
+    or the other way round); called with the clips kept, so a scene whose files
+    ``on_error='skip'`` left out of one set counts as missing there."""
     by_set = {fold: {label for label, f in zip(labels, folds) if f == fold} for fold in (1, 2)}
     only_dev, only_eval = by_set[1] - by_set[2], by_set[2] - by_set[1]
     if only_dev or only_eval:
@@ -231,10 +234,10 @@ def load_dcase2013_scenes(
             labels.append(match.group(1).lower())
             folds.append(_SUBSET_FOLD[name])
 
-    _check_scenes(paths, labels, folds, subset)
+    _warn_unknown_scenes(paths, labels)
     target_names = sorted(set(labels))
     class_id = {label: i for i, label in enumerate(target_names)}
-    return make_dataset_bunch(
+    bunch = make_dataset_bunch(
         filenames=paths,
         target=[class_id[label] for label in labels],
         target_names=target_names,
@@ -243,3 +246,6 @@ def load_dcase2013_scenes(
         on_error=on_error,
         layout=DCASE2013_SCENES_LAYOUT,
     )
+    if subset == "all":
+        _warn_scenes_in_one_set([target_names[t] for t in bunch.target], bunch.folds.tolist())
+    return bunch
