@@ -1333,10 +1333,10 @@ def _cli_words(message: str, options: set[str] | None = None) -> str:
 
     message = pattern.sub(replace, message)
     # where a Python user finds the list; the command prints it with the warning
-    for python_only in (
-        "; all of them are in the returned bunch's skipped",
-        "; all of them are in skipped_",
-    ):
+    from sklaudio.datasets._base import _IN_BUNCH_SKIPPED
+    from sklaudio.io import _IN_SKIPPED
+
+    for python_only in (_IN_BUNCH_SKIPPED, _IN_SKIPPED):
         message = message.replace(python_only, "")
     if options is None or "--device" in options:
         message = message.replace("there is one) or 'cpu'", "there is one) or --device cpu")

@@ -264,8 +264,9 @@ class _SequenceDataset(torch.utils.data.Dataset):
         return self.sequences.shape[0] * self.per_clip
 
     def __getitem__(self, index):
-        if isinstance(index, slice):
-            k = torch.arange(len(self))[index]
+        if isinstance(index, slice):  # the batch's indices only, not all of them per batch
+            r = range(len(self))[index]
+            k = torch.arange(r.start, r.stop, r.step)
             return self.sequences[k // self.per_clip, k % self.per_clip]
         clip, j = divmod(int(index), self.per_clip)
         return self.sequences[clip, j].contiguous(), 0.0

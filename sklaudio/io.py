@@ -107,6 +107,9 @@ def _sf_path(path):
     return path
 
 
+# Where a Python caller finds every skipped file (the command line drops it: it lists them).
+_IN_SKIPPED = "; all of them are in skipped_"
+
 # Formats whose centre AudioReader reads without decoding the whole file.
 _WINDOWED_FORMATS = frozenset({"WAV", "WAVEX", "AIFF"})
 
@@ -828,7 +831,7 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
                 listing += f"\n  ... and {len(self.skipped_) - 20} more"
             warn_user(
                 f"AudioReader skipped {len(self.skipped_)} of {len(paths)} unreadable files "
-                f"(on_error='skip'; all of them are in skipped_):\n{listing}",
+                f"(on_error='skip'{_IN_SKIPPED}):\n{listing}",
             )
         kept = [i for i, (_, err) in enumerate(results) if err is None]
         if not kept:

@@ -21,6 +21,8 @@ from sklaudio._warnings import warn_user
 from sklaudio.io import _sf_path, _sndfile_reason, cut_short
 
 ON_ERROR_OPTIONS = ("raise", "skip")
+# Where a Python caller finds every skipped clip (the command line drops it: it lists them).
+_IN_BUNCH_SKIPPED = "; all of them are in the returned bunch's skipped"
 
 
 def check_on_error(on_error) -> None:
@@ -260,8 +262,8 @@ def make_dataset_bunch(
 
     if skipped:
         warn_user(
-            f"skipped {len(skipped)} of {filenames.size} clips (on_error='skip'; all of them "
-            f"are in the returned bunch's skipped):\n{skip_listing(skipped)}",
+            f"skipped {len(skipped)} of {filenames.size} clips (on_error='skip'"
+            f"{_IN_BUNCH_SKIPPED}):\n{skip_listing(skipped)}",
         )
         if not keep.any():
             raise ValueError("every audio clip was skipped; see the warning for the reasons")
