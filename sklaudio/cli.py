@@ -385,7 +385,7 @@ def _load_model(args):
             "AFPPairLossEmbedder)"
         )
     if getattr(args, "workers", None) is not None:  # a saved model keeps its pre-training's
-        if not hasattr(getattr(model, "frontend", None), "steps"):
+        if not _streams(model):
             _say(args)(
                 "note: --workers is for a model made with pretrain --stream; this one reads "
                 "decoded clips, so --workers is not used"
@@ -662,14 +662,33 @@ def _embed(args) -> int:
             "the embeddings has one name per line. Rename the file"
         )
 
-    _say_reading_changes(args, "embed", files, _model_reader(model))
-    chunks, written = [], []
+    reader = _model_reader(model)
+    if args.hop is None:
+        _say_reading_changes(args, "embed", files, reader)
+    elif args.hop > reader.duration:
+        raise ValueError(
+            f"--hop {args.hop:g}: at most the model's clip length, {reader.duration:g} s "
+            "(longer steps would leave parts of the recordings out)"
+        )
+    else:  # every clip is read, none cropped: only the rates and channels change
+        _say_reading_changes(args, "embed", files, _without_duration(reader))
+    segmenter = None if args.hop is None else _in_memory_copy(model) if _streams(model) else model
+    chunks, written, starts, n_read = [], [], [], 0
     for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
         chunk = files[start : start + args.chunk_size]
-        X, kept = _model_input(model, chunk, args.n_jobs, args.on_error)
-        if len(kept):  # with --on-error skip a chunk may hold no readable file
-            chunks.append(model.transform(X))
-            written += [chunk[i] for i in kept]
+        if segmenter is not None:
+            X, kept, chunk_starts = _segments_input(segmenter, reader, chunk, args)
+            if len(kept):
+                chunks.append(segmenter.transform(X))
+                written += [chunk[i] for i in kept]  # a file's name on each of its rows
+                starts.append(chunk_starts)
+                n_read += len(np.unique(kept))
+        else:
+            X, kept = _model_input(model, chunk, args.n_jobs, args.on_error)
+            if len(kept):  # with --on-error skip a chunk may hold no readable file
+                chunks.append(model.transform(X))
+                written += [chunk[i] for i in kept]
+                n_read += len(kept)
         done = min(start + args.chunk_size, len(files))
         if not args.quiet and sys.stderr.isatty():  # progress, not output: stdout stays clean
             print(
@@ -681,8 +700,8 @@ def _embed(args) -> int:
     if not written:
         raise ValueError(f"none of the {len(files)} files could be read (see the warnings)")
     embeddings = np.concatenate(chunks)
-    if len(written) < len(files):
-        left_out = _plural(len(files) - len(written), "file")
+    if n_read < len(files):
+        left_out = _plural(len(files) - n_read, "file")
         say(f"left out {left_out} that could not be read (--on-error skip)")
     files = written
     if out.suffix != ".npy":
@@ -693,8 +712,54 @@ def _embed(args) -> int:
     out.with_name(out.stem + ".files.txt").write_text(
         "\n".join(map(str, files)) + "\n", encoding="utf-8", errors="surrogateescape"
     )
-    say(f"wrote {embeddings.shape} embeddings to {out} (file order in {out.stem}.files.txt)")
+    if segmenter is None:
+        say(f"wrote {embeddings.shape} embeddings to {out} (file order in {out.stem}.files.txt)")
+        return 0
+    starts_path = out.with_name(out.stem + ".starts.npy")
+    np.save(starts_path, np.concatenate(starts))
+    say(
+        f"wrote {embeddings.shape} embeddings of {_plural(n_read, 'file')}' clips to {out} "
+        f"(each row's file in {out.stem}.files.txt, its start in seconds in "
+        f"{starts_path.name})"
+    )
     return 0
+
+
+def _without_duration(reader):
+    from sklearn.base import clone
+
+    return clone(reader).set_params(duration=None)
+
+
+def _streams(model) -> bool:
+    """Whether a saved model reads its files itself (made with ``pretrain --stream``)."""
+    return hasattr(getattr(model, "frontend", None), "steps")
+
+
+def _segments_input(model, reader, files, args):
+    """The clips of ``reader``'s length every ``--hop`` seconds of each file, for a model that
+    reads waveforms: ``(X, kept, starts)``, ``kept`` indexing the file of every clip."""
+    from sklaudio.io import segment_recordings
+
+    try:
+        seg = segment_recordings(
+            files,
+            sample_rate=reader.sample_rate,
+            duration=reader.duration,
+            hop=args.hop,
+            mono=reader.mono,
+            n_jobs=args.n_jobs,
+            on_error=args.on_error,
+        )
+    except ValueError as exc:  # with --on-error skip, a chunk of files none of which reads
+        if args.on_error == "skip" and str(exc).startswith("no audio file could be read"):
+            return None, np.zeros(0, dtype=np.int64), None
+        raise
+    X = seg.data
+    shape = tuple(getattr(model, "input_shape_", ()))
+    if X.ndim == 2 and len(shape) == 2 and shape[0] == 1:
+        X = X[:, None]  # a model fitted on (n, 1, samples): files mixed to its one channel
+    return X, seg.groups, seg.start
 
 
 def _evaluate(args) -> int:
@@ -1169,6 +1234,15 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("files", nargs="+", help="audio files or folders")
     embed.add_argument("--out", required=True, help="embeddings.npy, or a folder")
     embed.add_argument("--chunk-size", type=_positive_int, default=256, help="files per batch")
+    embed.add_argument(
+        "--hop",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="embed every clip of the model's length that starts SECONDS after the last one "
+        "(at most the clip length; the end of a file is padded), one row per clip, with the "
+        "clips' start times in <out>.starts.npy; default: one clip from each file's centre",
+    )
     embed.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
     common(embed)
     embed.set_defaults(func=_embed)
@@ -1334,9 +1408,9 @@ def _cli_words(message: str, options: set[str] | None = None) -> str:
     message = pattern.sub(replace, message)
     # where a Python user finds the list; the command prints it with the warning
     from sklaudio.datasets._base import _IN_BUNCH_SKIPPED
-    from sklaudio.io import _IN_SKIPPED
+    from sklaudio.io import _IN_RESULT_SKIPPED, _IN_SKIPPED
 
-    for python_only in (_IN_BUNCH_SKIPPED, _IN_SKIPPED):
+    for python_only in (_IN_BUNCH_SKIPPED, _IN_SKIPPED, _IN_RESULT_SKIPPED):
         message = message.replace(python_only, "")
     if options is None or "--device" in options:
         message = message.replace("there is one) or 'cpu'", "there is one) or --device cpu")

@@ -19,6 +19,7 @@ import torch
 from joblib import Parallel, delayed
 from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array
 
@@ -29,8 +30,10 @@ __all__ = [
     "AudioReader",
     "fix_length",
     "pcm_to_float",
+    "pool_segments",
     "read_audio",
     "resample",
+    "segment_recordings",
 ]
 
 
@@ -109,6 +112,7 @@ def _sf_path(path):
 
 # Where a Python caller finds every skipped file (the command line drops it: it lists them).
 _IN_SKIPPED = "; all of them are in skipped_"
+_IN_RESULT_SKIPPED = "; all of them are in the result's skipped"
 
 # Formats whose centre AudioReader reads without decoding the whole file.
 _WINDOWED_FORMATS = frozenset({"WAV", "WAVEX", "AIFF"})
@@ -488,6 +492,17 @@ def fix_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(waveform, pad)
 
 
+def _warn_skipped(who: str, skipped, n_files: int, where: str) -> None:
+    """Warn with the first 20 ``(index, path, reason)`` of the files ``who`` left out."""
+    listing = "\n".join(f"  [{i}] {err}" for i, _, err in skipped[:20])
+    if len(skipped) > 20:
+        listing += f"\n  ... and {len(skipped) - 20} more"
+    warn_user(
+        f"{who} skipped {len(skipped)} of {n_files} unreadable files "
+        f"(on_error='skip'{where}):\n{listing}"
+    )
+
+
 def _is_path_like(x) -> bool:
     return isinstance(x, str | bytes | os.PathLike)
 
@@ -826,13 +841,7 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
             if err is not None
         ]
         if self.skipped_:
-            listing = "\n".join(f"  [{i}] {err}" for i, _, err in self.skipped_[:20])
-            if len(self.skipped_) > 20:
-                listing += f"\n  ... and {len(self.skipped_) - 20} more"
-            warn_user(
-                f"AudioReader skipped {len(self.skipped_)} of {len(paths)} unreadable files "
-                f"(on_error='skip'{_IN_SKIPPED}):\n{listing}",
-            )
+            _warn_skipped("AudioReader", self.skipped_, len(paths), _IN_SKIPPED)
         kept = [i for i, (_, err) in enumerate(results) if err is None]
         if not kept:
             raise ValueError("no audio file could be read; see the warning for the reasons")
@@ -901,6 +910,295 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
         tags.requires_fit = False
         tags.transformer_tags.preserves_dtype = ["float32"]  # waveforms are always float32
         return tags
+
+
+def _segment_starts(length: int, n: int, hop: int, tail: str) -> np.ndarray:
+    """Start samples of the windows of ``n`` samples every ``hop`` samples over ``length``."""
+    if length <= n:
+        return np.zeros(1, dtype=np.int64)  # one window, padded (as AudioReader pads)
+    starts = np.arange(0, length - n + 1, hop, dtype=np.int64)
+    if tail == "pad" and starts[-1] + n < length:
+        starts = np.append(starts, starts[-1] + hop)  # the rest, padded with silence
+    return starts
+
+
+def _cut_segments(wave: np.ndarray, n: int, hop: int, tail: str) -> np.ndarray:
+    """``(n_segments, [n_channels,] n)`` windows of ``wave`` (channels first), copied."""
+    starts = _segment_starts(wave.shape[-1], n, hop, tail)
+    out = np.zeros((len(starts), *wave.shape[:-1], n), dtype=np.float32)
+    for i, s in enumerate(starts):
+        piece = wave[..., s : s + n]
+        out[i, ..., : piece.shape[-1]] = piece
+    return out
+
+
+def segment_recordings(
+    X,
+    *,
+    sample_rate=22050,
+    duration,
+    hop=None,
+    tail="pad",
+    mono=True,
+    n_jobs=None,
+    on_error="raise",
+):
+    """Cut recordings of any length into clips of ``duration`` seconds.
+
+    :class:`AudioReader` keeps one clip per file, from its centre; a field
+    recording, a 30 s scene or a long stream holds many. This cuts each
+    recording into windows of ``duration`` seconds every ``hop`` seconds and
+    returns all of them as one array of clips, with the recording each came
+    from (``groups``) and where it starts, so that the clips go through any
+    sklaudio pipeline and their predictions can be pooled back per recording
+    (:func:`pool_segments`).
+
+    Keep the clips of one recording on one side of a split: index a corpus's
+    folds with ``groups`` (``PredefinedSplit(folds[seg.groups])``) or pass
+    ``groups=seg.groups`` to a :class:`~sklearn.model_selection.GroupKFold`;
+    overlapping clips of one recording in both the training and the test set
+    would inflate the score.
+
+    Parameters
+    ----------
+    X : array-like of paths, or of waveforms
+        Audio files (read as :class:`AudioReader` reads them: resampled to
+        ``sample_rate``, channels averaged when ``mono``), or decoded
+        waveforms at ``sample_rate``: a list of 1-d arrays (or of
+        ``(n_channels, n_samples)`` arrays) of any lengths, or one 2-d / 3-d
+        array of recordings of the same length. Integer PCM is scaled to
+        [-1, 1) (:func:`pcm_to_float`).
+    sample_rate : int, default=22050
+        Rate (Hz) of the clips; files are resampled to it.
+    duration : float
+        Length of each clip in seconds.
+    hop : float, default=None
+        Seconds from the start of one clip to the start of the next, at
+        most ``duration``; ``None`` means ``duration`` (clips side by side,
+        no overlap). ``duration / 2`` gives the usual half overlap.
+    tail : {'pad', 'drop'}, default='pad'
+        What to do with the end of a recording that does not fill a whole
+        clip: ``'pad'`` makes one more clip of it, padded with silence at its
+        end (nothing of the recording is lost); ``'drop'`` leaves it out. A
+        recording shorter than ``duration`` always gives one clip, padded at
+        its end, whatever ``tail`` is.
+    mono : bool, default=True
+        Average channels into one; with ``False`` the clips keep a channel
+        axis, ``(n_segments, n_channels, n_samples)``, and all recordings must
+        have the same number of channels.
+    n_jobs : int, default=None
+        Files decoded in parallel (joblib threads), as in :class:`AudioReader`.
+    on_error : {'raise', 'skip'}, default='raise'
+        What to do with a file that cannot be read: ``'skip'`` leaves it out,
+        warns with the list and records it in ``skipped``.
+
+    Returns
+    -------
+    Bunch with
+        data : ndarray of float32, shape (n_segments, [n_channels,] n_samples)
+            The clips, recording after recording, in time order (a channel axis
+            when ``mono=False``).
+        groups : ndarray of int, shape (n_segments,)
+            Index in ``X`` of the recording each clip comes from.
+        start : ndarray of float, shape (n_segments,)
+            Where each clip starts in its recording, in seconds.
+        filenames : ndarray of str, shape (n_segments,)
+            The file each clip comes from (only when ``X`` holds paths).
+        skipped : list of (int, str, str)
+            ``(index, path, reason)`` of the files left out by
+            ``on_error='skip'``.
+        sample_rate : int
+
+    The clips are copies: overlapping windows (``hop < duration``) take
+    ``duration / hop`` times the recordings' size in memory. For a corpus
+    larger than memory, call this on a part of the files at a time.
+
+    See Also
+    --------
+    pool_segments : pool per-clip predictions back into one per recording.
+    AudioReader : one clip per file, from its centre.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.io import segment_recordings
+    >>> recordings = [np.ones(16000 * 3), np.ones(16000 * 5 // 2)]  # 3 s and 2.5 s at 16 kHz
+    >>> seg = segment_recordings(recordings, sample_rate=16000, duration=1.0)
+    >>> seg.data.shape, seg.groups.tolist(), seg.start.tolist()
+    ((6, 16000), [0, 0, 0, 1, 1, 1], [0.0, 1.0, 2.0, 0.0, 1.0, 2.0])
+    >>> seg.data[-1, 8000:].max()  # the last 0.5 s of recording 1 is padded with silence
+    np.float32(0.0)
+    >>> segment_recordings(recordings, sample_rate=16000, duration=1.0, tail="drop").groups.tolist()
+    [0, 0, 0, 1, 1]
+    """
+    if not (isinstance(sample_rate, Integral) and not isinstance(sample_rate, bool)) or (
+        sample_rate <= 0
+    ):
+        raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+    for name, value in (("duration", duration), ("hop", hop)):
+        if name == "hop" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    n = int(round(duration * sample_rate))
+    if n < 1:
+        raise ValueError(
+            f"duration={duration} s is less than one sample at sample_rate={sample_rate} Hz"
+        )
+    step = n if hop is None else int(round(hop * sample_rate))
+    if hop is not None and (step < 1 or step > n):
+        raise ValueError(
+            f"hop must be between one sample and duration={duration} s (clips would leave "
+            f"gaps between them otherwise), got hop={hop}"
+        )
+    if tail not in ("pad", "drop"):
+        raise ValueError(f"tail must be 'pad' or 'drop', got {tail!r}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+
+    if isinstance(X, list | tuple) and X and not all(_is_path_like(x) for x in X):
+        paths = None  # waveforms, which may differ in length
+    else:
+        paths = _as_path_list(X)
+    skipped = []
+    if paths is None:
+        waves = _recordings_as_waveforms(X, mono)
+        pieces = [_cut_segments(w, n, step, tail) for w in waves]
+    else:
+        reader = AudioReader(sample_rate=sample_rate, mono=mono, on_error=on_error)
+
+        def cut(path):
+            wave, err = reader._read_one_safe(path)
+            return (None, err) if wave is None else (_cut_segments(wave, n, step, tail), None)
+
+        results = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(cut)(p) for p in paths)
+        skipped = [
+            (i, str(os.fsdecode(p)), _without_skip_advice(err))
+            for i, (p, (_, err)) in enumerate(zip(paths, results))
+            if err is not None
+        ]
+        if skipped:
+            _warn_skipped("segment_recordings", skipped, len(paths), _IN_RESULT_SKIPPED)
+        if len(skipped) == len(paths):
+            raise ValueError("no audio file could be read; see the warning for the reasons")
+        pieces = [piece for piece, _ in results]
+    kept = [i for i, piece in enumerate(pieces) if piece is not None]
+    if not mono:
+        channels = {pieces[i].shape[1] for i in kept}
+        if len(channels) > 1:
+            where = {}
+            for i in kept:
+                where.setdefault(pieces[i].shape[1], i)
+            examples = ", ".join(
+                f"{c} in {_describe(paths[i]) if paths is not None else f'recording {i}'}"
+                for c, i in sorted(where.items())
+            )
+            raise ValueError(
+                f"recordings have different numbers of channels ({examples}); "
+                "pass mono=True or convert them"
+            )
+    counts = np.array([len(pieces[i]) for i in kept])
+    groups = np.repeat(np.asarray(kept, dtype=np.int64), counts)
+    data = np.concatenate([pieces[i] for i in kept])
+    start = np.concatenate([np.arange(c, dtype=np.float64) * step / sample_rate for c in counts])
+    bunch = Bunch(
+        data=data, groups=groups, start=start, skipped=skipped, sample_rate=int(sample_rate)
+    )
+    if paths is not None:
+        bunch.filenames = np.asarray([str(os.fsdecode(paths[i])) for i in kept])[
+            np.repeat(np.arange(len(kept)), counts)
+        ]
+    return bunch
+
+
+def _recordings_as_waveforms(X, mono: bool) -> list[np.ndarray]:
+    """Each recording of ``X`` as a finite float32 array, channels first."""
+    if isinstance(X, list | tuple):
+        items = list(X)
+    else:
+        arr = pcm_to_float(X)
+        arr = np.asarray(arr)
+        if arr.ndim not in (2, 3):
+            raise ValueError(
+                f"expected recordings as a 2-d (n_recordings, n_samples) or 3-d (n_recordings, "
+                f"n_channels, n_samples) array, or a list of waveforms; got a {arr.ndim}-d array"
+            )
+        items = list(arr)
+    waves = []
+    for i, item in enumerate(items):
+        w = np.asarray(pcm_to_float(np.asarray(item)))
+        if w.dtype.kind not in "fiub":
+            raise ValueError(f"recording {i} is not numeric (dtype {w.dtype})")
+        w = w.astype(np.float32, copy=False)
+        if w.ndim not in (1, 2) or w.shape[-1] == 0:
+            raise ValueError(
+                f"recording {i} must be a non-empty 1-d waveform or a (n_channels, n_samples) "
+                f"array, got shape {w.shape}"
+            )
+        if not np.isfinite(w).all():
+            raise ValueError(f"recording {i} contains NaN or infinite samples")
+        if mono:
+            w = w.mean(axis=0) if w.ndim == 2 else w
+        elif w.ndim == 1:
+            w = w[None]
+        waves.append(w)
+    return waves
+
+
+def pool_segments(values, groups, how="mean"):
+    """Pool per-clip rows (predicted probabilities, embeddings) into one row per recording.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_segments, ...)
+        One row per clip, e.g. ``predict_proba`` or ``transform`` of the
+        clips of :func:`segment_recordings`.
+    groups : array-like of shape (n_segments,)
+        The recording of each clip (``segment_recordings(...).groups``).
+    how : {'mean', 'max'}, default='mean'
+        ``'mean'`` averages the clips' rows (a soft vote); ``'max'`` keeps
+        each column's largest value (an event heard in any clip counts).
+
+    Returns
+    -------
+    pooled : ndarray of shape (n_recordings, ...)
+        One row per distinct group, in increasing group order.
+    recordings : ndarray of shape (n_recordings,)
+        The group of each row of ``pooled``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklaudio.io import pool_segments
+    >>> proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]])
+    >>> pooled, recordings = pool_segments(proba, [0, 0, 1])
+    >>> pooled.round(2).tolist(), recordings.tolist()
+    ([[0.6, 0.4], [0.2, 0.8]], [0, 1])
+    """
+    values = np.asarray(values)
+    groups = np.asarray(groups)
+    if how not in ("mean", "max"):
+        raise ValueError(f"how must be 'mean' or 'max', got {how!r}")
+    if groups.ndim != 1 or values.ndim < 1 or len(groups) != len(values):
+        raise ValueError(
+            f"values and groups must have one row per clip: got {len(values)} rows of values "
+            f"and groups of shape {groups.shape}"
+        )
+    if len(groups) == 0:
+        raise ValueError("got 0 clips to pool")
+    recordings, inverse = np.unique(groups, return_inverse=True)
+    if how == "mean":
+        sums = np.zeros((len(recordings), *values.shape[1:]), dtype=np.float64)
+        np.add.at(sums, inverse, values)
+        counts = np.bincount(inverse).reshape((-1,) + (1,) * (values.ndim - 1))
+        pooled = sums / counts
+        if values.dtype.kind == "f":
+            pooled = pooled.astype(values.dtype)
+    else:
+        pooled = np.full((len(recordings), *values.shape[1:]), -np.inf, dtype=np.float64)
+        np.maximum.at(pooled, inverse, values)
+        pooled = pooled.astype(values.dtype)
+    return pooled, recordings
 
 
 #: File name extensions that :func:`list_audio_files` (and so the folder and ESC loaders)

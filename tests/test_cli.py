@@ -934,3 +934,47 @@ def test_demo_refuses_one_class_and_more_folds_than_clips(capsys):
     assert "--n-classes must be at least 2" in capsys.readouterr().err
     assert main(["demo", "--n-samples", "30", "--n-folds", "40", "--quiet"]) == 1
     assert "--n-folds 40 is more than the 30 clips" in capsys.readouterr().err
+
+
+def test_embed_hop_embeds_every_clip_of_long_recordings(
+    npid_model, labelled_folder, tmp_path, capsys
+):
+    import numpy as np
+    import soundfile as sf
+
+    from sklaudio.io import segment_recordings
+    from sklaudio.persist import load
+
+    rng = np.random.default_rng(0)
+    long_ = tmp_path / "long.wav"  # 1.3 s at 16 kHz, stereo; the model reads 0.5 s at 8 kHz
+    sf.write(long_, 0.1 * rng.normal(size=(20800, 2)).astype(np.float32), 16000)
+    short = sorted(labelled_folder.rglob("*.wav"))[0]  # 0.5 s: one clip
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    out = tmp_path / "clips.npy"
+    argv = ["embed", "--model", str(npid_model), str(long_), str(short), "--out", str(out)]
+    assert main([*argv, "--hop", "0.25"]) == 0
+    said = capsys.readouterr().out
+    assert "long.wav" not in said or "centre-cropped" not in said  # nothing is cropped
+    assert "1 multichannel file" in said and "downsampled to 8000 Hz" in said
+    Z, starts = np.load(out), np.load(tmp_path / "clips.starts.npy")
+    files = (tmp_path / "clips.files.txt").read_text().splitlines()
+    # 1.3 s every 0.25 s: clips at 0, 0.25, 0.5, 0.75 hold whole clips, 1.0 the padded rest
+    assert files == [str(long_)] * 5 + [str(short)]
+    assert starts.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0, 0.0]
+    assert Z.shape == (6, 128)
+    seg = segment_recordings([long_], sample_rate=8000, duration=0.5, hop=0.25)
+    np.testing.assert_allclose(Z[:5], load(npid_model).transform(seg.data), atol=1e-5)
+    assert f"wrote (6, 128) embeddings of 2 files' clips to {out}" in said
+
+    argv = ["embed", "--model", str(npid_model), str(long_), str(short), str(bad)]
+    assert main([*argv, "--out", str(out), "--hop", "0.25", "--on-error", "skip"]) == 0
+    assert len((tmp_path / "clips.files.txt").read_text().splitlines()) == 6
+    err = capsys.readouterr().err
+    assert "bad.wav" in err and "skipped" not in err.split("bad.wav")[0][-3:]
+    assert "result's skipped" not in err and "on_error" not in err  # the command's words
+    assert main([*argv, "--out", str(out), "--hop", "0.75"]) == 1
+    assert "--hop 0.75: at most the model's clip length, 0.5 s" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(out), "--hop", "0"])
+    assert "positive" in capsys.readouterr().err
