@@ -1261,6 +1261,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         parser.print_help()
         return 2
+    if unknown and args.command == "embed" and not any(u.startswith("-") for u in unknown):
+        args.files += unknown  # files after an option (argparse takes them before or after)
+        unknown = []
     if unknown:  # named by the sub-command, whose --help lists what it takes
         args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _INTERRUPTED.clear()

@@ -967,14 +967,15 @@ def test_embed_hop_embeds_every_clip_of_long_recordings(
     np.testing.assert_allclose(Z[:5], load(npid_model).transform(seg.data), atol=1e-5)
     assert f"wrote (6, 128) embeddings of 2 files' clips to {out}" in said
 
-    argv = ["embed", "--model", str(npid_model), str(long_), str(short), str(bad)]
-    assert main([*argv, "--out", str(out), "--hop", "0.25", "--on-error", "skip"]) == 0
+    argv = ["embed", "--model", str(npid_model), str(long_), str(short), "--out", str(out)]
+    # files after an option too, as `sklaudio embed --model m.pt a.wav --out x.npy b.wav`
+    assert main([*argv, str(bad), "--hop", "0.25", "--on-error", "skip"]) == 0
     assert len((tmp_path / "clips.files.txt").read_text().splitlines()) == 6
     err = capsys.readouterr().err
     assert "bad.wav" in err and "skipped" not in err.split("bad.wav")[0][-3:]
     assert "result's skipped" not in err and "on_error" not in err  # the command's words
-    assert main([*argv, "--out", str(out), "--hop", "0.75"]) == 1
+    assert main([*argv, "--hop", "0.75"]) == 1
     assert "--hop 0.75: at most the model's clip length, 0.5 s" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main([*argv, "--out", str(out), "--hop", "0"])
+        main([*argv, "--hop", "0"])
     assert "positive" in capsys.readouterr().err
