@@ -32,8 +32,9 @@ class CosineLR(Callback):
     the same schedule. The cycle restarts from ``lr₀`` every ``max_epochs``
     epochs of ``history_`` (a warm restart, as in SGDR), so the epochs that
     ``partial_fit`` or ``fit`` with ``warm_start=True`` add after a complete fit
-    train with a new cycle instead of a rate of 0. ``history_`` records the
-    first group's rate.
+    train with a new cycle instead of a rate of 0. ``set_params(lr=...)`` on a
+    fitted net sets a new ``lr₀`` for the epochs that follow. ``history_``
+    records the first group's rate.
     """
 
     def on_epoch_begin(self, net, **kwargs):
@@ -41,7 +42,10 @@ class CosineLR(Callback):
         total = max(int(net.max_epochs), 1)
         factor = 0.5 * (1 + math.cos(math.pi * (done % total) / total))
         for group in net.optimizer_.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+            if "scheduled_lr" in group and group["lr"] != group["scheduled_lr"]:
+                group["initial_lr"] = float(group["lr"])  # set_params(lr=...) since: restart
+            group["lr"] = float(group.setdefault("initial_lr", float(group["lr"]))) * factor
+            group["scheduled_lr"] = group["lr"]
         net.history_.record("lr", net.optimizer_.param_groups[0]["lr"])
 
 

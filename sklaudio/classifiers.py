@@ -292,7 +292,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     }
     _persisted_attributes = (
         *_TorchNetMixin._persisted_attributes,
-        *("classes_inferred_", "encoder_config_"),
+        *("classes_inferred_", "encoder_config_", "pretrained_report_"),
     )
 
     def __init__(

@@ -57,7 +57,7 @@ from sklaudio.nn import (
     SpectrogramEncoder,
 )
 from sklaudio.nn.esresnet import build_backbone
-from sklaudio.persist import _decode, _encode, safe_torch_load
+from sklaudio.persist import _decode, _encode, json_default, safe_torch_load
 
 __all__ = ["AFPPairLossEmbedder", "NPIDEmbedder"]
 
@@ -974,7 +974,7 @@ class _TorchNetMixin(AccelerateMixin):
             "optimizers": {
                 name: getattr(self, name + "_").state_dict() for name in self._optimizers
             },
-            "history": json.dumps(self.history_.to_list()),
+            "history": json.dumps(self.history_.to_list(), default=json_default),
             # the random streams, so that training continued after loading draws what it
             # would have drawn in memory
             "rng": self._rng_states(),

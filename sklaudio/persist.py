@@ -214,6 +214,10 @@ def _encode(value):
         return {"__dict__": {k: _encode(v) for k, v in value.items()}}
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
+    if isinstance(value, os.PathLike):  # checkpoint=Path(...): a path, stored as its text
+        return {"__path__": os.fsdecode(value)}
+    if f"{type(value).__module__}.{type(value).__name__}" == "sklaudio.nn.finetune.TransferReport":
+        return {"__transfer_report__": {k: list(map(str, v)) for k, v in vars(value).items()}}
     if isinstance(value, np.ndarray) and (
         value.dtype.kind in "biufU"
         or (value.dtype.kind == "O" and all(isinstance(v, str) for v in value.ravel()))
@@ -235,6 +239,13 @@ def _encode(value):
     raise TypeError(f"{type(value).__name__} value {value!r}")
 
 
+def json_default(value):
+    """``json.dumps(default=...)`` for numpy scalars (a history row's ``np.float32`` rate)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _decode(value):
     if isinstance(value, list):
         return [_decode(v) for v in value]
@@ -250,8 +261,13 @@ def _decode(value):
             raise ValueError("an object array in a model file holds something else than text")
         return array
     if "__device__" in value:
-        device = torch.device(value["__device__"])
-        return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
+        return torch.device(value["__device__"])  # one this machine lacks: see _run_here
+    if "__path__" in value:
+        return Path(value["__path__"])
+    if "__transfer_report__" in value:
+        from sklaudio.nn.finetune import TransferReport
+
+        return TransferReport(**value["__transfer_report__"])
     if "__class__" in value:
         return _allowed_class(value["__class__"])
     if "__frozen__" in value:
@@ -341,11 +357,19 @@ SpectrogramTransformer, TemporalStatistics, AudioReader or WeightedKNeighborsCla
             f"{name}; save the sklaudio steps of a pipeline one by one, or use joblib.dump "
             "(trusted files only)"
         )
+    if not os.fspath(path):
+        raise ValueError("path is empty; give the model file's name, e.g. 'model.pt'")
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"{os.fspath(path)!r} is a folder; give the model file's name, e.g. "
+            f"{os.path.join(os.fspath(path), 'model.pt')!r}"
+        )
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "estimator": name,
         "params": _params_json(estimator),
+        "versions": _versions(),
     }
     if hasattr(estimator, "_persist_state"):
         payload.update(estimator._persist_state())
@@ -363,6 +387,29 @@ SpectrogramTransformer, TemporalStatistics, AudioReader or WeightedKNeighborsCla
             if hasattr(estimator, key)
         }
     atomic_torch_save(payload, path)
+
+
+def _versions() -> dict:
+    """The versions of what wrote a model file (named by load's errors)."""
+    import sklearn
+    import skorch
+
+    from sklaudio import __version__
+
+    versions = {
+        "sklaudio": __version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skorch": skorch.__version__,
+    }
+    return {k: str(v) for k, v in versions.items()}  # torch's is a str subclass (pickled)
+
+
+def _written_by(payload) -> str:
+    versions = payload.get("versions") if isinstance(payload, dict) else None
+    if not isinstance(versions, dict) or "sklaudio" not in versions:
+        return "an earlier sklaudio"
+    return f"sklaudio {versions['sklaudio']}"
 
 
 def load(path: str | os.PathLike, device: str | None = None):
@@ -426,19 +473,21 @@ def _rebuild(payload: dict, path, device):
         params = {k: _decode(v) for k, v in json.loads(payload["params"]).items()}
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise _edited(path, exc) from exc
-    has_device = "device" in inspect.signature(cls).parameters
-    if device is not None and has_device:  # an estimator without a device ignores it
-        params["device"] = device
-    elif str(params.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
-        warn_user(
-            f"{os.fspath(path)!r} was saved with device={params['device']!r} but no CUDA "
-            "device is available; loading it on the CPU",
+    # (skorch nets take **kwargs and refuse an unknown one only when they are built)
+    known = set(cls().get_params(deep=False))
+    unknown = {k for k in params if "__" not in k and k not in known}
+    if unknown:
+        raise ValueError(
+            f"{os.fspath(path)!r} was written by {_written_by(payload)} with the "
+            f"parameter(s) {', '.join(sorted(unknown))} of {cls.__name__}, which this "
+            f"sklaudio ({_versions()['sklaudio']}) does not know; load it with the sklaudio "
+            "that wrote it"
         )
-        params["device"] = "cpu"
     try:
         estimator = cls(**params)
-    except TypeError as exc:  # a parameter this class does not take
+    except (TypeError, ValueError) as exc:  # a parameter this class does not take
         raise _edited(path, exc) from exc
+    _run_here(estimator, device, path)
     if hasattr(estimator, "_restore_persisted"):
         try:
             estimator._restore_persisted(payload)
@@ -455,6 +504,46 @@ def _rebuild(payload: dict, path, device):
             setattr(estimator, key, _decode(value))
         _restore_arrays(estimator, payload.get("arrays", {}), path)
     return estimator
+
+
+def _run_here(estimator, device, path) -> None:
+    """Set every ``device`` parameter of ``estimator`` and of the estimators inside it (a
+    frontend, a classifier's embedder) to ``device`` when one is given, else move those that
+    name a device this machine lacks (a model saved on a GPU or a Mac) to the CPU, warning."""
+    from sklaudio.features import _check_device_available
+
+    keys = [k for k in estimator.get_params(deep=True) if k == "device" or k.endswith("__device")]
+    moved = {}
+    for key in sorted(keys, key=lambda k: k.count("__")):  # the outer one first
+        value = estimator.get_params(deep=True)[key]
+        if value is None:  # skorch's "leave the tensors where they are"
+            continue
+        if device is not None:
+            new = device
+        else:
+            try:
+                _check_device_available(value)
+                continue
+            except ValueError:
+                new = "cpu"
+                moved[key] = value
+        if _same_device(value, new):
+            continue
+        if "__" in key:  # a nested estimator's own parameter, as set_params would set it
+            owner, _, name = key.rpartition("__")
+            estimator.get_params(deep=True)[owner].set_params(**{name: new})
+        else:
+            estimator.set_params(device=new)
+    if moved:
+        where = ", ".join(f"{k}={str(v)!r}" for k, v in moved.items())
+        warn_user(
+            f"{os.fspath(path)!r} was saved with {where}, which this machine does not have; "
+            "loading it on the CPU (load(path, device=...) chooses another device)"
+        )
+
+
+def _same_device(a, b) -> bool:
+    return type(a) is type(b) and str(a) == str(b)
 
 
 def _restore_arrays(estimator, arrays, path) -> None:

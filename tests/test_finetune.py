@@ -235,6 +235,10 @@ def test_pretrained_weights_file(toy, tmp_path):
         torch.load(path)["layer3.0.conv2.weight"],
     )
     assert clf.pretrained_report_.adapted == ["conv1.weight"]
+    save(clf, tmp_path / "clf.pt")  # the report (and the weights' Path) are kept
+    loaded = load(tmp_path / "clf.pt")
+    assert loaded.pretrained_report_ == clf.pretrained_report_
+    assert loaded.pretrained_weights == path
 
     # a ResNet of another width or depth: refused, naming the backbone it fits
     for other in ("esresnet_small", "esresnet18"):

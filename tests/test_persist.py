@@ -156,11 +156,37 @@ def test_model_saved_for_cuda_loads_on_cpu(npid, spectrograms, tmp_path):
     if torch.cuda.is_available():  # pragma: no cover - GPU machines
         loaded = load(tmp_path / "gpu.pt")
     else:
-        with pytest.warns(UserWarning, match="no CUDA device"):
+        with pytest.warns(UserWarning, match=r"gpu.pt' was saved with device='cuda', which"):
             loaded = load(tmp_path / "gpu.pt")
         assert loaded.device == "cpu"
     np.testing.assert_allclose(loaded.transform(spectrograms), npid.transform(spectrograms))
     assert load(tmp_path / "gpu.pt", device="cpu").device == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the move to a CPU-only machine")
+def test_devices_this_machine_lacks_move_to_the_cpu_nested_ones_too(tmp_path):
+    """A Mac's 'mps', a torch.device, and a frontend's own device all load on the CPU."""
+    from sklaudio import FineTunedClassifier
+    from sklaudio.features import SpectrogramTransformer
+
+    rng = np.random.default_rng(0)
+    waves = rng.normal(size=(8, 4000)).astype(np.float32)
+    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=8)
+    clf = FineTunedClassifier(
+        backbone="esresnet_tiny", frontend=front, max_epochs=1, batch_size=4, device="cpu"
+    ).fit(waves, np.arange(8) % 2)
+    expected = clf.predict_proba(waves)
+    moved = pickle.loads(pickle.dumps(clf))
+    moved.device = torch.device("mps")
+    moved.frontend.device = "cuda"
+    save(moved, tmp_path / "mac.pt")
+    with pytest.warns(UserWarning, match=r"device='mps', frontend__device='cuda', which"):
+        loaded = load(tmp_path / "mac.pt")
+    assert loaded.device == "cpu" and loaded.frontend.device == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(waves), expected, atol=1e-6)
+    assert loaded.frontend.fit_transform(waves).shape[0] == 8  # runs on its own too
+    explicit = load(tmp_path / "mac.pt", device="cpu")
+    assert explicit.device == "cpu" and explicit.frontend.device == "cpu"
 
 
 class _Payload:
@@ -331,3 +357,51 @@ def test_model_files_are_made_as_open_would_make_them(npid, tmp_path):
     os.umask(umask)
     mode = stat.S_IMODE(os.stat(tmp_path / "m.pt").st_mode)
     assert mode == 0o666 & ~umask  # not mkstemp's 0o600
+
+
+def test_numpy_scalar_rates_and_path_parameters_are_saved(spectrograms, tmp_path):
+    emb = NPIDEmbedder(
+        embedding_dim=8,
+        nce_k=4,
+        max_epochs=2,
+        batch_size=6,
+        lr=np.float32(1e-3),  # a grid over np.array([...], dtype=np.float32) gives these
+        checkpoint=tmp_path / "ck",  # a pathlib.Path: the checkpoint is written each epoch
+        random_state=0,
+    ).fit(spectrograms)
+    save(emb, tmp_path / "e.pt")
+    loaded = load(tmp_path / "e.pt")
+    assert loaded.checkpoint == tmp_path / "ck"
+    assert all(type(lr) is float for lr in loaded.history_[:, "lr"])
+    np.testing.assert_array_equal(loaded.transform(spectrograms), emb.transform(spectrograms))
+
+
+def test_save_refuses_a_folder_or_no_name(npid, tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder; give the model file's name"):
+        save(npid, tmp_path)
+    with pytest.raises(ValueError, match="path is empty"):
+        save(npid, "")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_a_parameter_this_sklaudio_does_not_know_names_the_file_and_writer(npid, tmp_path):
+    save(npid, tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    assert payload["versions"]["torch"] == str(torch.__version__)
+    params = json.loads(payload["params"])
+    params["brand_new_param"] = 3
+    payload["params"] = json.dumps(params)
+    payload["versions"]["sklaudio"] = "9.0"
+    atomic_torch_save(payload, tmp_path / "new.pt")
+    with pytest.raises(
+        ValueError, match=r"new.pt' was written by sklaudio 9.0 with the parameter\(s\) brand_new"
+    ):
+        load(tmp_path / "new.pt")
+
+
+def test_a_new_learning_rate_applies_to_the_epochs_that_follow(spectrograms):
+    emb = NPIDEmbedder(
+        embedding_dim=8, nce_k=4, max_epochs=2, batch_size=6, lr=1e-3, random_state=0
+    ).fit(spectrograms)
+    emb.set_params(lr=1e-5).partial_fit(spectrograms)
+    np.testing.assert_allclose(emb.history_[:, "lr"], [1e-3, 5e-4, 1e-5, 5e-6])
