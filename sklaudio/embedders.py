@@ -8,6 +8,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import re
 import sys
 import warnings
@@ -287,6 +288,33 @@ def _loader_context():
     return get_context("loky")
 
 
+@contextlib.contextmanager
+def _sigint_noted():
+    """A list that holds True once Ctrl-C (SIGINT) arrived inside the block; the handler in
+    place still runs (Python's raises the KeyboardInterrupt that skorch then swallows).
+    Outside the main thread, or where SIGINT is ignored or handled outside Python, nothing
+    is changed and the list stays empty."""
+    noted: list[bool] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_IGN, SIG_DFL, or None (a handler not set from Python)
+        yield noted
+        return
+
+    def on_sigint(signum, frame):
+        noted.append(True)
+        previous(signum, frame)
+
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: a SIGINT is handled there, not here
+        yield noted
+        return
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _TorchNetMixin(AccelerateMixin):
     """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks,
     checkpoints, pickle-free persistence and the optional ``accelerator``.
@@ -406,7 +434,8 @@ class _TorchNetMixin(AccelerateMixin):
         expected = self.max_epochs if expected is None else expected
         self._epochs_completed = self._epochs_begun = 0
         self._epochs_planned = expected  # for the progress bar (a resumed fit runs fewer)
-        NeuralNet.partial_fit(self, X, y, **fit_params)
+        with _sigint_noted() as interrupted:
+            NeuralNet.partial_fit(self, X, y, **fit_params)
         done = self._epochs_completed
         partial = self._epochs_begun > done and len(self.history_) > 0
         if partial:
@@ -419,11 +448,16 @@ class _TorchNetMixin(AccelerateMixin):
             else:
                 advice = " partial_fit trains it further."
             cut = " (the interrupted epoch's updates are kept, not its history row)"
+            why = "Ctrl-C" if interrupted else "Ctrl-C, or a callback ended it"
             warn_user(
                 f"{type(self).__name__}: training stopped after {done} of {expected} epochs "
-                "(Ctrl-C, or a callback ended it); the model keeps its weights as they were "
+                f"({why}); the model keeps its weights as they were "
                 f"then{cut if partial else ''}.{advice}",
             )
+        if interrupted:
+            # skorch ends training quietly, which would let a grid search, cross_val_score
+            # or the rest of a script go on with a cut-short model: Ctrl-C stops them too
+            raise KeyboardInterrupt
 
     def on_epoch_begin(self, net, **kwargs):
         super().on_epoch_begin(net, **kwargs)  # (skorch adds the epoch's history row here)

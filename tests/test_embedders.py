@@ -657,3 +657,43 @@ def test_numpy_integer_parameters_train(spectrograms):
     # Python ints only
     emb = NPIDEmbedder(**{**TINY, "batch_size": np.int64(8), "embedding_dim": np.int32(8)})
     assert emb.fit(spectrograms).transform(spectrograms).shape == (24, 8)
+
+
+def test_ctrl_c_stops_the_search_not_only_the_fit(spectrograms):
+    """A real SIGINT (a terminal's or a notebook's Ctrl-C) is warned about and goes on as a
+    KeyboardInterrupt: a grid search, cross_val_score or script stops instead of carrying on
+    with a cut-short model. A callback that ends training quietly still only warns."""
+    import signal
+
+    from skorch.callbacks import Callback
+    from sklearn.model_selection import GridSearchCV
+
+    class CtrlC(Callback):
+        def on_batch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                signal.raise_signal(signal.SIGINT)
+
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 3}, callbacks=[("ctrl_c", CtrlC())])
+    with (
+        pytest.warns(UserWarning, match=r"stopped after 1 of 3 epochs \(Ctrl-C\)"),
+        pytest.raises(KeyboardInterrupt),
+    ):
+        emb.fit(spectrograms)
+    assert len(emb.history_) == 1 and emb.transform(spectrograms).shape == (24, 8)  # kept
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+    fits = []
+
+    class Counted(CtrlC):
+        def on_train_begin(self, net, **kwargs):
+            fits.append(1)
+
+    search = GridSearchCV(
+        NPIDEmbedder(**{**TINY, "max_epochs": 3}, callbacks=[("ctrl_c", Counted())]),
+        {"nce_t": [0.1, 0.5]},
+        cv=2,
+        scoring=lambda est, X, y=None: 0.0,
+    )
+    with pytest.warns(UserWarning, match="Ctrl-C"), pytest.raises(KeyboardInterrupt):
+        search.fit(spectrograms)
+    assert len(fits) == 1  # the first fit was interrupted; no other one started
