@@ -8,8 +8,8 @@ import json
 import math
 import multiprocessing
 import os
-import signal
 import re
+import signal
 import sys
 import warnings
 import zlib

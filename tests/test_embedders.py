@@ -665,8 +665,8 @@ def test_ctrl_c_stops_the_search_not_only_the_fit(spectrograms):
     with a cut-short model. A callback that ends training quietly still only warns."""
     import signal
 
-    from skorch.callbacks import Callback
     from sklearn.model_selection import GridSearchCV
+    from skorch.callbacks import Callback
 
     class CtrlC(Callback):
         def on_batch_end(self, net, **kwargs):
