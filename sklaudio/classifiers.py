@@ -294,6 +294,18 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         *_TorchNetMixin._persisted_attributes,
         *("classes_inferred_", "encoder_config_", "pretrained_report_"),
     )
+    _live_params = ("augment",)
+    _structural_params = (
+        *_TorchNetMixin._structural_params,
+        *("embedder", "backbone", "pretrained_weights", "freeze_encoder", "head_init"),
+        *("probe_C", "head_features", "stats_stages", "input_norm"),
+    )
+
+    def _apply_live(self, names: list) -> None:
+        encoder = _bare(self.module_).encoder
+        if "augment" in names and hasattr(encoder, "augment"):  # (an AFP encoder has none)
+            seed = self._seed() + 3 + 7919 * self._process_index()
+            encoder.augment = SpectrogramAugment(seed=seed) if self.augment else None
 
     def __init__(
         self,

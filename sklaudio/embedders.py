@@ -339,6 +339,10 @@ class _TorchNetMixin(AccelerateMixin):
         "input_shape_",
         "spectrogram_shape_",
     )
+    # Parameters that set_params on a fitted net applies at once (_apply_live), and those
+    # that shape the network (a change waits for the next fit that builds one, with a warning).
+    _live_params: tuple[str, ...] = ()
+    _structural_params: tuple[str, ...] = ("frontend", "random_state")
     # Parameters that may change between an interrupted fit and its resumption.
     _resumable_params: tuple[str, ...] = (
         "verbose",
@@ -484,6 +488,14 @@ class _TorchNetMixin(AccelerateMixin):
             if name in kwargs:
                 reason = cls._fixed_reasons.get(name, f"{cls.__name__} sets it itself")
                 raise TypeError(f"{cls.__name__} does not take {name}=: {reason}")
+        for key in kwargs:
+            part, sep, _ = key.partition("__")
+            if sep and part in ("module", "criterion", "memory_bank"):
+                raise TypeError(
+                    f"{cls.__name__} does not take {key}=: it builds its {part.replace('_', ' ')} "
+                    "from its own parameters (see get_params()), so the argument would be "
+                    "ignored, and on a fitted estimator would replace the trained network"
+                )
 
     # -- the accelerator (None: plain skorch) ----------------------------------------------
 
@@ -618,6 +630,38 @@ class _TorchNetMixin(AccelerateMixin):
         """Set parameters, as skorch does (``iterator_valid__num_workers=0`` and other
         DataLoader or dataset arguments also work on a fitted net)."""
         self._refuse_fixed(params)  # (sklearn's "Invalid parameter" would not say why)
+        fitted = getattr(self, "initialized_", False) and self.__sklearn_is_fitted__()
+        watched = ("optimizer", *self._live_params, *self._structural_params)
+        before = {k: getattr(self, k, _MISSING) for k in params if k in watched} if fitted else {}
+        self._set_params(params)
+        changed = [k for k, v in before.items() if not _same(getattr(self, k, _MISSING), v)]
+        if changed:
+            self._apply_changed(changed, before)
+        return self
+
+    def _apply_changed(self, changed: list, before: dict) -> None:
+        """After ``set_params`` on a fitted net: use the new values of what training reads
+        (``_live_params``, a new optimizer) at once, and say that what shapes the network
+        (``_structural_params``) waits for the next ``fit`` that builds one."""
+        live = [k for k in changed if k in self._live_params]
+        if live:
+            self._apply_live(live)
+        if "optimizer" in changed:
+            with self._resolved_device():
+                self._initialize_optimizer()  # a fresh one, for the epochs that follow
+        structural = [k for k in changed if k in self._structural_params]
+        if structural:
+            old = ", ".join(f"{k}={before[k]!r}" for k in structural)
+            warn_user(
+                f"{type(self).__name__}: set_params({', '.join(structural)}=...) on a fitted "
+                "estimator shapes the network that the next fit() builds; until then "
+                f"transform/predict, partial_fit and warm-start fits use the fitted one ({old})"
+            )
+
+    def _apply_live(self, names: list) -> None:
+        """Make the fitted net use the new values of ``names`` (see ``_live_params``)."""
+
+    def _set_params(self, params: dict) -> None:
         # skorch 1.4 raises "Something went wrong" for iterator_*__ / dataset__ keys once the
         # net is initialised, although they need no re-initialisation: they are read
         # whenever a DataLoader is made, so they are set as attributes here.
@@ -656,6 +700,9 @@ class _TorchNetMixin(AccelerateMixin):
             for k in [k for k in params if k.startswith(prefixes) or "__" in k]:
                 if k == "callbacks" and not self._runs_callbacks(params[k]):
                     continue  # new callbacks (a list changed in place, say): rebuilt
+                if k == "optimizer":  # skorch fails ("Something went wrong") on a new
+                    self.optimizer = params.pop(k)  # optimizer: set_params makes it itself
+                    continue
                 value = params.pop(k)
                 if not _same(value, current.get(k, _MISSING)):  # (the callbacks' in use)
                     special[k] = value
@@ -666,7 +713,6 @@ class _TorchNetMixin(AccelerateMixin):
                 super().set_params(**special)
         for name, sub_params in nested.items():
             getattr(self, name).set_params(**sub_params)
-        return self
 
     def _get_params_callbacks(self, deep=True):
         # skorch reports a fresh default callback's parameters for every default name,
@@ -1507,6 +1553,25 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     )
     # The read-out does not change training: a checkpointed fit resumes across it.
     _resumable_params = (*_TorchNetMixin._resumable_params, "output", "stats_stages")
+    _live_params = ("nce_k", "nce_t", "nce_m", "loss", "augment")
+    _structural_params = (
+        *_TorchNetMixin._structural_params,
+        *("embedding_dim", "backbone", "input_norm"),
+    )
+
+    def _apply_live(self, names: list) -> None:
+        if {"nce_k", "nce_t", "loss"} & set(names):
+            self.initialize_criterion()
+            if "nce_t" in names:  # NCE's Z belongs to the temperature: estimated anew
+                self.memory_bank_.nce_z.fill_(-1.0)
+        if "nce_m" in names:
+            self.memory_bank_.momentum = self.nce_m
+        if "augment" in names:
+            _bare(self.module_).augment = self._new_augment()
+
+    def _new_augment(self):
+        seed = self._seed() + 3 + 7919 * self._process_index()
+        return SpectrogramAugment(seed=seed) if self.augment else None
 
     def _n_features_out(self) -> int:
         # the fitted network's sizes, not the parameters (set_params(embedding_dim=...)
@@ -1571,8 +1636,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
             torch.manual_seed(seed)
             channels, n_freq = self._spectrogram_shape()[:2]
             backbone = build_backbone(self.backbone, in_channels=self._group_channels(channels))
-            augment_seed = seed + 3 + 7919 * self._process_index()
-            augment = SpectrogramAugment(seed=augment_seed) if self.augment else None
+            augment = self._new_augment()
             self.module_ = SpectrogramEncoder(
                 backbone,
                 self.embedding_dim,
@@ -1817,6 +1881,11 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         *("frame_steps_", "hop_steps_", "n_epochs_", "sequences_per_clip_"),
     )
     _any_length = True  # a clip's vector is the mean over however many sequences it holds
+    _structural_params = (
+        *_TorchNetMixin._structural_params,
+        *("frame_duration", "n_context", "code_channels", "widths", "short"),
+        *("sample_rate", "hop_length"),
+    )
 
     def __init__(
         self,

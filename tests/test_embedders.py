@@ -697,3 +697,42 @@ def test_ctrl_c_stops_the_search_not_only_the_fit(spectrograms):
     with pytest.warns(UserWarning, match="Ctrl-C"), pytest.raises(KeyboardInterrupt):
         search.fit(spectrograms)
     assert len(fits) == 1  # the first fit was interrupted; no other one started
+
+
+def test_set_params_on_a_fitted_embedder_applies_or_says_when(spectrograms):
+    """What training reads takes effect at once; what shapes the network is warned about;
+    module__/criterion__ arguments, which would be ignored, are refused; a new optimizer
+    class makes a new optimizer (skorch failed with 'Something went wrong')."""
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 1}).fit(spectrograms)
+    emb.set_params(nce_t=0.05, nce_k=3, nce_m=0.9, augment=False)
+    assert emb.criterion_.nce_t == 0.05 and emb.criterion_.nce_k == 3
+    assert emb.memory_bank_.momentum == 0.9 and emb.module_.augment is None
+    assert float(emb.memory_bank_.nce_z) < 0  # Z is estimated again for the new temperature
+    emb.partial_fit(spectrograms)
+    assert float(emb.memory_bank_.nce_z) > 0
+    emb.set_params(augment=True)
+    assert emb.module_.augment is not None
+
+    emb.set_params(optimizer=torch.optim.SGD)
+    assert isinstance(emb.optimizer_, torch.optim.SGD)
+    emb.partial_fit(spectrograms)
+    assert isinstance(emb.optimizer_, torch.optim.SGD) and len(emb.history_) == 3
+
+    before = emb.transform(spectrograms)
+    with pytest.warns(
+        UserWarning,
+        match=r"set_params\(embedding_dim=...\) on a fitted .*"
+        r"use the fitted one \(embedding_dim=8\)",
+    ):
+        emb.set_params(embedding_dim=4)
+    np.testing.assert_array_equal(emb.transform(spectrograms), before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emb.set_params(**emb.get_params())  # nothing changes: nothing to say
+        assert emb.fit(spectrograms).transform(spectrograms).shape == (24, 4)  # a new network
+
+    for key in ("module__embedding_dim", "criterion__nce_t", "memory_bank__momentum"):
+        with pytest.raises(TypeError, match=f"does not take {key}=: it builds its"):
+            NPIDEmbedder(**{key: 1})
+        with pytest.raises(TypeError, match=f"does not take {key}="):
+            emb.set_params(**{key: 1})

@@ -565,3 +565,16 @@ def test_partial_fit_classes_lists_labels_the_first_batch_lacks(toy, npid, tmp_p
         FineTunedClassifier(embedder=npid, **FAST, head_init="linear_probe").partial_fit(
             X[dog], y[dog], classes=["dog", "rain"]
         )
+
+
+def test_set_params_on_a_fitted_classifier(toy):
+    X, y = toy
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}).fit(X, y)
+    clf.set_params(augment=True)
+    assert clf.module_.encoder.augment is not None
+    proba = clf.predict_proba(X)
+    with pytest.warns(UserWarning, match=r"set_params\(freeze_encoder=...\) on a fitted"):
+        clf.set_params(freeze_encoder=True)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    with pytest.raises(TypeError, match="does not take module__n_classes="):
+        clf.set_params(module__n_classes=3)
