@@ -451,7 +451,7 @@ def _say_reading_changes(args, name, files, reader):
         up = np.unique(rates[rates < reader.sample_rate])
         down = np.unique(rates[rates > reader.sample_rate])
         for moved, which, note in (
-            (up, "upsampled", f"; they hold nothing above {up.max() / 2:g} Hz" if up.size else ""),
+            (up, "upsampled", _nothing_above(up)),
             (down, "downsampled", ""),
         ):
             if moved.size:
@@ -463,6 +463,16 @@ def _say_reading_changes(args, name, files, reader):
                     f"{reader.sample_rate} Hz{note}"
                 )
     sys.stdout.flush()
+
+
+def _nothing_above(rates) -> str:
+    """What upsampled files lack: nothing above half their own rate."""
+    if not rates.size:
+        return ""
+    low, high = rates.min() / 2, rates.max() / 2
+    if low == high:
+        return f"; they hold nothing above {high:g} Hz"
+    return f"; they hold nothing above half their rate ({low:g} to {high:g} Hz)"
 
 
 def _model_reader(model):
@@ -718,7 +728,7 @@ def _embed(args) -> int:
     starts_path = out.with_name(out.stem + ".starts.npy")
     np.save(starts_path, np.concatenate(starts))
     say(
-        f"wrote {embeddings.shape} embeddings of {_plural(n_read, 'file')}' clips to {out} "
+        f"wrote {embeddings.shape} embeddings of the clips of {_plural(n_read, 'file')} to {out} "
         f"(each row's file in {out.stem}.files.txt, its start in seconds in "
         f"{starts_path.name})"
     )

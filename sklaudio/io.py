@@ -120,6 +120,14 @@ _WINDOWED_FORMATS = frozenset({"WAV", "WAVEX", "AIFF"})
 
 # Size fields that writers unable to seek back leave unset: 0, 0xFFFFFFFF, or sox's
 # 0x7FFFF000 when it writes to a pipe. Such a header says nothing about the file's length.
+def _seekable(path) -> bool:
+    try:
+        with sf.SoundFile(_sf_path(path)) as f:
+            return f.seekable()
+    except (RuntimeError, OSError):
+        return False
+
+
 def _unknown_size(size: int) -> bool:
     return size == 0 or size >= 0x7FFFF000
 
@@ -410,11 +418,16 @@ def read_audio(
                     f"offset={offset} s lies past the end of {name} "
                     f"({declared / native_sr:.3f} s long)"
                 )
-            if start:
+            if start and f.seekable():
                 f.seek(start)
+            elif start:  # read up to the offset (a codec that cannot seek)
+                for _ in f.blocks(blocksize=1 << 16, frames=start, dtype="float32"):
+                    pass
             frames = -1 if duration is None else int(round(duration * native_sr))
+            # a codec that cannot seek (GSM 6.10, G.721, NMS ADPCM in a WAV) needs the count
+            count = declared - start if frames < 0 and not f.seekable() else frames
             try:
-                data = f.read(frames=frames, dtype="float32", always_2d=True)
+                data = f.read(frames=count, dtype="float32", always_2d=True)
             except (ValueError, MemoryError) as exc:  # numpy cannot allocate the frames
                 raise ValueError(
                     f"cannot decode audio file {name}: libsndfile "
@@ -760,8 +773,8 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
             info = sf.info(_sf_path(path))
         except (RuntimeError, OSError):
             return None
-        if info.format not in _WINDOWED_FORMATS:
-            return None
+        if info.format not in _WINDOWED_FORMATS or not _seekable(path):
+            return None  # (a GSM or G.721 WAV cannot seek: decoded whole)
         native, total = int(info.samplerate), int(info.frames)
         ratio = Fraction(int(self.sample_rate), native)
         up, down = ratio.numerator, ratio.denominator

@@ -965,7 +965,7 @@ def test_embed_hop_embeds_every_clip_of_long_recordings(
     assert Z.shape == (6, 128)
     seg = segment_recordings([long_], sample_rate=8000, duration=0.5, hop=0.25)
     np.testing.assert_allclose(Z[:5], load(npid_model).transform(seg.data), atol=1e-5)
-    assert f"wrote (6, 128) embeddings of 2 files' clips to {out}" in said
+    assert f"wrote (6, 128) embeddings of the clips of 2 files to {out}" in said
 
     argv = ["embed", "--model", str(npid_model), str(long_), str(short), "--out", str(out)]
     # files after an option too, as `sklaudio embed --model m.pt a.wav --out x.npy b.wav`
@@ -979,3 +979,15 @@ def test_embed_hop_embeds_every_clip_of_long_recordings(
     with pytest.raises(SystemExit):
         main([*argv, "--hop", "0"])
     assert "positive" in capsys.readouterr().err
+
+
+def test_upsampled_files_are_said_to_lack_half_their_own_rate():
+    import numpy as np
+
+    from sklaudio.cli import _nothing_above
+
+    assert _nothing_above(np.array([8000, 11025, 16000])) == (
+        "; they hold nothing above half their rate (4000 to 8000 Hz)"
+    )
+    assert _nothing_above(np.array([4000])) == "; they hold nothing above 2000 Hz"
+    assert _nothing_above(np.array([])) == ""

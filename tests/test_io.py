@@ -450,3 +450,21 @@ def test_arrays_after_a_fit_on_files_are_warned_about_when_their_length_is_fixed
         AudioReader(sample_rate=8000, duration=1.0).fit_transform(np.zeros((2, 16000)))
         assert reader.fit(np.zeros((2, 16000))).input_kind_ == "waveforms"  # refit: forgotten
         reader.transform(np.zeros((2, 16000), np.float32))
+
+
+@pytest.mark.parametrize("subtype", ["GSM610", "G721_32"])
+def test_codecs_that_cannot_seek_decode(tmp_path, subtype):
+    """GSM 6.10 and G.721 WAVs are valid audio that libsndfile decodes but cannot seek in:
+    they were refused as 'more than memory holds' (whole) or 'cannot seek' (a centre window)."""
+    if subtype not in sf.available_subtypes("WAV"):
+        pytest.skip(f"this libsndfile writes no {subtype}")
+    t = np.arange(8000 * 12) / 8000
+    path = _write(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 8000, subtype=subtype)
+    whole, sr = read_audio(path)
+    assert sr == 8000
+    reference, _ = sf.read(path, dtype="float32")
+    np.testing.assert_array_equal(whole, reference)
+    part, _ = read_audio(path, offset=2.0, duration=1.0)
+    np.testing.assert_array_equal(part, reference[16000:24000])
+    clip = AudioReader(sample_rate=8000, duration=1.0).fit_transform([path])[0]
+    np.testing.assert_array_equal(clip, fix_length(reference, 8000))
