@@ -26,7 +26,13 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from sklaudio.classifiers import FineTunedClassifier
-from sklaudio.datasets import load_dcase2013_scenes, load_esc10, load_esc50, load_urbansound8k
+from sklaudio.datasets import (
+    load_dcase2013_scenes,
+    load_esc10,
+    load_esc50,
+    load_folder,
+    load_urbansound8k,
+)
 from sklaudio.embedders import NPIDEmbedder
 from sklaudio.features import SpectrogramTransformer
 from sklaudio.io import AudioReader
@@ -38,7 +44,10 @@ LOADERS = {
     "esc50": load_esc50,
     "urbansound8k": load_urbansound8k,
     "dcase2013": load_dcase2013_scenes,
+    "folder": load_folder,  # one sub-folder per class, stratified folds
 }
+# each corpus's clip length (the longest clips of UrbanSound8K, DCASE 2013's whole scenes)
+DURATIONS = {"esc10": 5.0, "esc50": 5.0, "urbansound8k": 4.0, "dcase2013": 30.0}
 TABLE_EPOCHS = (1, 3, 5, 10)
 
 
@@ -119,13 +128,26 @@ def main(argv=None):
     parser.add_argument(
         "--sr", type=int, default=None, help="default 22050 (log_mel), 44100 (esresnet)"
     )
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds per clip, for both corpora (default: the fine-tuning corpus's: 5 for "
+        "ESC, 4 for UrbanSound8K, 30 for DCASE 2013, 5 for a folder)",
+    )
+    parser.add_argument(
+        "--nce-k", type=int, default=64, help="NCE negatives (lowered for a smaller corpus)"
+    )
     parser.add_argument("--n-mels", type=int, default=64)
     parser.add_argument("--n-fft", type=int, default=1024)
     parser.add_argument("--hop-length", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, nargs="*", default=None)
-    parser.add_argument("--png", default=None, help="default docs/images/dls_fig4_DATASET.png")
+    parser.add_argument(
+        "--png",
+        default=None,
+        help="default docs/images/dls_fig4_DATASET.png (..._from_PRETRAIN.png across corpora)",
+    )
     parser.add_argument("--json", default=None, help="default docs/images/dls_fig4_DATASET.json")
     parser.add_argument(
         "--npid-model", default=None, help="reuse this saved NPID encoder, or save it there"
@@ -134,21 +156,44 @@ def main(argv=None):
     root = args.root or (default_esc10_root() if args.dataset == "esc10" else None)
     if root is None:
         parser.error(f"--root is needed for {args.dataset}")
-    png = Path(args.png or REPO / "docs" / "images" / f"dls_fig4_{args.dataset}.png")
+    # another corpus, or another copy of the same one, to pre-train on
+    cross = args.pretrain_root is not None or args.pretrain_dataset not in (None, args.dataset)
+    if cross:
+        args.pretrain_dataset = args.pretrain_dataset or args.dataset
+        if args.pretrain_root is None:
+            if args.pretrain_dataset != "esc10":
+                parser.error(f"--pretrain-root is needed for {args.pretrain_dataset}")
+            args.pretrain_root = default_esc10_root()
+    if args.duration is None:
+        args.duration = DURATIONS.get(args.dataset, 5.0)
+    name = args.dataset + (f"_from_{args.pretrain_dataset}" if cross else "")
+    png = Path(args.png or REPO / "docs" / "images" / f"dls_fig4_{name}.png")
     out_json = Path(args.json or png.with_suffix(".json"))
 
     start = time.perf_counter()
     X, bunch = spectrograms(args.dataset, root, args)
-    if args.pretrain_dataset and args.pretrain_dataset != args.dataset:
+    all_folds = sorted(np.unique(bunch.folds).tolist())
+    missing = sorted(set(args.folds or ()) - set(all_folds))
+    if missing:
+        parser.error(f"--folds {missing}: {args.dataset} at {root} has folds {all_folds}")
+    if cross:
         X_pre, _ = spectrograms(args.pretrain_dataset, args.pretrain_root, args)
+        source = f"{args.pretrain_dataset} at {args.pretrain_root}"
     else:
         X_pre = X  # DLS phase 2: the pooled, unlabelled audio of all folds
+        source = f"{args.dataset} (all folds, no labels)"
     t_features = time.perf_counter() - start
     if args.npid_model and Path(args.npid_model).exists():
         npid = load(args.npid_model)
+        print(f"DLS encoder: {args.npid_model} (not pre-trained again)")
     else:
+        nce_k = min(args.nce_k, len(X_pre) - 1)
+        if nce_k < args.nce_k:
+            print(f"note: {len(X_pre)} clips to pre-train on: NPID uses nce_k={nce_k} negatives")
+        print(f"pre-training NPID on {len(X_pre)} clips of {source}", flush=True)
         npid = NPIDEmbedder(
             backbone=args.backbone,
+            nce_k=nce_k,
             max_epochs=args.pretrain_epochs,
             batch_size=64,
             random_state=args.seed,
@@ -158,7 +203,7 @@ def main(argv=None):
             save(npid, args.npid_model)
     t_pretrain = time.perf_counter() - start - t_features
 
-    folds = args.folds or sorted(np.unique(bunch.folds).tolist())
+    folds = args.folds or all_folds
     head = [f"{args.head_features} head"] if args.head_features != "pooled" else []
     head += ["linear probe"] if args.head_init == "linear_probe" else []
     dls = f"DLS ({', '.join(head)})" if head else "DLS"
@@ -174,7 +219,8 @@ def main(argv=None):
     total = time.perf_counter() - start
 
     display = FineTuningCurveDisplay.from_histories(curves)
-    display.plot(title=f"{args.dataset}: fine-tuning, {args.backbone}, {len(folds)} folds")
+    pre = f", DLS pre-trained on {args.pretrain_dataset}" if cross else ""
+    display.plot(title=f"{args.dataset}: fine-tuning, {args.backbone}, {len(folds)} folds{pre}")
     png.parent.mkdir(parents=True, exist_ok=True)
     display.figure_.savefig(png, dpi=120, bbox_inches="tight")
     out_json.write_text(
@@ -183,7 +229,7 @@ def main(argv=None):
 
     print(f"machine: {machine_summary()}")
     print(f"settings: {vars(args)}")
-    epochs = [e for e in TABLE_EPOCHS if e <= args.epochs] + [args.epochs]
+    epochs = sorted({*(e for e in TABLE_EPOCHS if e <= args.epochs), args.epochs})
     print("| initialisation | " + " | ".join(f"epoch {e}" for e in epochs) + " |")
     print("| --- |" + " ---: |" * len(epochs))
     for name, (mean, std) in display.mean_std().items():
