@@ -42,6 +42,7 @@ from sklaudio.datasets import (
     make_sounds,
     read_corpus,
 )
+from sklaudio.datasets._dcase2013 import DCASE2013_SCENES
 from sklaudio.datasets._fetch import RemoteArchive
 from sklaudio.io import list_audio_files
 
@@ -232,8 +233,22 @@ def test_load_dcase2013_accepted_layouts(tmp_path, development, evaluation):
     expected = build_dcase2013(tmp_path, development, evaluation)
     bunch = load_dcase2013_scenes(tmp_path)
     assert_aligned(bunch, expected)
-    assert bunch.target_names == ["bus", "park", "tubestation"]
+    assert bunch.target_names == sorted(DCASE2013_SCENES)  # all ten, whichever are here
+    assert {bunch.target_names[t] for t in bunch.target} == {"bus", "park", "tubestation"}
     assert np.bincount(bunch.folds).tolist() == [0, 6, 6]
+
+
+def test_dcase2013_sets_loaded_one_at_a_time_number_the_scenes_alike(tmp_path):
+    build_dcase2013(tmp_path)
+    for f in (tmp_path / "scenes_stereo_testset").glob("park*"):
+        f.unlink()  # the evaluation set lacks a scene the development set has
+    dev = load_dcase2013_scenes(tmp_path, subset="development")
+    ev = load_dcase2013_scenes(tmp_path, subset="evaluation")
+    assert dev.target_names == ev.target_names
+    by_name = {dev.target_names[t] for t in dev.target} & {ev.target_names[t] for t in ev.target}
+    assert by_name == {"bus", "tubestation"}
+    assert set(dev.target[np.char.find(dev.filenames.astype(str), "bus") >= 0]) == {0}
+    assert set(ev.target[np.char.find(ev.filenames.astype(str), "bus") >= 0]) == {0}
 
 
 def test_load_dcase2013_ignores_test_prefix(tmp_path):

@@ -160,7 +160,10 @@ def load_dcase2013_scenes(
         target : ndarray of int64, shape (n_recordings,)
             Index into ``target_names``.
         target_names : list of str
-            Scene labels, sorted alphabetically.
+            The ten scenes of the DCASE 2013 task (and any other label
+            found), sorted alphabetically, whether or not this copy holds
+            every one: sets loaded separately, or a partial copy, give each
+            scene the same id.
         folds : ndarray of int64, shape (n_recordings,)
             1 for the development set, 2 for the evaluation set.
         skipped : list of (str, str)
@@ -191,8 +194,8 @@ def load_dcase2013_scenes(
     ...     for name in ("bus01.wav", "park03.wav"):
     ...         sf.write(os.path.join(root, folder, name), np.zeros((800, 2)), 8000)
     >>> scenes = load_dcase2013_scenes(root)
-    >>> scenes.target_names, scenes.folds.tolist()
-    (['bus', 'park'], [1, 1, 2, 2])
+    >>> scenes.target_names[:3], scenes.target.tolist(), scenes.folds.tolist()
+    (['bus', 'busystreet', 'office'], [0, 4, 0, 4], [1, 1, 2, 2])
     """
     if subset not in _SUBSETS:
         raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}")
@@ -235,7 +238,9 @@ def load_dcase2013_scenes(
             folds.append(_SUBSET_FOLD[name])
 
     _warn_unknown_scenes(paths, labels)
-    target_names = sorted(set(labels))
+    # all ten scenes, whichever a copy holds: the development and evaluation sets loaded
+    # one at a time (or a partial copy) number the scenes alike
+    target_names = sorted(set(DCASE2013_SCENES) | set(labels))
     class_id = {label: i for i, label in enumerate(target_names)}
     bunch = make_dataset_bunch(
         filenames=paths,
