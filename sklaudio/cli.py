@@ -276,7 +276,12 @@ WORKERS_HELP = (
 
 
 def _load_corpus(
-    name: str, root: str, on_error: str = "raise", n_folds: int | None = None, labelled=True
+    name: str,
+    root: str,
+    on_error: str = "raise",
+    n_folds: int | None = None,
+    labelled=True,
+    say=print,
 ):
     from sklaudio import datasets
 
@@ -285,7 +290,22 @@ def _load_corpus(
     extra = {"n_folds": n_folds} if n_folds is not None else {}
     if name == "folder" and not labelled:  # pre-training: every file, no folds to make
         extra["labelled"] = False
-    return getattr(datasets, CORPORA[name])(root, on_error=on_error, **extra)
+    load = getattr(datasets, CORPORA[name])
+    if name != "dcase2013":
+        return load(root, on_error=on_error, **extra)
+    try:
+        return load(root, on_error=on_error)
+    except FileNotFoundError as exc:
+        message = str(exc)
+        hint = re.search(r"; pass subset='(\w+)' to load the other set alone", message)
+        if hint is None:
+            raise
+        if labelled:  # evaluation trains on one set and tests on the other: both are needed
+            raise FileNotFoundError(message.replace(hint.group(0), "")) from None
+        # pre-training needs no labels and no folds: the set that is there will do
+        missing = re.search(r"the DCASE 2013 (\w+) set is missing", message).group(1)
+        say(f"{name}: the {missing} set is not in {root}; pre-training on the {hint.group(1)} set")
+        return load(root, on_error=on_error, subset=hint.group(1))
 
 
 def _pooled_once(corpus, name, root, seen: dict, say) -> dict:
@@ -553,7 +573,7 @@ def _pretrain(args) -> int:
         with warnings.catch_warnings():  # folds play no part in pre-training
             warnings.filterwarnings("ignore", message=".*fewer than n_folds")
             warnings.filterwarnings("ignore", message=".*looks like (ESC|UrbanSound8K)")
-            corpus = _load_corpus(name, root, args.on_error, labelled=False)
+            corpus = _load_corpus(name, root, args.on_error, labelled=False, say=say)
         seen.update(_pooled_once(corpus, name, root, seen, say))
         if not len(corpus.filenames):
             continue

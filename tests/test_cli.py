@@ -991,3 +991,24 @@ def test_upsampled_files_are_said_to_lack_half_their_own_rate():
     )
     assert _nothing_above(np.array([4000])) == "; they hold nothing above 2000 Hz"
     assert _nothing_above(np.array([])) == ""
+
+
+def test_dcase2013_with_one_set_pretrains_and_evaluate_names_the_missing_set(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    dev = tmp_path / "dcase" / "scenes_stereo"
+    dev.mkdir(parents=True)
+    for i in range(12):
+        scene = ("bus", "park", "office")[i % 3]
+        sf.write(dev / f"{scene}{i:02d}.wav", 0.1 * rng.normal(size=(4000, 2)), 8000)
+    root = str(tmp_path / "dcase")
+    argv = ["pretrain", "--dataset", "dcase2013", "--root", root, "--epochs", "1", *SMALL]
+    assert main([*argv, "--out", str(tmp_path / "m.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "the evaluation set is not in" in out and "pre-training on the development set" in out
+    argv = ["evaluate", "--model", str(tmp_path / "m.pt"), "--dataset", "dcase2013"]
+    assert main([*argv, "--root", root, "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "evaluation set is missing" in err and "subset=" not in err
