@@ -538,6 +538,8 @@ def _pretrain(args) -> int:
         raise ValueError(
             f"give one --root per --dataset ({len(args.dataset)} datasets, {len(args.root)} roots)"
         )
+    if args.sample_rate is None:
+        args.sample_rate = 44100 if args.features == "esresnet" else 22050
     reader = AudioReader(sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs)
     # log-mel at a 1024/512 STFT; the esresnet kind keeps its own (2048/561/1654) sizes
     stft = dict(n_fft=1024, hop_length=512) if args.features == "log_mel" else {}
@@ -1138,8 +1140,9 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument(
         "--sample-rate",
         type=_positive_int,
-        default=22050,
-        help="Hz every file is resampled to (default 22050; the corpus' own rate avoids "
+        default=None,
+        help="Hz every file is resampled to (default 22050 for log_mel features, 44100 for "
+        "esresnet, whose STFT sizes are ESResNet's at 44.1 kHz; the corpus' own rate avoids "
         "resampling, and upsampling adds no content)",
     )
     pretrain.add_argument(
@@ -1418,6 +1421,16 @@ def _cli_words(message: str, options: set[str] | None = None) -> str:
     """A library message with the command's options in place of Python parameters:
     "pass on_error='skip'" becomes "pass --on-error skip". Only names of ``options`` (the
     command's own) are rewritten, never inside quotes (paths) or reprs."""
+    # the model fixes its channels (no command has a mono option): the files must match
+    for python_advice, cli_advice in (
+        ("pass mono=True or convert the files", "convert the files to the model's channels"),
+        ("pass mono=True or convert them", "convert them to the model's channels"),
+        (
+            "pass mono=True to the AudioReader or convert the file",
+            "convert the file to the model's channels",
+        ),
+    ):
+        message = message.replace(python_advice, cli_advice)
     names = [n for n in _OPTIONS if options is None or _OPTIONS[n] in options]
     if not names:
         return message

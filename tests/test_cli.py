@@ -1012,3 +1012,12 @@ def test_dcase2013_with_one_set_pretrains_and_evaluate_names_the_missing_set(tmp
     assert main([*argv, "--root", root, "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert "evaluation set is missing" in err and "subset=" not in err
+
+
+def test_channel_advice_reads_in_the_command_s_terms():
+    from sklaudio.cli import _cli_words
+
+    message = "clips have different numbers of channels (1 in 'a.wav', 2 in 'b.wav'); "
+    assert _cli_words(message + "pass mono=True or convert the files", {"--device"}) == (
+        message + "convert the files to the model's channels"
+    )
