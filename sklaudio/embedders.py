@@ -915,11 +915,30 @@ class _TorchNetMixin(AccelerateMixin):
             self._check_frontend_output(reset)
             return paths
         if _holds_paths(X):
-            what = "waveforms" if self._frontend() is not None else "spectrograms"
+            frontend = self._frontend()
+            if frontend is not None:  # its own spectrogram step: it reads waveforms
+                rate = getattr(frontend, "sample_rate", None)
+                at = f" at {rate} Hz" if rate else ""
+                shape = getattr(self, "input_shape_", None)
+                seconds = (
+                    f", duration={shape[-1] / rate:g}"
+                    if shape is not None and rate and not self._any_length
+                    else ""
+                )
+                advice = (
+                    f"decode the files first, e.g. with sklaudio.io.AudioReader("
+                    f"sample_rate={rate}{seconds}) (its front end turns the waveforms{at} "
+                    "into spectrograms)"
+                )
+            else:
+                advice = (
+                    "decode the files first (sklaudio.io.AudioReader, then a "
+                    "SpectrogramTransformer)"
+                )
+            what = "waveforms" if frontend is not None else "spectrograms"
             raise ValueError(
                 f"X holds audio file paths, but this {type(self).__name__} reads {what}: "
-                "decode the files first (sklaudio.io.AudioReader, then a "
-                "SpectrogramTransformer), or stream them with frontend=make_pipeline("
+                f"{advice}, or stream them with frontend=make_pipeline("
                 "AudioReader(duration=...), SpectrogramTransformer(...))"
             )
         X = check_array(

@@ -736,3 +736,17 @@ def test_set_params_on_a_fitted_embedder_applies_or_says_when(spectrograms):
             NPIDEmbedder(**{key: 1})
         with pytest.raises(TypeError, match=f"does not take {key}="):
             emb.set_params(**{key: 1})
+
+
+def test_paths_given_to_a_model_with_its_own_front_end_name_the_reader_to_use():
+    from sklaudio.features import SpectrogramTransformer
+
+    waves = np.random.default_rng(0).normal(size=(12, 4000)).astype(np.float32)
+    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=8)
+    emb = NPIDEmbedder(**{**TINY, "max_epochs": 1}, frontend=front).fit(waves)
+    with pytest.raises(
+        ValueError,
+        match=r"reads waveforms: decode the files first, e\.g\. "
+        r"with sklaudio\.io\.AudioReader\(sample_rate=8000, duration=0\.5\)",
+    ):
+        emb.transform(["a.wav", "b.wav"])
