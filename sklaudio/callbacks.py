@@ -57,12 +57,25 @@ def _planned_epochs(net) -> int:
     return int(planned)
 
 
+def _redraws(stream) -> bool:
+    """Whether a progress bar redrawn in place reads well on ``stream``: a terminal, or a
+    notebook's output (not a file or a pipe, where every redraw stays in the log)."""
+    try:
+        if stream.isatty():
+            return True
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+    return type(stream).__module__.startswith("ipykernel")
+
+
 class EpochProgressBar(Callback):
     """One tqdm bar over epochs, showing the last training loss (and the validation
     accuracy when there is a validation split); only with ``verbose == 1``.
 
     Within an epoch the bar shows the batches done (redrawn at most twice a second), so a
     slow epoch is seen to progress; an embedder with training phases (AFP) names the phase.
+    Written to a file or a pipe (a batch job's log), it prints a plain line instead, about
+    twenty times a fit (the first epoch, every 5 %, the last), with the time so far.
     """
 
     def on_epoch_begin(self, net, **kwargs):
@@ -86,8 +99,12 @@ class EpochProgressBar(Callback):
             self.drawn_at_ = now
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.bar_ = None
-        if net.verbose == 1 and is_main_process(net):
+        self.bar_ = self.lines_ = None
+        if net.verbose == 1 and is_main_process(net) and not _redraws(sys.stderr):
+            # a log file or a pipe (a batch job): a line now and then, not a redrawn bar
+            done = len(net.history_)
+            self.lines_ = (done, done + _planned_epochs(net), time.monotonic())
+        elif net.verbose == 1 and is_main_process(net):
             from importlib.util import find_spec
 
             if find_spec("ipywidgets") is not None:
@@ -106,17 +123,31 @@ class EpochProgressBar(Callback):
             )
 
     def on_epoch_end(self, net, **kwargs):
+        row = net.history_[-1]
+        # the training loss, and a validation split's accuracy when there is one
+        postfix = {
+            label: f"{row[key]:.4f}"
+            for key, label in (("train_loss", "loss"), ("valid_acc", "valid_acc"))
+            if row.get(key) is not None
+        }
         if getattr(self, "bar_", None) is not None:
-            row = net.history_[-1]
-            # the training loss, and a validation split's accuracy when there is one
-            postfix = {
-                label: f"{row[key]:.4f}"
-                for key, label in (("train_loss", "loss"), ("valid_acc", "valid_acc"))
-                if row.get(key) is not None
-            }
             if postfix:
                 self.bar_.set_postfix(postfix)
             self.bar_.update(1)
+        elif getattr(self, "lines_", None) is not None:
+            first, total, started = self.lines_
+            epoch = len(net.history_)
+            # about 20 lines a fit: the first epoch, every 5 %, the last
+            if epoch in (first + 1, total) or (20 * epoch) // total != (20 * (epoch - 1)) // total:
+                phase = getattr(net, "_training_phase", None)
+                name = type(net).__name__ + (f" ({phase()})" if phase is not None else "")
+                values = "".join(f", {k}={v}" for k, v in postfix.items())
+                elapsed = time.monotonic() - started
+                print(
+                    f"{name}: epoch {epoch}/{total}{values}, {elapsed:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         if getattr(self, "bar_", None) is not None:

@@ -750,3 +750,20 @@ def test_paths_given_to_a_model_with_its_own_front_end_name_the_reader_to_use():
         r"with sklaudio\.io\.AudioReader\(sample_rate=8000, duration=0\.5\)",
     ):
         emb.transform(["a.wav", "b.wav"])
+
+
+def test_progress_in_a_log_file_is_a_line_now_and_then(spectrograms, capsys, monkeypatch):
+    """Redirected (a batch job's log), verbose=1 prints ~20 plain lines a fit, not a bar
+    redrawn with carriage returns; on a terminal it is tqdm's bar."""
+    NPIDEmbedder(**{**TINY, "max_epochs": 40}, verbose=1).fit(spectrograms)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert 20 <= len(lines) <= 21 and lines[0].startswith("NPIDEmbedder: epoch 1/40, loss=")
+    assert lines[-1].startswith("NPIDEmbedder: epoch 40/40, loss=") and lines[-1].endswith(" s")
+
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    NPIDEmbedder(**{**TINY, "max_epochs": 2}, verbose=1).fit(spectrograms)
+    assert "\r" in capsys.readouterr().err  # tqdm's bar
