@@ -173,7 +173,10 @@ def test_verbose_table_reprints_header_when_phase_two_adds_columns(spectrograms,
     assert "pair_similar" not in headers[0] and "pair_similar" in headers[1]
 
 
-def test_progress_bar_names_the_phase_and_counts_batches_of_a_slow_epoch(spectrograms, capsys):
+def test_progress_bar_names_the_phase_and_counts_batches_of_a_slow_epoch(
+    spectrograms, capsys, monkeypatch
+):
+    import sys
     import time
 
     from skorch.callbacks import Callback
@@ -188,6 +191,11 @@ def test_progress_bar_names_the_phase_and_counts_batches_of_a_slow_epoch(spectro
                 time.sleep(0.3)
 
     params = {**TINY, "mse_epochs": 1, "pair_epochs": 1, "verbose": 1}
+    AFPPairLossEmbedder(**params).fit(spectrograms[:8])  # into a log: a line per epoch here
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("AFPPairLossEmbedder (MSE): epoch 1/2, loss=")
+    assert lines[1].startswith("AFPPairLossEmbedder (MSE + pair loss): epoch 2/2, loss=")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a terminal
     AFPPairLossEmbedder(**params, callbacks=[("slow", Slow())]).fit(spectrograms[:8])
     bar = capsys.readouterr().err
     assert "AFPPairLossEmbedder (MSE)" in bar and "AFPPairLossEmbedder (MSE + pair loss)" in bar
