@@ -1007,7 +1007,7 @@ def segment_recordings(
 
     Returns
     -------
-    Bunch with
+    segments : :class:`~sklearn.utils.Bunch`
         data : ndarray of float32, shape (n_segments, [n_channels,] n_samples)
             The clips, recording after recording, in time order (a channel axis
             when ``mono=False``).
@@ -1021,7 +1021,10 @@ def segment_recordings(
             ``(index, path, reason)`` of the files left out by
             ``on_error='skip'``.
         sample_rate : int
+            The rate of ``data``.
 
+    Notes
+    -----
     The clips are copies: overlapping windows (``hop < duration``) take
     ``duration / hop`` times the recordings' size in memory. For a corpus
     larger than memory, call this on a part of the files at a time.
