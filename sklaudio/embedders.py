@@ -47,6 +47,7 @@ from sklaudio.io import (
     AudioReader,
     _as_path_list,
     _is_path_like,
+    check_waveforms_not_empty,
     pcm_to_float,
 )
 from sklaudio.nn import (
@@ -963,6 +964,8 @@ class _TorchNetMixin(AccelerateMixin):
                 f"with a frontend, {type(self).__name__} expects waveforms of shape "
                 f"(n_clips, n_samples) or (n_clips, n_channels, n_samples), got {X.shape}"
             )
+        else:
+            check_waveforms_not_empty(X)  # (and channels first)
         if reset:
             self.n_features_in_ = X.shape[1]
             self.input_shape_ = X.shape[1:]

@@ -304,10 +304,12 @@ def pcm_to_float(X):
     if isinstance(X, torch.Tensor) and not X.dtype.is_floating_point and not X.is_complex():
         return pcm_to_float(X.detach().cpu().numpy())
     if isinstance(X, list | tuple) and X and all(isinstance(x, np.ndarray) for x in X):
-        kinds = {(x.dtype.kind, x.dtype.itemsize) for x in X}
-        if len(kinds) == 1 and _pcm_scale(X[0].dtype) is not None:
+        if any(_pcm_scale(x.dtype) is not None for x in X):
+            # each file's samples by its own full scale (an int16 and an int32 file side by
+            # side, or PCM beside floats)
+            X = [pcm_to_float(x) for x in X]
             try:
-                X = np.asarray(X)  # one file's samples per entry
+                return np.asarray(X)
             except ValueError:
                 return X  # ragged: refused with the shapes by the caller
     if not isinstance(X, np.ndarray) or _pcm_scale(X.dtype) is None:
@@ -329,11 +331,19 @@ def _pcm_scale(dtype: np.dtype) -> int | None:
 
 
 def check_waveforms_not_empty(X: np.ndarray) -> None:
-    """Refuse ``(n, 0, samples)`` and ``(n, [channels,] 0)`` waveform arrays."""
+    """Refuse ``(n, 0, samples)`` and ``(n, [channels,] 0)`` waveform arrays, and
+    channels-last ones (more channels than samples)."""
     if X.ndim == 3 and X.shape[1] == 0:
         raise ValueError(f"waveforms of shape {X.shape} have 0 channels; need at least one")
     if X.shape[-1] == 0:
         raise ValueError(f"waveforms of shape {X.shape} have 0 samples per clip")
+    if X.ndim == 3 and X.shape[1] > X.shape[2]:
+        raise ValueError(
+            f"waveforms of shape {X.shape} would be {X.shape[1]} channels of {X.shape[2]} "
+            "samples each; sklaudio takes channels first, (n_clips, n_channels, n_samples), "
+            "while soundfile.read and scipy.io.wavfile.read give (n_samples, n_channels): "
+            "pass X.transpose(0, 2, 1)"
+        )
 
 
 def read_audio(

@@ -194,6 +194,17 @@ def test_integer_pcm_arrays_give_what_their_file_gives(tmp_path, subtype, dtype)
     assert AudioReader(sample_rate=8000).fit_transform(int64).max() == 1.0
 
 
+def test_a_list_mixing_pcm_formats_scales_each_array_by_its_own():
+    from sklaudio import SpectrogramTransformer
+
+    half = [np.full(400, 1 << 14, np.int16), np.full(400, 1 << 30, np.int32)]
+    for X in (half, [half[0], np.full(400, 0.5, np.float32)]):
+        np.testing.assert_array_equal(AudioReader(sample_rate=8000).fit_transform(X), 0.5)
+        st = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=128, hop_length=64, n_mels=8)
+        S = st.fit_transform(X)
+        np.testing.assert_allclose(S[0], S[1], atol=1e-4)
+
+
 def test_fix_length_centres():
     x = np.arange(10.0)
     np.testing.assert_array_equal(fix_length(x, 4), [3, 4, 5, 6])
@@ -468,3 +479,18 @@ def test_codecs_that_cannot_seek_decode(tmp_path, subtype):
     np.testing.assert_array_equal(part, reference[16000:24000])
     clip = AudioReader(sample_rate=8000, duration=1.0).fit_transform([path])[0]
     np.testing.assert_array_equal(clip, fix_length(reference, 8000))
+
+
+def test_channels_last_arrays_are_refused_with_the_transpose():
+    from sklaudio import NPIDEmbedder, SpectrogramTransformer
+
+    y = np.zeros((2, 4000, 2), np.float32)  # two sf.read stereo clips, stacked
+    match = r"\(2, 4000, 2\) would be 4000 channels of 2 samples.*X.transpose\(0, 2, 1\)"
+    with pytest.raises(ValueError, match=match):
+        AudioReader(sample_rate=8000, duration=0.5).fit_transform(y)
+    with pytest.raises(ValueError, match=match):
+        SpectrogramTransformer("log_mel", sample_rate=8000).fit_transform(y)
+    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128)
+    with pytest.raises(ValueError, match=match):
+        NPIDEmbedder(frontend=front).fit(y)
+    assert AudioReader(sample_rate=8000).fit_transform(y.transpose(0, 2, 1)).shape == (2, 4000)
