@@ -584,7 +584,23 @@ class _TorchNetMixin(AccelerateMixin):
         return self._skorch_hooks().train_step(batch, **fit_params)
 
     def train_step_single(self, batch, **fit_params):
-        return self._skorch_hooks().train_step_single(batch, **fit_params)
+        step = self._skorch_hooks().train_step_single(batch, **fit_params)
+        self._check_finite_loss(step["loss"])
+        return step
+
+    def _check_finite_loss(self, loss) -> None:
+        """Stop at a NaN or infinite loss, before the optimizer steps with its gradients (it
+        would turn every weight into NaN, and the rest of the fit with them). (skorch reads
+        each batch's loss with .item() anyway: the check costs no extra device sync.)"""
+        if bool(torch.isfinite(loss.detach()).all()):
+            return
+        raise ValueError(
+            f"{type(self).__name__}: the training loss is {float(loss.detach()):g} in epoch "
+            f"{len(self.history_)}; training stopped before the weights took its gradients. "
+            "Usually the input: waveforms far outside [-1, 1] (samples of 1e16 and more "
+            "overflow float32 powers into inf), or spectrograms that hold inf; else "
+            f"lr={self.lr} is too high"
+        )
 
     def _step_optimizer(self, step_fn):
         return self._skorch_hooks()._step_optimizer(step_fn)
@@ -1706,6 +1722,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self._check_finite_loss(loss)  # (before the memory bank takes the batch too)
         self._backward(loss)
         indices, features = yi.to(bank.memory.device), y_pred.detach()
         if distributed:

@@ -330,13 +330,25 @@ def _pcm_scale(dtype: np.dtype) -> int | None:
     return None
 
 
+# samples this large overflow a spectrogram's float32 powers (|STFT|² ~ (peak · n_fft)²)
+_OVERFLOWING_PEAK = 1e15
+
+
 def check_waveforms_not_empty(X: np.ndarray) -> None:
-    """Refuse ``(n, 0, samples)`` and ``(n, [channels,] 0)`` waveform arrays, and
-    channels-last ones (more channels than samples)."""
+    """Refuse ``(n, 0, samples)`` and ``(n, [channels,] 0)`` waveform arrays, channels-last
+    ones (more channels than samples) and samples large enough to overflow a spectrogram."""
     if X.ndim == 3 and X.shape[1] == 0:
         raise ValueError(f"waveforms of shape {X.shape} have 0 channels; need at least one")
     if X.shape[-1] == 0:
         raise ValueError(f"waveforms of shape {X.shape} have 0 samples per clip")
+    peak = float(np.max(np.abs(X))) if X.size else 0.0
+    if peak >= _OVERFLOWING_PEAK:
+        row = int(np.argmax(np.abs(X).reshape(len(X), -1).max(axis=1)))
+        raise ValueError(
+            f"waveform {row} reaches {peak:.3g}: audio is expected in about [-1, 1], and "
+            f"samples of {_OVERFLOWING_PEAK:.0e} or more overflow a spectrogram's float32 "
+            "powers into inf (a float file written without scaling?)"
+        )
     if X.ndim == 3 and X.shape[1] > X.shape[2]:
         raise ValueError(
             f"waveforms of shape {X.shape} would be {X.shape[1]} channels of {X.shape[2]} "
@@ -463,6 +475,13 @@ def read_audio(
         )
     if not np.isfinite(data).all():
         raise ValueError(f"audio file {name} contains NaN or infinite samples")
+    peak = float(np.max(np.abs(data)))
+    if peak >= _OVERFLOWING_PEAK:
+        raise ValueError(
+            f"audio file {name} holds samples up to {peak:.3g}: audio is expected in about "
+            f"[-1, 1], and samples of {_OVERFLOWING_PEAK:.0e} or more overflow a "
+            "spectrogram's float32 powers into inf (a float file written without scaling?)"
+        )
 
     if mono:
         waveform = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)

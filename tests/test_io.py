@@ -494,3 +494,43 @@ def test_channels_last_arrays_are_refused_with_the_transpose():
     with pytest.raises(ValueError, match=match):
         NPIDEmbedder(frontend=front).fit(y)
     assert AudioReader(sample_rate=8000).fit_transform(y.transpose(0, 2, 1)).shape == (2, 4000)
+
+
+def test_samples_that_would_overflow_a_spectrogram_are_refused(tmp_path):
+    """A float WAV with samples of 1e20 is finite, but its spectrogram is inf and a model
+    trained on it NaN throughout: refused where it is read, naming the file or the row."""
+    from sklaudio import NPIDEmbedder, SpectrogramTransformer
+
+    wave = np.zeros(4000, np.float32)
+    wave[100] = 1e20
+    path = _write(tmp_path / "loud.wav", wave, 8000, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"loud.wav' holds samples up to 1e\+20"):
+        read_audio(path)
+    X = np.zeros((3, 4000), np.float32)
+    X[2, 7] = 1e20
+    with pytest.raises(ValueError, match=r"waveform 2 reaches 1e\+20"):
+        SpectrogramTransformer("log_mel", sample_rate=8000).fit_transform(X)
+    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128)
+    with pytest.raises(ValueError, match="waveform 2 reaches"):
+        NPIDEmbedder(frontend=front).fit(X)
+    X[2, 7] = 3e4  # unscaled int16 values as floats: loud, but they make a finite spectrogram
+    assert np.isfinite(SpectrogramTransformer("log_mel", sample_rate=8000).fit_transform(X)).all()
+
+
+def test_a_loss_that_is_not_finite_stops_training_before_the_weights_take_it():
+    import torch
+
+    from sklaudio import NPIDEmbedder
+
+    S = np.random.default_rng(0).normal(size=(12, 1, 16, 24)).astype(np.float32)
+    S[3, 0, 0, :2] = np.float32(3e38)  # a spectrogram whose sum overflows inside the network
+    emb = NPIDEmbedder(embedding_dim=8, nce_k=4, max_epochs=1, batch_size=6, random_state=0)
+    with pytest.raises(ValueError, match=r"scores .* are not finite: .* embeddings hold NaN"):
+        emb.fit(S)  # NCE's first batch, which estimates Z, says so itself
+    assert all(torch.isfinite(p).all() for p in emb.module_.parameters())
+    assert torch.isfinite(emb.memory_bank_.memory).all()
+    emb.set_params(loss="softmax")  # Eq. 1 has no Z: the loss check stops it
+    with pytest.raises(ValueError, match=r"the training loss is (nan|inf) in epoch 1"):
+        emb.fit(S)
+    assert all(torch.isfinite(p).all() for p in emb.module_.parameters())
+    assert torch.isfinite(emb.memory_bank_.memory).all()

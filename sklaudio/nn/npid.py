@@ -210,6 +210,13 @@ def estimate_nce_z(logits: torch.Tensor, n_data: int) -> torch.Tensor:
 
 
 def _check_z(z: torch.Tensor, logits: torch.Tensor) -> None:
+    if not torch.isfinite(logits).all():  # not the temperature: the embeddings themselves
+        raise ValueError(
+            "NCE's scores (similarity / temperature) are not finite: the batch's embeddings "
+            "hold NaN or inf, usually from the input (spectrograms that hold inf, or "
+            "waveforms far outside [-1, 1]), else from a learning rate that made the "
+            "weights diverge"
+        )
     if not torch.isfinite(z):
         raise ValueError(
             f"NCE's normalisation constant overflows {str(z.dtype).removeprefix('torch.')}: "
