@@ -289,6 +289,15 @@ def _loader_context():
     return get_context("loky")
 
 
+def _restarts_loky(context) -> bool:
+    """Whether a DataLoader's start method starts fresh interpreters (spawn, forkserver)
+    from inside a loky worker, whose children cannot restore its 'loky' start method."""
+    if multiprocessing.get_start_method(allow_none=True) != "loky":
+        return False
+    method = context if isinstance(context, str) else getattr(context, "_name", None)
+    return method in ("spawn", "forkserver")
+
+
 @contextlib.contextmanager
 def _sigint_noted():
     """A list that holds True once Ctrl-C (SIGINT) arrived inside the block; the handler in
@@ -1253,6 +1262,12 @@ class _TorchNetMixin(AccelerateMixin):
                 params["batch_size"] = int(batch_size)
             if params.get("num_workers") and params.get("multiprocessing_context") is None:
                 params["multiprocessing_context"] = _loader_context()
+            elif params.get("num_workers") and _restarts_loky(params["multiprocessing_context"]):
+                # 'spawn' inside a loky worker fails (`cannot find context for 'loky'`);
+                # loky's own context starts fresh interpreters just as spawn does
+                from joblib.externals.loky.backend.context import get_context
+
+                params["multiprocessing_context"] = get_context("loky")
         return params
 
     def get_iterator(self, dataset, training=False):

@@ -99,6 +99,13 @@ def test_loader_context_outside_and_inside_loky(monkeypatch):
     emb = _npid(_frontend(), iterator_train__num_workers=2)
     assert emb.get_params_for("iterator_train")["multiprocessing_context"] is context
     assert "multiprocessing_context" not in emb.get_params()  # not stored as a parameter
+    # 'spawn' (or forkserver) set by the user cannot start there either: loky's context does
+    for method in ("spawn", "forkserver", multiprocessing.get_context("spawn")):
+        emb.set_params(iterator_train__multiprocessing_context=method)
+        params = emb.get_params_for("iterator_train")
+        assert params["multiprocessing_context"].get_start_method() == "loky"
+    emb.set_params(iterator_train__multiprocessing_context="fork")  # works there: kept
+    assert emb.get_params_for("iterator_train")["multiprocessing_context"] == "fork"
 
 
 def test_classifier_streams_with_the_embedders_frontend_and_a_validation_fold(sounds):
