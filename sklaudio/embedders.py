@@ -933,10 +933,17 @@ class _TorchNetMixin(AccelerateMixin):
     def _check_input(self, X, reset: bool) -> np.ndarray:
         """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim;
         a 1-d array of paths when the frontend starts with an AudioReader."""
-        step = self._frontend_steps()[1]
+        reader, step = self._frontend_steps()
         if reset and hasattr(step, "_check_settings"):  # a frontend is never fitted: check it
             step._warn_settings(step._check_settings())
-        if self._frontend_steps()[0] is not None:
+        rates = (getattr(reader, "sample_rate", None), getattr(step, "sample_rate", None))
+        if None not in rates and rates[0] != rates[1]:
+            raise ValueError(
+                f"frontend: its AudioReader gives waveforms at sample_rate={rates[0]} Hz, but "
+                f"its {type(step).__name__} takes them to be at sample_rate={rates[1]} Hz (its "
+                "mel bands and durations would be wrong); give both the same sample_rate"
+            )
+        if reader is not None:
             paths = self._check_paths(X, reset)
             self._check_frontend_output(reset)
             return paths

@@ -211,3 +211,16 @@ def test_bytes_paths_are_read_like_str_paths(sounds):
     np.testing.assert_array_equal(
         npid.transform(as_bytes), _npid(_frontend()).fit(sounds.filenames).transform(as_bytes)
     )
+
+
+def test_a_frontend_whose_two_steps_disagree_on_the_rate_is_refused(sounds):
+    from sklearn.pipeline import make_pipeline
+
+    from sklaudio.features import SpectrogramTransformer
+
+    front = make_pipeline(
+        AudioReader(sample_rate=SR, duration=DURATION),
+        SpectrogramTransformer("log_mel", sample_rate=2 * SR, n_fft=256, hop_length=128),
+    )
+    with pytest.raises(ValueError, match=rf"sample_rate={SR} Hz, but its SpectrogramTrans"):
+        _npid(front).fit(sounds.filenames)
