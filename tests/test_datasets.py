@@ -1328,3 +1328,19 @@ def test_load_folder_names_the_loader_of_a_corpus_with_official_folds(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any other corpus: no such warning
         load_folder(tmp_path / "plain", n_folds=2)
+
+
+@pytest.mark.parametrize(
+    "link", ["../../../evil", "..\\outside", "a/../../x", "/etc/passwd", "\\evil", "C:\\x"]
+)
+def test_links_that_escape_the_archive_are_refused_on_every_platform(link, monkeypatch):
+    """The check works on POSIX paths whatever the platform's os.path (Windows' ntpath
+    joined with backslashes, so '..\\evil' did not start with '../')."""
+    import ntpath
+    from pathlib import PurePosixPath
+
+    for flavour in (os.path, ntpath):
+        monkeypatch.setattr(_fetch.os, "path", flavour)
+        with pytest.raises(ValueError, match="outside the archive's folder"):
+            _fetch._check_link(PurePosixPath("link"), link, "x.tar.gz", True)
+        _fetch._check_link(PurePosixPath("data/sub/link"), "../ok.wav", "x.tar.gz", True)

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import logging
 import os
+import posixpath
 import re
 import shutil
 import stat
@@ -271,8 +272,11 @@ def _check_link(
 ) -> None:
     """Refuse a link whose target lies outside the extraction folder."""
     base = member.parent if relative_to_member else PurePosixPath()
-    target = os.path.normpath(os.path.join(os.fspath(base), link.replace("\\", "/")))
-    if os.path.isabs(link) or _WINDOWS_DRIVE.match(link) or target.split("/")[0] == "..":
+    # POSIX rules on every platform (os.path would join and split with '\\' on Windows,
+    # where a '..\\evil' target would not start with '../')
+    posix = link.replace("\\", "/")
+    target = posixpath.normpath(posixpath.join(base.as_posix(), posix))
+    if posixpath.isabs(posix) or _WINDOWS_DRIVE.match(posix) or target.split("/")[0] == "..":
         raise ValueError(
             f"refusing to extract {archive_name}: link {os.fspath(member)!r} points to "
             f"{link!r}, outside the archive's folder"
