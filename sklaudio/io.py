@@ -1324,7 +1324,13 @@ def list_audio_files(root, extensions=AUDIO_EXTENSIONS):
             # so that reading it names the file, not dropped unseen
             and (os.path.isfile(p := os.path.join(folder, name)) or os.path.islink(p))
         ]
-    return sorted(found)
+    return sorted(found, key=path_sort_key)
+
+
+def path_sort_key(path) -> tuple[str, ...]:
+    """Sort paths by their parts, not their text: the order (and the folds made from it) is
+    then the same on every platform ('/' sorts before digits, Windows' '\\' after them)."""
+    return Path(os.fsdecode(path)).parts
 
 
 class AudioFileDataset(torch.utils.data.Dataset):

@@ -1344,3 +1344,22 @@ def test_links_that_escape_the_archive_are_refused_on_every_platform(link, monke
         with pytest.raises(ValueError, match="outside the archive's folder"):
             _fetch._check_link(PurePosixPath("link"), link, "x.tar.gz", True)
         _fetch._check_link(PurePosixPath("data/sub/link"), "../ok.wav", "x.tar.gz", True)
+
+
+def test_files_are_ordered_by_path_parts_the_same_on_every_platform(tmp_path):
+    """'/' sorts before digits and Windows' '\\' after them: ordering by the text of the
+    paths put s10/ before s1/ on Windows only, and so changed load_folder's folds."""
+    from pathlib import PureWindowsPath
+
+    from sklaudio.io import list_audio_files, path_sort_key
+
+    for sub in ("s1", "s10", "s2", "s1-b"):
+        write_clip(tmp_path / "dog" / sub / "a.wav")
+    found = [os.path.relpath(p, tmp_path) for p in list_audio_files(tmp_path)]
+    expected = ["dog/s1/a.wav", "dog/s1-b/a.wav", "dog/s10/a.wav", "dog/s2/a.wav"]
+    assert found == [os.path.join(*e.split("/")) for e in expected]
+    windows = [PureWindowsPath("C:/data", *e.split("/")) for e in reversed(expected)]
+    assert [str(p.relative_to("C:/data")) for p in sorted(windows, key=lambda p: p.parts)] == [
+        e.replace("/", "\\") for e in expected
+    ]
+    assert path_sort_key("dog/s1/a.wav") < path_sort_key("dog/s10/a.wav")

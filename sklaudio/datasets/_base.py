@@ -18,7 +18,7 @@ import soundfile as sf
 from sklearn.utils import Bunch
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import _sf_path, _sndfile_reason, cut_short
+from sklaudio.io import _sf_path, _sndfile_reason, cut_short, path_sort_key
 
 ON_ERROR_OPTIONS = ("raise", "skip")
 # Where a Python caller finds every skipped clip (the command line drops it: it lists them).
@@ -238,7 +238,9 @@ def make_dataset_bunch(
         "folds": np.asarray(folds, dtype=np.int64),
         **{name: np.asarray(values) for name, values in extras.items()},
     }
-    order = np.argsort(filenames.astype(str), kind="stable")
+    order = np.array(  # by path parts: the same order (and folds) on every platform
+        sorted(range(filenames.size), key=lambda i: path_sort_key(filenames[i])), dtype=np.int64
+    )
     filenames = filenames[order]
     columns = {name: values[order] for name, values in columns.items()}
 
