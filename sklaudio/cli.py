@@ -672,12 +672,12 @@ def _embed(args) -> int:
     out = Path(args.out).expanduser()  # checked before any file is embedded
     if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
         raise ValueError(f"--out {args.out}: give a file ending in .npy, or a folder")
-    if out.suffix != ".npy" and out.exists() and not out.is_dir():
+    if out.suffix.lower() != ".npy" and out.exists() and not out.is_dir():
         raise ValueError(
             f"--out {args.out} exists and is not a folder or a .npy file; it would be "
             "overwritten. Remove it or choose another name"
         )
-    if out.suffix == ".npy":
+    if out.suffix.lower() == ".npy":
         out = _output_path(out, "--out")
         if out.is_dir():
             raise ValueError(f"--out {args.out} is a folder; give another name for the .npy file")
@@ -736,10 +736,11 @@ def _embed(args) -> int:
         left_out = _plural(len(files) - n_read, "file")
         say(f"left out {left_out} that could not be read (--on-error skip)")
     files = written
-    if out.suffix != ".npy":
+    if out.suffix.lower() != ".npy":
         out.mkdir(parents=True, exist_ok=True)
         out = out / "embeddings.npy"
-    np.save(out, embeddings)
+    with open(out, "wb") as f:  # (np.save would add .npy to a name ending in .NPY)
+        np.save(f, embeddings)
     # names that are not valid UTF-8 (a Latin-1 drive) are written back as their bytes
     out.with_name(out.stem + ".files.txt").write_text(
         "\n".join(map(str, files)) + "\n", encoding="utf-8", errors="surrogateescape"
@@ -748,7 +749,8 @@ def _embed(args) -> int:
         say(f"wrote {embeddings.shape} embeddings to {out} (file order in {out.stem}.files.txt)")
         return 0
     starts_path = out.with_name(out.stem + ".starts.npy")
-    np.save(starts_path, np.concatenate(starts))
+    with open(starts_path, "wb") as f:
+        np.save(f, np.concatenate(starts))
     say(
         f"wrote {embeddings.shape} embeddings of the clips of {_plural(n_read, 'file')} to {out} "
         f"(each row's file in {out.stem}.files.txt, its start in seconds in "

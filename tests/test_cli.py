@@ -415,6 +415,10 @@ def test_embed_files_and_folders(npid_model, labelled_folder, tmp_path):
     files = (out / "embeddings.files.txt").read_text().split()
     assert Z.shape == (31, 128) and len(files) == 31 and files[-1] == str(one)
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+    upper = tmp_path / "EMB.NPY"  # a file, whatever the case of its suffix
+    assert main([*argv[:-1], str(upper), "--quiet"]) == 0
+    assert upper.is_file() and np.load(upper).shape == (31, 128)
+    assert (tmp_path / "EMB.files.txt").is_file()
 
 
 def test_output_read_out(npid_model, labelled_folder, tmp_path, capsys):
