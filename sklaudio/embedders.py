@@ -47,6 +47,7 @@ from sklaudio.io import (
     AudioReader,
     _as_path_list,
     _is_path_like,
+    check_waveform_input,
     check_waveforms_not_empty,
     pcm_to_float,
 )
@@ -974,6 +975,8 @@ class _TorchNetMixin(AccelerateMixin):
                 f"{advice}, or stream them with frontend=make_pipeline("
                 "AudioReader(duration=...), SpectrogramTransformer(...))"
             )
+        if self._frontend() is not None:
+            check_waveform_input(X, type(self).__name__)  # one 1-d waveform: the fix
         X = check_array(
             pcm_to_float(X) if self._frontend() is not None else X,  # waveforms, as decoded
             allow_nd=True,

@@ -23,6 +23,7 @@ from sklaudio._warnings import warn_user
 from sklaudio.io import (
     _ArrayOutputMixin,
     _NumbersNotBoolsMixin,
+    check_waveform_input,
     check_waveforms_not_empty,
     pcm_to_float,
 )
@@ -655,6 +656,7 @@ class SpectrogramTransformer(
         """Check the parameters and the input shape; nothing is learned."""
         params = self._check_settings()
         self._warn_settings(params)
+        X = check_waveform_input(X, type(self).__name__)
         X = validate_data(self, pcm_to_float(X), allow_nd=True, dtype=np.float32, reset=True)
         self._check_ndim(X)
         _check_device_available(self.device)
@@ -718,6 +720,7 @@ class SpectrogramTransformer(
         """
         check_is_fitted(self)
         self._check_settings()
+        X = check_waveform_input(X, type(self).__name__)
         X = validate_data(self, pcm_to_float(X), allow_nd=True, dtype=np.float32, reset=False)
         self._check_ndim(X)
         device = self.device_

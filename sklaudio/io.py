@@ -540,7 +540,7 @@ def _warn_skipped(who: str, skipped, n_files: int, where: str) -> None:
     if len(skipped) > 20:
         listing += f"\n  ... and {len(skipped) - 20} more"
     warn_user(
-        f"{who} skipped {len(skipped)} of {n_files} unreadable files "
+        f"{who} skipped {len(skipped)} of {n_files} files, which could not be read "
         f"(on_error='skip'{where}):\n{listing}"
     )
 
@@ -602,6 +602,31 @@ def _as_path_list(X) -> list | None:
             )
         return list(arr)
     return None
+
+
+def check_waveform_input(X, who: str):
+    """``X`` for an estimator that takes waveform arrays, refused with the fix when it holds
+    file paths, is one 1-d waveform, or a ragged list (each named by :func:`_as_path_list`)."""
+    if _as_path_list(X) is not None:
+        raise ValueError(
+            f"X holds audio file paths, but {who} takes waveforms: decode the files first "
+            "with an AudioReader (make_pipeline(AudioReader(sample_rate=..., duration=...), "
+            f"{who}))"
+        )
+    ndim = getattr(X, "ndim", None)
+    if isinstance(X, list | tuple):  # (a list of arrays of several dtypes stays a list)
+        ndim = 1 if X and all(isinstance(x, Real) for x in X[:1]) else None
+    elif not isinstance(ndim, int):  # an array-like without ndim
+        ndim = np.asarray(X).ndim
+    if ndim == 1:
+        arr = np.asarray(X)
+        if arr.dtype.kind in "biuf" and arr.size:
+            raise ValueError(
+                f"X is one waveform of {arr.size} samples (a 1-d array), but {who} takes "
+                "clips, (n_clips, n_samples). Reshape your data: X[None] (or "
+                "X.reshape(1, -1)) for one clip"
+            )
+    return X
 
 
 class _NumbersNotBoolsMixin:
@@ -774,7 +799,7 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
         return n_samples
 
     def _validate_waveforms(self, X) -> np.ndarray:
-        X = pcm_to_float(X)
+        X = pcm_to_float(check_waveform_input(X, type(self).__name__))
         X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X")
         if X.ndim not in (2, 3):
             raise ValueError(
@@ -1169,6 +1194,8 @@ def _recordings_as_waveforms(X, mono: bool) -> list[np.ndarray]:
                 f"n_channels, n_samples) array, or a list of waveforms; got a {arr.ndim}-d array"
             )
         items = list(arr)
+    if not items:
+        raise ValueError("expected recordings, got 0 of them")
     waves = []
     for i, item in enumerate(items):
         w = np.asarray(pcm_to_float(np.asarray(item)))

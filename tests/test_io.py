@@ -289,7 +289,7 @@ def test_audio_reader_waveforms():
     bad[1, 3] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         AudioReader().fit_transform(bad)
-    with pytest.raises(ValueError, match="2D array"):
+    with pytest.raises(ValueError, match="one waveform of 10 samples"):
         AudioReader().fit_transform(np.zeros(10))
     with pytest.raises(ValueError, match="single path"):
         AudioReader().fit_transform("one.wav")
@@ -534,3 +534,16 @@ def test_a_loss_that_is_not_finite_stops_training_before_the_weights_take_it():
         emb.fit(S)
     assert all(torch.isfinite(p).all() for p in emb.module_.parameters())
     assert torch.isfinite(emb.memory_bank_.memory).all()
+
+
+def test_one_1d_waveform_and_paths_where_waveforms_go_get_the_fix():
+    from sklaudio import NPIDEmbedder, SpectrogramTransformer
+
+    wave = np.zeros(4000, np.float32)
+    st = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128)
+    for est in (AudioReader(sample_rate=8000), st, NPIDEmbedder(frontend=st)):
+        with pytest.raises(ValueError, match=r"one waveform of 4000 samples .* X\[None\]"):
+            est.fit(wave)
+    with pytest.raises(ValueError, match="X holds audio file paths, but SpectrogramTransformer"):
+        st.fit(["a.wav", "b.wav"])
+    assert st.fit_transform(wave[None]).shape[0] == 1

@@ -116,6 +116,7 @@ def test_bad_parameters_are_named(kwargs, match):
         ([np.zeros((2, 2, 2))], "recording 0 must be a non-empty 1-d"),
         (np.zeros(10), "got a 1-d array"),
         ([], "empty sequence"),
+        (np.zeros((0, 100)), "got 0 of them"),
     ],
 )
 def test_bad_recordings_are_named(X, match):
