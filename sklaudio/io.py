@@ -146,27 +146,55 @@ def _riff_chunks(fh, byteorder: str):
 
 
 def _declared_audio(fh) -> tuple[int, int, int] | None:
-    """``(frames, bytes per frame, offset of the first frame)`` that an uncompressed WAV
-    or AIFF header declares, or None (another format, compressed audio, RF64, unset
-    sizes, a damaged header)."""
+    """``(frames, bytes per frame, offset of the first frame)`` that an uncompressed WAV,
+    RF64, Wave64, AIFF or AU header declares, or None (another format, compressed audio,
+    unset sizes, a damaged header)."""
     magic = fh.read(12)
-    if magic[:4] in (b"RIFF", b"RIFX") and magic[8:12] == b"WAVE":
-        byteorder = "little" if magic[:4] == b"RIFF" else "big"
-        bytes_per_frame = None
+    if magic[:4] in (b"RIFF", b"RIFX", b"RF64") and magic[8:12] == b"WAVE":
+        byteorder = "big" if magic[:4] == b"RIFX" else "little"
+        bytes_per_frame = data64 = None
         for chunk, size, start in _riff_chunks(fh, byteorder):
-            if chunk == b"fmt " and size >= 16:
-                fmt = fh.read(16)
-                if len(fmt) < 16:
+            if chunk == b"ds64" and size >= 16:  # RF64: the 64-bit sizes
+                sizes = fh.read(16)
+                if len(sizes) < 16:
                     return None
-                codec, channels, block, bits = (
-                    int.from_bytes(fmt[i : i + 2], byteorder) for i in (0, 2, 12, 14)
-                )
-                if codec in (1, 3, 0xFFFE) and channels and block == channels * ((bits + 7) // 8):
-                    bytes_per_frame = block
+                data64 = int.from_bytes(sizes[8:16], "little")
+            elif chunk == b"fmt " and size >= 16:
+                bytes_per_frame = _pcm_frame_bytes(fh.read(16), byteorder)
             elif chunk == b"data":
-                if bytes_per_frame is None or _unknown_size(size):
+                if magic[:4] == b"RF64" and size == 0xFFFFFFFF and data64:
+                    size = data64  # (more than 4 GB is what RF64 is for: no size limit)
+                elif _unknown_size(size):
+                    return None
+                if bytes_per_frame is None:
                     return None
                 return size // bytes_per_frame, bytes_per_frame, start
+    elif magic[:4] == b"riff" and magic[4:12] == _W64_RIFF[4:12]:  # Sony Wave64
+        fh.seek(40)  # after the riff GUID, its size and the wave GUID
+        bytes_per_frame = None
+        while True:
+            head = fh.read(24)  # a chunk's GUID and its size, the 24 bytes included
+            if len(head) < 24:
+                return None
+            size, start = int.from_bytes(head[16:], "little") - 24, fh.tell()
+            if head[:4] == b"fmt " and size >= 16:
+                bytes_per_frame = _pcm_frame_bytes(fh.read(16), "little")
+            elif head[:4] == b"data":
+                if bytes_per_frame is None or size <= 0:
+                    return None
+                return size // bytes_per_frame, bytes_per_frame, start
+            fh.seek(start + (size + 7) // 8 * 8)  # chunks are aligned on 8 bytes
+    elif magic[:4] in (b".snd", b"dns."):  # Sun/NeXT AU: a 24-byte header at least
+        byteorder = "big" if magic[:4] == b".snd" else "little"
+        more = fh.read(12)
+        if len(more) < 12:
+            return None
+        first, size = (int.from_bytes(magic[i : i + 4], byteorder) for i in (4, 8))
+        encoding, channels = (int.from_bytes(more[i : i + 4], byteorder) for i in (0, 8))
+        width = _AU_SAMPLE_BYTES.get(encoding)
+        if width is None or not channels or size in (0, 0xFFFFFFFF):
+            return None
+        return size // (width * channels), width * channels, first
     elif magic[:4] == b"FORM" and magic[8:12] == b"AIFF":  # AIFC may be compressed
         frames = bytes_per_frame = None
         for chunk, size, start in _riff_chunks(fh, "big"):
@@ -184,6 +212,25 @@ def _declared_audio(fh) -> tuple[int, int, int] | None:
                 if len(offset) < 4:
                     return None
                 return frames, bytes_per_frame, start + 8 + int.from_bytes(offset, "big")
+    return None
+
+
+# the first 12 bytes of Wave64's riff GUID
+_W64_RIFF = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb"
+# bytes per sample of AU's uncompressed encodings (mu-law, 8/16/24/32-bit PCM, float,
+# double, A-law)
+_AU_SAMPLE_BYTES = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 8, 27: 1}
+
+
+def _pcm_frame_bytes(fmt: bytes, byteorder: str) -> int | None:
+    """Bytes per frame of a WAV ``fmt `` chunk's uncompressed audio, else None."""
+    if len(fmt) < 16:
+        return None
+    codec, channels, block, bits = (
+        int.from_bytes(fmt[i : i + 2], byteorder) for i in (0, 2, 12, 14)
+    )
+    if codec in (1, 3, 0xFFFE) and channels and block == channels * ((bits + 7) // 8):
+        return block
     return None
 
 
@@ -268,7 +315,7 @@ def _how_it_ends(path) -> tuple[str | None, str | None]:
 
 
 def cut_short(path) -> str | None:
-    """Why a WAV, AIFF or Ogg file is cut short, or None.
+    """Why a WAV (RF64, Wave64), AIFF, AU or Ogg file is cut short, or None.
 
     libsndfile shrinks its frame count to the frames a file holds, so a WAV cut
     off mid-data (an interrupted download or copy) reads as a shorter clip

@@ -547,3 +547,28 @@ def test_one_1d_waveform_and_paths_where_waveforms_go_get_the_fix():
     with pytest.raises(ValueError, match="X holds audio file paths, but SpectrogramTransformer"):
         st.fit(["a.wav", "b.wav"])
     assert st.fit_transform(wave[None]).shape[0] == 1
+
+
+@pytest.mark.parametrize(
+    "fmt, ext, subtype",
+    [
+        ("RF64", "wav", "PCM_16"),
+        ("RF64", "wav", "FLOAT"),
+        ("W64", "w64", "PCM_24"),
+        ("AU", "au", "PCM_16"),
+        ("AU", "au", "ULAW"),
+    ],
+)
+def test_rf64_wave64_and_au_cut_short_are_refused(tmp_path, fmt, ext, subtype):
+    """Like a WAV: libsndfile reads a cut copy as a shorter clip without a word (RF64 is
+    what long field recordings are written as, the files most likely to be cut)."""
+    wave = np.random.default_rng(0).normal(size=(16000, 2)).astype(np.float32) * 0.1
+    path = _write(tmp_path / f"a.{ext}", wave, 8000, format=fmt, subtype=subtype)
+    assert cut_short(path) is None
+    assert read_audio(path)[0].shape == (16000,)
+    data = open(path, "rb").read()
+    cut = tmp_path / f"cut.{ext}"
+    cut.write_bytes(data[: len(data) // 2])
+    assert "header declares 16000 frames" in cut_short(cut)
+    with pytest.raises(ValueError, match="is truncated"):
+        read_audio(cut)
