@@ -938,12 +938,15 @@ class _TorchNetMixin(AccelerateMixin):
         if reset and hasattr(step, "_check_settings"):  # a frontend is never fitted: check it
             step._warn_settings(step._check_settings())
         rates = (getattr(reader, "sample_rate", None), getattr(step, "sample_rate", None))
-        if None not in rates and rates[0] != rates[1]:
-            raise ValueError(
-                f"frontend: its AudioReader gives waveforms at sample_rate={rates[0]} Hz, but "
-                f"its {type(step).__name__} takes them to be at sample_rate={rates[1]} Hz (its "
-                "mel bands and durations would be wrong); give both the same sample_rate"
-            )
+        # (only log-mel reads its sample_rate: the mel bands; checked when fitting, so that
+        # a model saved before this check still transforms)
+        if reset and getattr(step, "kind", None) == "log_mel" and None not in rates:
+            if rates[0] != rates[1]:
+                raise ValueError(
+                    f"frontend: its AudioReader gives waveforms at sample_rate={rates[0]} Hz, "
+                    f"but its {type(step).__name__}('log_mel') builds its mel bands for "
+                    f"sample_rate={rates[1]} Hz; give both the same sample_rate"
+                )
         if reader is not None:
             paths = self._check_paths(X, reset)
             self._check_frontend_output(reset)

@@ -381,6 +381,11 @@ def _pcm_scale(dtype: np.dtype) -> int | None:
 _OVERFLOWING_PEAK = 1e15
 
 
+def _peak(X: np.ndarray) -> float:
+    """The largest absolute sample, without np.abs's copy of the whole array."""
+    return max(float(X.max()), -float(X.min())) if X.size else 0.0
+
+
 def check_waveforms_not_empty(X: np.ndarray) -> None:
     """Refuse ``(n, 0, samples)`` and ``(n, [channels,] 0)`` waveform arrays, channels-last
     ones (more channels than samples) and samples large enough to overflow a spectrogram."""
@@ -388,7 +393,7 @@ def check_waveforms_not_empty(X: np.ndarray) -> None:
         raise ValueError(f"waveforms of shape {X.shape} have 0 channels; need at least one")
     if X.shape[-1] == 0:
         raise ValueError(f"waveforms of shape {X.shape} have 0 samples per clip")
-    peak = float(np.max(np.abs(X))) if X.size else 0.0
+    peak = _peak(X)
     if peak >= _OVERFLOWING_PEAK:
         row = int(np.argmax(np.abs(X).reshape(len(X), -1).max(axis=1)))
         raise ValueError(
@@ -522,7 +527,7 @@ def read_audio(
         )
     if not np.isfinite(data).all():
         raise ValueError(f"audio file {name} contains NaN or infinite samples")
-    peak = float(np.max(np.abs(data)))
+    peak = _peak(data)
     if peak >= _OVERFLOWING_PEAK:
         raise ValueError(
             f"audio file {name} holds samples up to {peak:.3g}: audio is expected in about "
@@ -653,7 +658,8 @@ def _as_path_list(X) -> list | None:
 
 def check_waveform_input(X, who: str):
     """``X`` for an estimator that takes waveform arrays, refused with the fix when it holds
-    file paths, is one 1-d waveform, or a ragged list (each named by :func:`_as_path_list`)."""
+    file paths or is one 1-d waveform (a ragged list is refused by :func:`_as_path_list`,
+    with the shapes)."""
     if _as_path_list(X) is not None:
         raise ValueError(
             f"X holds audio file paths, but {who} takes waveforms: decode the files first "
@@ -1078,10 +1084,11 @@ def segment_recordings(
     X : array-like of paths, or of waveforms
         Audio files (read as :class:`AudioReader` reads them: resampled to
         ``sample_rate``, channels averaged when ``mono``), or decoded
-        waveforms at ``sample_rate``: a list of 1-d arrays (or of
-        ``(n_channels, n_samples)`` arrays) of any lengths, or one 2-d / 3-d
-        array of recordings of the same length. Integer PCM is scaled to
-        [-1, 1) (:func:`pcm_to_float`).
+        waveforms at ``sample_rate``: a list (or 1-d object array) of 1-d
+        arrays, or of ``(n_channels, n_samples)`` arrays, of any lengths, or
+        one 2-d / 3-d array of recordings of the same length. Integer PCM
+        arrays (int8, int16, int32, uint8) are scaled to [-1, 1)
+        (:func:`pcm_to_float`); Python ints and int64 are taken as they are.
     sample_rate : int, default=22050
         Rate (Hz) of the clips; files are resampled to it.
     duration : float
@@ -1230,8 +1237,8 @@ def segment_recordings(
 
 def _recordings_as_waveforms(X, mono: bool) -> list[np.ndarray]:
     """Each recording of ``X`` as a finite float32 array, channels first."""
-    if isinstance(X, list | tuple):
-        items = list(X)
+    if isinstance(X, list | tuple) or getattr(getattr(X, "dtype", None), "kind", "") == "O":
+        items = list(X)  # (a 1-d object array or Series of waveforms: one per recording)
     else:
         arr = pcm_to_float(X)
         arr = np.asarray(arr)
@@ -1256,6 +1263,17 @@ def _recordings_as_waveforms(X, mono: bool) -> list[np.ndarray]:
             )
         if not np.isfinite(w).all():
             raise ValueError(f"recording {i} contains NaN or infinite samples")
+        if w.ndim == 2 and w.shape[0] > w.shape[1]:
+            raise ValueError(
+                f"recording {i} of shape {w.shape} would be {w.shape[0]} channels of "
+                f"{w.shape[1]} samples; recordings are channels first, (n_channels, n_samples), "
+                "while soundfile.read gives (n_samples, n_channels): pass its .T"
+            )
+        if _peak(w) >= _OVERFLOWING_PEAK:
+            raise ValueError(
+                f"recording {i} reaches {_peak(w):.3g}: audio is expected in about [-1, 1], "
+                f"and samples of {_OVERFLOWING_PEAK:.0e} or more overflow a spectrogram"
+            )
         if mono:
             w = w.mean(axis=0) if w.ndim == 2 else w
         elif w.ndim == 1:

@@ -116,6 +116,8 @@ def test_bad_parameters_are_named(kwargs, match):
         ([np.zeros((2, 2, 2))], "recording 0 must be a non-empty 1-d"),
         (np.zeros(10), "got a 1-d array"),
         ([], "empty sequence"),
+        ([np.zeros((48000, 2))], r"recording 0 of shape \(48000, 2\) would be 48000 channels"),
+        ([np.full(25, 1e20)], "recording 0 reaches 1e"),
         (np.zeros((0, 100)), "got 0 of them"),
     ],
 )
@@ -171,3 +173,10 @@ def test_clips_of_a_recording_stay_in_one_fold():
     proba, rec = pool_segments(pipe.predict_proba(seg.data), seg.groups)
     assert rec.tolist() == list(range(12))
     assert (pipe.classes_[proba.argmax(axis=1)] == y).all()
+
+
+def test_an_object_array_of_recordings_is_a_list_of_them():
+    X = np.empty(2, dtype=object)
+    X[0], X[1] = np.ones(30, np.float32), np.ones(12, np.float32)
+    seg = segment_recordings(X, sample_rate=10, duration=1.0)
+    assert seg.groups.tolist() == [0, 0, 0, 1, 1]

@@ -224,3 +224,18 @@ def test_a_frontend_whose_two_steps_disagree_on_the_rate_is_refused(sounds):
     )
     with pytest.raises(ValueError, match=rf"sample_rate={SR} Hz, but its SpectrogramTrans"):
         _npid(front).fit(sounds.filenames)
+
+
+def test_an_esresnet_frontend_at_44100_is_not_refused_for_its_unused_sample_rate(sounds):
+    """sample_rate is read by the log-mel kind only: the documented
+    make_pipeline(AudioReader(sample_rate=44100), SpectrogramTransformer("esresnet"))
+    leaves it at its default."""
+    from sklearn.pipeline import make_pipeline
+
+    from sklaudio.features import SpectrogramTransformer
+
+    front = make_pipeline(
+        AudioReader(sample_rate=SR, duration=DURATION),
+        SpectrogramTransformer("power", n_fft=256, hop_length=128),  # sample_rate: 22050
+    )
+    assert _npid(front).fit(sounds.filenames).transform(sounds.filenames).shape[1] == 8
