@@ -41,11 +41,17 @@ class CosineLR(Callback):
         done = len(net.history_) - 1  # the current epoch's row already exists
         total = max(int(net.max_epochs), 1)
         factor = 0.5 * (1 + math.cos(math.pi * (done % total) / total))
+        net_lr = float(net.lr)
         for group in net.optimizer_.param_groups:
-            if "scheduled_lr" in group and group["lr"] != group["scheduled_lr"]:
-                group["initial_lr"] = float(group["lr"])  # set_params(lr=...) since: restart
-            group["lr"] = float(group.setdefault("initial_lr", float(group["lr"]))) * factor
-            group["scheduled_lr"] = group["lr"]
+            if "initial_lr" not in group:
+                group["initial_lr"], group["net_lr"] = float(group["lr"]), net_lr
+            elif group.get("net_lr", net_lr) != net_lr:  # set_params(lr=...) since then
+                old = group["net_lr"]
+                # every group's lr₀ by the same factor: a group with its own rate (a new
+                # layer's, by optimizer__param_groups) keeps its ratio to lr
+                group["initial_lr"] = group["initial_lr"] * net_lr / old if old else net_lr
+                group["net_lr"] = net_lr
+            group["lr"] = group["initial_lr"] * factor
         net.history_.record("lr", net.optimizer_.param_groups[0]["lr"])
 
 

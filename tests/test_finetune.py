@@ -578,3 +578,16 @@ def test_set_params_on_a_fitted_classifier(toy):
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
     with pytest.raises(TypeError, match="does not take module__n_classes="):
         clf.set_params(module__n_classes=3)
+
+
+def test_a_new_lr_scales_every_group_and_a_no_op_set_params_changes_nothing(toy):
+    X, y = toy
+    clf = FineTunedClassifier(
+        **{**FAST, "max_epochs": 1}, lr=1e-3, optimizer__param_groups=[("head.*", {"lr": 1e-2})]
+    ).fit(X, y)
+    rates = lambda: sorted(g["initial_lr"] for g in clf.optimizer_.param_groups)  # noqa: E731
+    assert rates() == pytest.approx([1e-3, 1e-2])
+    clf.set_params(**clf.get_params()).partial_fit(X, y)
+    assert rates() == pytest.approx([1e-3, 1e-2])  # (was [1e-3, 1e-3]: the head 10x slower)
+    clf.set_params(lr=5e-4).partial_fit(X, y)
+    assert rates() == pytest.approx([5e-4, 5e-3])
