@@ -672,7 +672,12 @@ class _TorchNetMixin(AccelerateMixin):
         (``_structural_params``) waits for the next ``fit`` that builds one."""
         live = [k for k in changed if k in self._live_params]
         if live:
-            self._apply_live(live)
+            try:
+                self._apply_live(live)  # (which checks the new values first)
+            except Exception:
+                for k in changed:  # refused: the estimator stays as it was
+                    setattr(self, k, before[k])
+                raise
         if "optimizer" in changed:
             with self._resolved_device():
                 self._initialize_optimizer()  # a fresh one, for the epochs that follow
@@ -722,14 +727,16 @@ class _TorchNetMixin(AccelerateMixin):
             # module__/criterion__ argument is set on a fitted net, even to the value it
             # has, and fails on optimizer=/dataset=...: set_params(**est.get_params()) would
             # throw the fitted weights away. Such arguments are set only when they change.
+            if "optimizer" in params and not _same(params["optimizer"], self.optimizer):
+                # skorch fails ("Something went wrong") on a new
+                self.optimizer = params.pop("optimizer")  # optimizer: set_params makes it,
+                for key in [key for key in params if key.startswith("optimizer__")]:
+                    vars(self)[key] = params.pop(key)  # with this call's arguments
             prefixes = tuple(getattr(self, "prefixes_", ()))
             current = self.get_params()
             for k in [k for k in params if k.startswith(prefixes) or "__" in k]:
                 if k == "callbacks" and not self._runs_callbacks(params[k]):
                     continue  # new callbacks (a list changed in place, say): rebuilt
-                if k == "optimizer":  # skorch fails ("Something went wrong") on a new
-                    self.optimizer = params.pop(k)  # optimizer: set_params makes it itself
-                    continue
                 value = params.pop(k)
                 if not _same(value, current.get(k, _MISSING)):  # (the callbacks' in use)
                     special[k] = value
@@ -1626,6 +1633,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     )
 
     def _apply_live(self, names: list) -> None:
+        self._check_params(self.n_train_)  # as fit would: nce_k < clips, nce_m in [0, 1), ...
         if {"nce_k", "nce_t", "loss"} & set(names):
             self.initialize_criterion()
             if "nce_t" in names:  # NCE's Z belongs to the temperature: estimated anew

@@ -713,8 +713,9 @@ def test_set_params_on_a_fitted_embedder_applies_or_says_when(spectrograms):
     emb.set_params(augment=True)
     assert emb.module_.augment is not None
 
-    emb.set_params(optimizer=torch.optim.SGD)
+    emb.set_params(optimizer__momentum=0.9, optimizer=torch.optim.SGD)  # either order
     assert isinstance(emb.optimizer_, torch.optim.SGD)
+    assert emb.optimizer_.param_groups[0]["momentum"] == 0.9
     emb.partial_fit(spectrograms)
     assert isinstance(emb.optimizer_, torch.optim.SGD) and len(emb.history_) == 3
 
@@ -730,6 +731,17 @@ def test_set_params_on_a_fitted_embedder_applies_or_says_when(spectrograms):
         warnings.simplefilter("error")
         emb.set_params(**emb.get_params())  # nothing changes: nothing to say
         assert emb.fit(spectrograms).transform(spectrograms).shape == (24, 4)  # a new network
+
+    # checked as fit checks them; a refused value leaves the estimator as it was
+    for bad, match in [
+        ({"nce_m": 1.5}, "nce_m"),
+        ({"nce_k": 500}, "nce_k=500"),
+        ({"nce_t": -1}, "nce_t"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            emb.set_params(**bad)
+    assert (emb.nce_m, emb.nce_k, emb.nce_t) == (0.9, 3, 0.05)
+    assert emb.criterion_.nce_t == 0.05 and emb.memory_bank_.momentum == 0.9
 
     for key in ("module__embedding_dim", "criterion__nce_t", "memory_bank__momentum"):
         with pytest.raises(TypeError, match=f"does not take {key}=: it builds its"):
