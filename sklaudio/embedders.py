@@ -450,13 +450,21 @@ class _TorchNetMixin(AccelerateMixin):
         self._epochs_completed = self._epochs_begun = 0
         self._epochs_planned = expected  # for the progress bar (a resumed fit runs fewer)
         with _sigint_noted() as interrupted:
-            NeuralNet.partial_fit(self, X, y, **fit_params)
+            try:
+                NeuralNet.partial_fit(self, X, y, **fit_params)
+            except BaseException:  # (a non-finite loss, a worker's error): completed epochs
+                if self._epochs_begun > self._epochs_completed and len(self.history_) > 0:
+                    del self.history_[-1]
+                raise
         done = self._epochs_completed
         partial = self._epochs_begun > done and len(self.history_) > 0
         if partial:
             # an epoch cut short leaves a row without its losses, which history_[:, key]
             # and the learning-curve display cannot read: history_ keeps completed epochs
             del self.history_[-1]
+        # a SIGINT handler of the user's own that raised nothing (a graceful-stop flag)
+        # leaves the fit complete: nothing to stop then
+        interrupted = interrupted and done < expected
         if expected and done < expected and not self._stopped_early() and is_main_process(self):
             if resumable and self.checkpoint is not None:
                 advice = " Fit again to resume from the last completed epoch (checkpoint=)."
@@ -600,14 +608,19 @@ class _TorchNetMixin(AccelerateMixin):
 
     def _check_finite_loss(self, loss) -> None:
         """Stop at a NaN or infinite loss, before the optimizer steps with its gradients (it
-        would turn every weight into NaN, and the rest of the fit with them). (skorch reads
-        each batch's loss with .item() anyway: the check costs no extra device sync.)"""
-        if bool(torch.isfinite(loss.detach()).all()):
+        would turn every weight into NaN, and the rest of the fit with them). On a GPU this
+        reads one flag per batch before the step (skorch reads the loss itself after it).
+        With several processes every one gets the flags of all, so that all stop together
+        (one stopping alone would leave the others waiting in a collective)."""
+        finite = torch.isfinite(loss.detach()).all()
+        if self._n_processes() > 1:
+            finite = self.accelerator.gather(finite.reshape(1)).all()
+        if bool(finite):
             return
         raise ValueError(
             f"{type(self).__name__}: the training loss is {float(loss.detach()):g} in epoch "
             f"{len(self.history_)}; training stopped before the weights took its gradients. "
-            "Usually the input: waveforms far outside [-1, 1] (samples of 1e16 and more "
+            "Usually the input: waveforms far outside [-1, 1] (samples of 1e15 and more "
             "overflow float32 powers into inf), or spectrograms that hold inf; else "
             f"lr={self.lr} is too high"
         )

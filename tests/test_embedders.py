@@ -779,3 +779,23 @@ def test_progress_in_a_log_file_is_a_line_now_and_then(spectrograms, capsys, mon
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     NPIDEmbedder(**{**TINY, "max_epochs": 2}, verbose=1).fit(spectrograms)
     assert "\r" in capsys.readouterr().err  # tqdm's bar
+
+
+def test_a_sigint_handler_that_raises_nothing_does_not_stop_a_complete_fit(spectrograms):
+    import signal
+
+    from skorch.callbacks import Callback
+
+    flags = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flags.append(signum))
+    try:
+
+        class Signal(Callback):
+            def on_epoch_end(self, net, **kwargs):
+                signal.raise_signal(signal.SIGINT)
+
+        emb = NPIDEmbedder(**{**TINY, "max_epochs": 2}, callbacks=[("sig", Signal())])
+        emb.fit(spectrograms)  # the user's handler set a flag; training went on to the end
+        assert flags and len(emb.history_) == 2
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -532,6 +532,7 @@ def test_a_loss_that_is_not_finite_stops_training_before_the_weights_take_it():
     emb.set_params(loss="softmax")  # Eq. 1 has no Z: the loss check stops it
     with pytest.raises(ValueError, match=r"the training loss is (nan|inf) in epoch 1"):
         emb.fit(S)
+    assert len(emb.history_) == 0  # completed epochs only, as after an interruption
     assert all(torch.isfinite(p).all() for p in emb.module_.parameters())
     assert torch.isfinite(emb.memory_bank_.memory).all()
 
