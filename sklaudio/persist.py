@@ -510,6 +510,22 @@ def _run_here(estimator, device, path) -> None:
     """Set every ``device`` parameter of ``estimator`` and of the estimators inside it (a
     frontend, a classifier's embedder) to ``device`` when one is given, else move those that
     name a device this machine lacks (a model saved on a GPU or a Mac) to the CPU, warning."""
+    moved = _moved_devices(estimator, device)
+    for key, value in estimator.get_params(deep=False).items():
+        if type(value).__name__ == "FrozenEstimator":  # (its get_params hides the inner one)
+            for inner_key, inner in _moved_devices(value.estimator, device).items():
+                moved[f"{key}__{inner_key}"] = inner
+    if moved:
+        where = ", ".join(f"{k}={str(v)!r}" for k, v in moved.items())
+        warn_user(
+            f"{os.fspath(path)!r} was saved with {where}, which this machine does not have; "
+            "loading it on the CPU (load(path, device=...) chooses another device)"
+        )
+
+
+def _moved_devices(estimator, device) -> dict:
+    """Set the ``device`` parameters of ``estimator`` and of the estimators inside it;
+    returns those moved to the CPU because this machine lacks them."""
     from sklaudio.features import _check_device_available
 
     keys = [k for k in estimator.get_params(deep=True) if k == "device" or k.endswith("__device")]
@@ -534,12 +550,7 @@ def _run_here(estimator, device, path) -> None:
             estimator.get_params(deep=True)[owner].set_params(**{name: new})
         else:
             estimator.set_params(device=new)
-    if moved:
-        where = ", ".join(f"{k}={str(v)!r}" for k, v in moved.items())
-        warn_user(
-            f"{os.fspath(path)!r} was saved with {where}, which this machine does not have; "
-            "loading it on the CPU (load(path, device=...) chooses another device)"
-        )
+    return moved
 
 
 def _same_device(a, b) -> bool:

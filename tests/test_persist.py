@@ -188,6 +188,24 @@ def test_devices_this_machine_lacks_move_to_the_cpu_nested_ones_too(tmp_path):
     explicit = load(tmp_path / "mac.pt", device="cpu")
     assert explicit.device == "cpu" and explicit.frontend.device == "cpu"
 
+    # an embedder inside a FrozenEstimator (whose get_params hides it), and its frontend
+    from sklearn.frozen import FrozenEstimator
+
+    npid = NPIDEmbedder(
+        embedding_dim=8, nce_k=4, max_epochs=1, batch_size=4, frontend=front, device="cpu"
+    ).fit(waves)
+    frozen = FineTunedClassifier(
+        embedder=FrozenEstimator(npid), max_epochs=1, batch_size=4, device="cpu"
+    ).fit(waves, np.arange(8) % 2)
+    moved = pickle.loads(pickle.dumps(frozen))
+    moved.embedder.estimator.device = "cuda"
+    moved.embedder.estimator.frontend.device = "mps"
+    save(moved, tmp_path / "frozen.pt")
+    with pytest.warns(UserWarning, match=r"embedder__device='cuda', embedder__frontend__dev"):
+        loaded = load(tmp_path / "frozen.pt")
+    inner = loaded.embedder.estimator
+    assert inner.device == "cpu" and inner.frontend.device == "cpu"
+
 
 class _Payload:
     """Unpickling this touches a marker file: stands for arbitrary code execution."""
