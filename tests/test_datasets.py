@@ -274,6 +274,8 @@ def test_load_dcase2013_warns_about_a_file_that_is_not_a_scene(tmp_path):
     with pytest.warns(UserWarning, match=r"not named after one of the ten.*notes01.wav -> 'notes'"):
         bunch = load_dcase2013_scenes(tmp_path, subset="development")
     assert "notes" in bunch.target_names  # kept, not dropped: the warning says how to fix it
+    assert bunch.target_names[:10] == sorted(DCASE2013_SCENES)  # the scenes' ids unmoved
+    assert bunch.target_names[10:] == ["notes"]
 
 
 def test_load_dcase2013_warns_about_a_scene_in_one_set_only(tmp_path):

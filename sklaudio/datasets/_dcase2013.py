@@ -160,10 +160,10 @@ def load_dcase2013_scenes(
         target : ndarray of int64, shape (n_recordings,)
             Index into ``target_names``.
         target_names : list of str
-            The ten scenes of the DCASE 2013 task (and any other label
-            found), sorted alphabetically, whether or not this copy holds
-            every one: sets loaded separately, or a partial copy, give each
-            scene the same id.
+            The ten scenes of the DCASE 2013 task, sorted alphabetically,
+            whether or not this copy holds every one (then any other label
+            found, sorted): sets loaded separately, or a partial copy, give
+            each scene the same id.
         folds : ndarray of int64, shape (n_recordings,)
             1 for the development set, 2 for the evaluation set.
         skipped : list of (str, str)
@@ -240,7 +240,7 @@ def load_dcase2013_scenes(
     _warn_unknown_scenes(paths, labels)
     # all ten scenes, whichever a copy holds: the development and evaluation sets loaded
     # one at a time (or a partial copy) number the scenes alike
-    target_names = sorted(set(DCASE2013_SCENES) | set(labels))
+    target_names = sorted(DCASE2013_SCENES) + sorted(set(labels) - set(DCASE2013_SCENES))
     class_id = {label: i for i, label in enumerate(target_names)}
     bunch = make_dataset_bunch(
         filenames=paths,
