@@ -304,8 +304,17 @@ def _load_corpus(
             raise FileNotFoundError(message.replace(hint.group(0), "")) from None
         # pre-training needs no labels and no folds: the set that is there will do
         missing = re.search(r"the DCASE 2013 (\w+) set is missing", message).group(1)
+        try:
+            corpus = load(root, on_error=on_error, subset=hint.group(1))
+        except FileNotFoundError as other:
+            if "set is missing" not in str(other):
+                raise
+            raise FileNotFoundError(  # neither set: the layout, once
+                f"neither DCASE 2013 set is in {root}: "
+                + message.replace(hint.group(0), "").split(": ", 1)[1]
+            ) from None
         say(f"{name}: the {missing} set is not in {root}; pre-training on the {hint.group(1)} set")
-        return load(root, on_error=on_error, subset=hint.group(1))
+        return corpus
 
 
 def _pooled_once(corpus, name, root, seen: dict, say) -> dict:

@@ -1025,3 +1025,12 @@ def test_channel_advice_reads_in_the_command_s_terms():
     assert _cli_words(message + "pass mono=True or convert the files", {"--device"}) == (
         message + "convert the files to the model's channels"
     )
+
+
+def test_dcase2013_with_neither_set_says_so_once(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    argv = ["pretrain", "--dataset", "dcase2013", "--root", str(tmp_path / "empty")]
+    assert main([*argv, "--epochs", "1", *SMALL, "--out", str(tmp_path / "m.pt")]) == 1
+    captured = capsys.readouterr()
+    assert "pre-training on" not in captured.out
+    assert "neither DCASE 2013 set is in" in captured.err and "subset=" not in captured.err
