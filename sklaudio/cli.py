@@ -715,8 +715,12 @@ def _embed(args) -> int:
         _say_reading_changes(args, "embed", files, _without_duration(reader))
     segmenter = None if args.hop is None else _in_memory_copy(model) if _streams(model) else model
     chunks, written, starts, n_read = [], [], [], 0
-    for start in range(0, len(files), args.chunk_size):  # never holds all waveforms at once
-        chunk = files[start : start + args.chunk_size]
+    if segmenter is None:
+        batches = [files[i : i + args.chunk_size] for i in range(0, len(files), args.chunk_size)]
+    else:  # files of any length: about --chunk-size clips' worth of audio at a time
+        batches = _chunks_by_duration(files, args.chunk_size * reader.duration)
+    done = 0
+    for chunk in batches:  # never holds all waveforms at once
         if segmenter is not None:
             X, kept, chunk_starts = _segments_input(segmenter, reader, chunk, args)
             if len(kept):
@@ -730,7 +734,7 @@ def _embed(args) -> int:
                 chunks.append(model.transform(X))
                 written += [chunk[i] for i in kept]
                 n_read += len(kept)
-        done = min(start + args.chunk_size, len(files))
+        done += len(chunk)
         if not args.quiet and sys.stderr.isatty():  # progress, not output: stdout stays clean
             print(
                 f"{done}/{len(files)} files done, {len(written)} embedded",
@@ -766,6 +770,28 @@ def _embed(args) -> int:
         f"{starts_path.name})"
     )
     return 0
+
+
+def _chunks_by_duration(files, seconds: float) -> list:
+    """``files`` in runs of at most ``seconds`` of audio (from their headers), at least one
+    file each: with ``--hop`` a file gives as many clips as it is long, so chunks of a fixed
+    number of hour-long recordings would hold hundreds of times more than the clip chunks."""
+    import soundfile as sf
+
+    from sklaudio.io import _sf_path
+
+    chunks, chunk, total = [], [], 0.0
+    for f in files:
+        try:
+            length = sf.info(_sf_path(f)).duration
+        except (RuntimeError, OSError):
+            length = 0.0  # unreadable: the reader says why (or skips it)
+        if chunk and total + length > seconds:
+            chunks.append(chunk)
+            chunk, total = [], 0.0
+        chunk.append(f)
+        total += length
+    return chunks + ([chunk] if chunk else [])
 
 
 def _without_duration(reader):

@@ -1034,3 +1034,25 @@ def test_dcase2013_with_neither_set_says_so_once(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "pre-training on" not in captured.out
     assert "neither DCASE 2013 set is in" in captured.err and "subset=" not in captured.err
+
+
+def test_embed_hop_reads_long_files_a_bounded_amount_at_a_time(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from sklaudio.cli import _chunks_by_duration
+
+    paths = []
+    for i, seconds in enumerate([1, 30, 2, 2, 40, 1]):
+        paths.append(str(tmp_path / f"{i}.wav"))
+        sf.write(paths[-1], np.zeros(100 * seconds, np.float32), 100)
+    assert _chunks_by_duration(paths, 10.0) == [
+        paths[:1],
+        paths[1:2],
+        paths[2:4],
+        paths[4:5],
+        paths[5:],
+    ]
+    assert _chunks_by_duration([*paths[:1], str(tmp_path / "missing.wav")], 10.0) == [
+        [paths[0], str(tmp_path / "missing.wav")]
+    ]
