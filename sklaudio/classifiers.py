@@ -39,7 +39,6 @@ from sklaudio.nn import (
     BACKBONES,
     AudioFramePredictor,
     SequenceEncoder,
-    SpectrogramAugment,
     SpectrogramClassifier,
     SpectrogramEncoder,
     build_backbone,
@@ -304,8 +303,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     def _apply_live(self, names: list) -> None:
         encoder = _bare(self.module_).encoder
         if "augment" in names and hasattr(encoder, "augment"):  # (an AFP encoder has none)
-            seed = self._seed() + 3 + 7919 * self._process_index()
-            encoder.augment = SpectrogramAugment(seed=seed) if self.augment else None
+            encoder.augment = self._new_augment()
 
     def __init__(
         self,
@@ -531,8 +529,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                     frontend=self._frontend_fn(),
                 )
             else:
-                augment_seed = self._seed() + 3 + 7919 * self._process_index()
-                augment = SpectrogramAugment(seed=augment_seed) if self.augment else None
+                augment = self._new_augment()
                 encoder = SpectrogramEncoder(
                     build_backbone(config["backbone"], in_channels=config["in_channels"]),
                     config["embedding_dim"],

@@ -396,10 +396,16 @@ def _model_input(model, files, n_jobs=None, on_error="raise", reader=None):
         X, kept = reader.transform(files), np.arange(len(files))
     else:
         X, kept = _read_skipping(reader, files)
+    return _in_model_channels(model, X), kept
+
+
+def _in_model_channels(model, X):
+    """Mono clips ``(n, samples)`` as ``(n, 1, samples)`` for a model fitted on one channel
+    axis (files mixed to its one channel); anything else as it is."""
     shape = tuple(getattr(model, "input_shape_", ()))
     if X is not None and X.ndim == 2 and len(shape) == 2 and shape[0] == 1:
-        X = X[:, None]  # a model fitted on (n, 1, samples): files mixed to its one channel
-    return X, kept
+        return X[:, None]
+    return X
 
 
 def _load_model(args):
@@ -506,7 +512,7 @@ def _nothing_above(rates) -> str:
 
 def _model_reader(model):
     """The AudioReader a saved model reads files with (its front end's, or one for its input)."""
-    reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
+    reader = model.frontend.steps[0][1] if _streams(model) else None
     return reader if reader is not None else _reader_for(model)
 
 
@@ -824,11 +830,7 @@ def _segments_input(model, reader, files, args):
         if args.on_error == "skip" and str(exc).startswith("no audio file could be read"):
             return None, np.zeros(0, dtype=np.int64), None
         raise
-    X = seg.data
-    shape = tuple(getattr(model, "input_shape_", ()))
-    if X.ndim == 2 and len(shape) == 2 and shape[0] == 1:
-        X = X[:, None]  # a model fitted on (n, 1, samples): files mixed to its one channel
-    return X, seg.groups, seg.start
+    return _in_model_channels(model, seg.data), seg.groups, seg.start
 
 
 def _evaluate(args) -> int:
@@ -866,7 +868,7 @@ def _evaluate(args) -> int:
             f"({corpus.target_names[int(np.unique(corpus.target)[0])]!r}): accuracy needs two "
             "or more"
         )
-    reader = model.frontend.steps[0][1] if hasattr(model.frontend, "steps") else None
+    reader = model.frontend.steps[0][1] if _streams(model) else None
     decode_once = False
     if reader is not None and args.protocol == "finetune":
         # a model made with --stream reads its files per batch; fine-tuning would decode

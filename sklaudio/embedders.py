@@ -706,6 +706,11 @@ class _TorchNetMixin(AccelerateMixin):
     def _apply_live(self, names: list) -> None:
         """Make the fitted net use the new values of ``names`` (see ``_live_params``)."""
 
+    def _new_augment(self):
+        """The spectrogram augmentation of ``augment`` (None when off), seeded per process."""
+        seed = self._seed() + 3 + 7919 * self._process_index()
+        return SpectrogramAugment(seed=seed) if self.augment else None
+
     def _set_params(self, params: dict) -> None:
         # skorch 1.4 raises "Something went wrong" for iterator_*__ / dataset__ keys once the
         # net is initialised, although they need no re-initialisation: they are read
@@ -1655,10 +1660,6 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
             self.memory_bank_.momentum = self.nce_m
         if "augment" in names:
             _bare(self.module_).augment = self._new_augment()
-
-    def _new_augment(self):
-        seed = self._seed() + 3 + 7919 * self._process_index()
-        return SpectrogramAugment(seed=seed) if self.augment else None
 
     def _n_features_out(self) -> int:
         # the fitted network's sizes, not the parameters (set_params(embedding_dim=...)

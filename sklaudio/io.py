@@ -116,18 +116,14 @@ _IN_RESULT_SKIPPED = "; all of them are in the result's skipped"
 
 # Formats whose centre AudioReader reads without decoding the whole file.
 _WINDOWED_FORMATS = frozenset({"WAV", "WAVEX", "AIFF"})
+# ... except these codecs, in which libsndfile cannot seek (read from sf.info's subtype, so
+# that no file is opened once more per read)
+_UNSEEKABLE_SUBTYPES = frozenset({"GSM610", "G721_32", "G723_24", "G723_40", "MPEG_LAYER_III"})
+_UNSEEKABLE_PREFIXES = ("NMS_ADPCM", "DWVW")
 
 
 # Size fields that writers unable to seek back leave unset: 0, 0xFFFFFFFF, or sox's
 # 0x7FFFF000 when it writes to a pipe. Such a header says nothing about the file's length.
-def _seekable(path) -> bool:
-    try:
-        with sf.SoundFile(_sf_path(path)) as f:
-            return f.seekable()
-    except (RuntimeError, OSError):
-        return False
-
-
 def _unknown_size(size: int) -> bool:
     return size == 0 or size >= 0x7FFFF000
 
@@ -586,6 +582,15 @@ def fix_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(waveform, pad)
 
 
+def _skipped_entries(paths, results) -> list:
+    """``(index, path, reason)`` of the files whose ``(result, error)`` holds an error."""
+    return [
+        (i, str(os.fsdecode(p)), _without_skip_advice(err))
+        for i, (p, (_, err)) in enumerate(zip(paths, results))
+        if err is not None
+    ]
+
+
 def _warn_skipped(who: str, skipped, n_files: int, where: str) -> None:
     """Warn with the first 20 ``(index, path, reason)`` of the files ``who`` left out."""
     listing = "\n".join(f"  [{i}] {err}" for i, _, err in skipped[:20])
@@ -880,7 +885,11 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
             info = sf.info(_sf_path(path))
         except (RuntimeError, OSError):
             return None
-        if info.format not in _WINDOWED_FORMATS or not _seekable(path):
+        if (
+            info.format not in _WINDOWED_FORMATS
+            or info.subtype in _UNSEEKABLE_SUBTYPES
+            or info.subtype.startswith(_UNSEEKABLE_PREFIXES)
+        ):
             return None  # (a GSM or G.721 WAV cannot seek: decoded whole)
         native, total = int(info.samplerate), int(info.frames)
         ratio = Fraction(int(self.sample_rate), native)
@@ -955,11 +964,7 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
             delayed(self._read_one_safe)(p, None if out is None else out[i])
             for i, p in enumerate(paths)
         )
-        self.skipped_ = [
-            (i, str(os.fsdecode(p)), _without_skip_advice(err))
-            for i, (p, (_, err)) in enumerate(zip(paths, results))
-            if err is not None
-        ]
+        self.skipped_ = _skipped_entries(paths, results)
         if self.skipped_:
             _warn_skipped("AudioReader", self.skipped_, len(paths), _IN_SKIPPED)
         kept = [i for i, (_, err) in enumerate(results) if err is None]
@@ -1196,11 +1201,7 @@ def segment_recordings(
             return (None, err) if wave is None else (_cut_segments(wave, n, step, tail), None)
 
         results = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(cut)(p) for p in paths)
-        skipped = [
-            (i, str(os.fsdecode(p)), _without_skip_advice(err))
-            for i, (p, (_, err)) in enumerate(zip(paths, results))
-            if err is not None
-        ]
+        skipped = _skipped_entries(paths, results)
         if skipped:
             _warn_skipped("segment_recordings", skipped, len(paths), _IN_RESULT_SKIPPED)
         if len(skipped) == len(paths):
