@@ -19,6 +19,7 @@ whatever the file says: only unpickle files you made or trust.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -371,6 +372,9 @@ SpectrogramTransformer, TemporalStatistics, AudioReader or WeightedKNeighborsCla
         "params": _params_json(estimator),
         "versions": _versions(),
     }
+    output = getattr(estimator, "_sklearn_output_config", None)
+    if output:  # set_output(transform="pandas"): the loaded model returns what this one did
+        payload["output_config"] = dict(output)
     if hasattr(estimator, "_persist_state"):
         payload.update(estimator._persist_state())
     else:  # a numpy estimator: its fitted attributes are plain values and arrays
@@ -503,7 +507,29 @@ def _rebuild(payload: dict, path, device):
                 raise ValueError(f"{key!r} in a model file is not a fitted attribute")
             setattr(estimator, key, _decode(value))
         _restore_arrays(estimator, payload.get("arrays", {}), path)
+    _restore_output(estimator, payload.get("output_config"), path)
     return estimator
+
+
+def _restore_output(estimator, config, path) -> None:
+    """Redo a saved model's ``set_output``: a file without one is from before sklaudio kept
+    it, or was saved with the default."""
+    if config is None:
+        return
+    if not (isinstance(config, dict) and set(config) <= {"transform"}):
+        raise _edited(path, ValueError(f"output_config {config!r} is not set_output's"))
+    container = config.get("transform")
+    if container in (None, "default"):
+        return
+    if container not in ("pandas", "polars"):  # (what sklearn's set_output takes)
+        raise _edited(path, ValueError(f"output_config {config!r} is not set_output's"))
+    if importlib.util.find_spec(container) is None:  # "polars" where it is not installed
+        warn_user(
+            f"{os.fspath(path)!r} was saved with set_output(transform={container!r}), "
+            f"and {container} is not installed here: it returns numpy arrays"
+        )
+        return
+    estimator.set_output(transform=container)
 
 
 def _run_here(estimator, device, path) -> None:

@@ -1,5 +1,6 @@
 """sklaudio.persist: pickle-free model files that never run code on load."""
 
+import importlib.util
 import json
 import os
 import pickle
@@ -423,3 +424,36 @@ def test_a_new_learning_rate_applies_to_the_epochs_that_follow(spectrograms):
     ).fit(spectrograms)
     emb.set_params(lr=1e-5).partial_fit(spectrograms)
     np.testing.assert_allclose(emb.history_[:, "lr"], [1e-3, 5e-4, 1e-5, 5e-6])
+
+
+def test_set_output_is_kept_by_save_and_load(spectrograms, tmp_path):
+    pd = pytest.importorskip("pandas")
+    stats = TemporalStatistics().set_output(transform="pandas").fit(spectrograms)
+    save(stats, tmp_path / "stats.pt")
+    loaded = load(tmp_path / "stats.pt")
+    out = loaded.transform(spectrograms)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(stats.transform(spectrograms).columns)
+    # the default is saved as nothing: files from before sklaudio kept it load the same
+    save(TemporalStatistics().fit(spectrograms), tmp_path / "plain.pt")
+    assert isinstance(load(tmp_path / "plain.pt").transform(spectrograms), np.ndarray)
+
+
+def test_a_saved_output_this_machine_cannot_give_warns(npid, spectrograms, tmp_path):
+    payload = torch.load(_saved(npid, tmp_path), weights_only=False)
+    if importlib.util.find_spec("polars") is None:
+        payload["output_config"] = {"transform": "polars"}
+        torch.save(payload, tmp_path / "odd.pt")
+        with pytest.warns(UserWarning, match="polars is not installed here: it returns numpy"):
+            loaded = load(tmp_path / "odd.pt")
+        assert isinstance(loaded.transform(spectrograms), np.ndarray)
+    for edited in (["pandas"], {"transform": "os"}, {"transform": "pandas", "x": 1}):
+        payload["output_config"] = edited
+        torch.save(payload, tmp_path / "odd.pt")
+        with pytest.raises(ValueError, match="odd.pt"):
+            load(tmp_path / "odd.pt")
+
+
+def _saved(estimator, tmp_path):
+    save(estimator, tmp_path / "model.pt")
+    return tmp_path / "model.pt"
