@@ -335,7 +335,8 @@ def pcm_to_float(X):
     first, so that what ``scipy.io.wavfile.read`` returns gives the same
     spectrogram as the file. Arrays, lists of arrays (one per file) and torch
     tensors are converted; anything else (floats, int64, DataFrames) is
-    returned unchanged.
+    returned unchanged, with a warning for other integer arrays whose samples
+    exceed 1 (``np.array`` of Python ints is int64: unscaled PCM, most likely).
 
     Examples
     --------
@@ -356,6 +357,13 @@ def pcm_to_float(X):
             except ValueError:
                 return X  # ragged: refused with the shapes by the caller
     if not isinstance(X, np.ndarray) or _pcm_scale(X.dtype) is None:
+        if isinstance(X, np.ndarray) and X.dtype.kind in "iu" and X.size and _peak(X) > 1:
+            warn_user(
+                f"{X.dtype} samples reaching {_peak(X):.0f} are taken as they are, not "
+                "scaled: audio is expected in about [-1, 1], and only int8, int16, int32 and "
+                "uint8 arrays are integer PCM to sklaudio (X.astype(np.int16) if these are "
+                "16-bit samples)"
+            )
         return X
     out = X.astype(np.float32)
     if X.dtype.kind == "u":

@@ -194,6 +194,21 @@ def test_integer_pcm_arrays_give_what_their_file_gives(tmp_path, subtype, dtype)
     assert AudioReader(sample_rate=8000).fit_transform(int64).max() == 1.0
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16])
+def test_integer_arrays_sklaudio_does_not_scale_warn_when_they_exceed_one(dtype):
+    from sklaudio import SpectrogramTransformer
+
+    samples = np.array([[0, 30000, 20, 5] * 200], dtype=dtype)  # np.array of Python ints
+    with pytest.warns(UserWarning, match=f"{np.dtype(dtype)} samples reaching 30000 .* not scaled"):
+        assert AudioReader(sample_rate=8000).fit_transform(samples).max() == 30000
+    st = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=128, hop_length=64, n_mels=8)
+    with pytest.warns(UserWarning, match="astype"):
+        st.fit(samples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AudioReader(sample_rate=8000).fit_transform(np.ones((1, 800), dtype=dtype))
+
+
 def test_a_list_mixing_pcm_formats_scales_each_array_by_its_own():
     from sklaudio import SpectrogramTransformer
 
