@@ -60,7 +60,7 @@ from sklaudio.nn import (
     SpectrogramEncoder,
 )
 from sklaudio.nn.esresnet import build_backbone
-from sklaudio.persist import _decode, _encode, json_default, safe_torch_load
+from sklaudio.persist import _decode, _encode, _NewerFileError, json_default, safe_torch_load
 
 __all__ = ["AFPPairLossEmbedder", "NPIDEmbedder"]
 
@@ -1148,7 +1148,11 @@ class _TorchNetMixin(AccelerateMixin):
     def _set_persisted_attributes(self, state: dict) -> None:
         for name, value in json.loads(state["attributes"]).items():
             if name not in self._persisted_attributes:  # a file never sets anything else
-                raise ValueError(f"{name!r} is not a fitted attribute of {type(self).__name__}")
+                if not (name.endswith("_") and name[:1].isalpha() and name.isidentifier()):
+                    raise ValueError(
+                        f"{name!r} is not a fitted attribute of {type(self).__name__}"
+                    )
+                raise _NewerFileError(f"the fitted attribute {name} of {type(self).__name__}")
             setattr(self, name, _decode(value))
 
     def _load_torch_state(self, state: dict) -> None:

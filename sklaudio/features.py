@@ -842,11 +842,13 @@ class TemporalStatistics(TransformerMixin, BaseEstimator):
         self._check_stats()
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
         bands = tuple(X.shape[1:-1])
-        # a fitted model without band_shape_ (older pickle) checks what it can
-        if bands != getattr(self, "band_shape_", bands) or int(np.prod(bands)) != self.n_bands_:
+        # a model fitted before band_shape_ and n_bands_ existed checks what it can (its
+        # n_features_in_, checked by validate_data)
+        fitted_bands = getattr(self, "n_bands_", int(np.prod(bands)))
+        if bands != getattr(self, "band_shape_", bands) or int(np.prod(bands)) != fitted_bands:
             raise ValueError(
                 f"X has {bands} bands per clip before the time axis (shape {X.shape[1:]}), but "
-                f"TemporalStatistics was fitted on {getattr(self, 'band_shape_', self.n_bands_)}"
+                f"TemporalStatistics was fitted on {getattr(self, 'band_shape_', fitted_bands)}"
                 "; the number of time frames may differ, the bands may not"
             )
         parts = [self._STATS[s](X, axis=-1).reshape(X.shape[0], -1) for s in self.stats]

@@ -108,6 +108,18 @@ _OTHER_FORMATS = (
     (b"\x93NUMPY", "a numpy .npy file"),
     (b"\x89HDF", "an HDF5 (Keras .h5) file"),
     (b"\x08", "an ONNX or protobuf file"),
+    # joblib.dump(..., compress=...): a pickle inside zlib, gzip, bz2, xz or lz4
+    *(
+        (magic, "a compressed joblib file (joblib.load reads it; trusted files only)")
+        for magic in (
+            *(b"\x78" + level for level in (b"\x01", b"\x5e", b"\x9c", b"\xda")),
+            b"ZF",
+            b"\x1f\x8b",
+            b"BZh",
+            b"\xfd7zXZ",
+            b"\x04\x22\x4d\x18",
+        )
+    ),
 )
 
 
@@ -129,6 +141,11 @@ def safe_torch_load(path: str | os.PathLike, what: str = "sklaudio file"):
         raise FileNotFoundError(f"{what} {os.fspath(path)!r} does not exist")
     with open(path, "rb") as fh:
         head = fh.read(9)
+    if not head:
+        raise ValueError(
+            f"cannot read {os.fspath(path)!r} as a {what}: it is empty (0 bytes); was it "
+            "written completely?"
+        )
     # torch.save writes a zip archive (or, before torch 1.6, a pickle)
     if not head.startswith((b"PK\x03\x04", b"\x80")):
         kind = next((name for magic, name in _OTHER_FORMATS if head.startswith(magic)), None)
@@ -278,9 +295,10 @@ def _decode(value):
     if "__pipeline__" in value:
         return Pipeline([(str(name), _decode(step)) for name, step in value["__pipeline__"]])
     if "__estimator__" in value:
-        return _estimator_class(value["__estimator__"])(
-            **{k: _decode(v) for k, v in value["params"].items()}
-        )
+        cls = _estimator_class(value["__estimator__"])
+        params = {k: _decode(v) for k, v in value["params"].items()}
+        _unknown_params(cls, params)
+        return cls(**params)
     raise ValueError(f"unknown entry {sorted(value)} in a model file")
 
 
@@ -449,7 +467,22 @@ def load(path: str | os.PathLike, device: str | None = None):
             "fitted estimator with sklaudio.persist.save"
         )
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a sklaudio model file (no format tag)")
+        if (
+            isinstance(payload, dict)
+            and payload
+            and all(isinstance(v, torch.Tensor) for v in payload.values())
+        ):
+            raise ValueError(
+                f"{os.fspath(path)!r} holds a state dict (tensors by parameter name), not a "
+                "sklaudio model file: sklaudio.persist.load reads what sklaudio.persist.save "
+                "writes. To start from torchvision ResNet-50 weights, pass the file as "
+                "FineTunedClassifier(pretrained_weights=...)"
+            )
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a sklaudio model file: it holds "
+            f"{_what_it_holds(payload)}, without the 'format' entry that "
+            "sklaudio.persist.save writes"
+        )
     version = payload.get("format_version", 0)
     if not isinstance(version, int):
         raise ValueError(f"{os.fspath(path)!r} has a format_version of {version!r}, not a number")
@@ -459,6 +492,39 @@ def load(path: str | os.PathLike, device: str | None = None):
             f"{payload['format_version']}); upgrade sklaudio to load it"
         )
     return _rebuild(payload, path, device)
+
+
+def _what_it_holds(payload) -> str:
+    if isinstance(payload, dict):
+        keys = sorted(map(str, payload))
+        return f"a dict of {', '.join(map(repr, keys[:5]))}{', ...' if len(keys) > 5 else ''}"
+    return f"a {type(payload).__name__}"
+
+
+class _NewerFileError(ValueError):
+    """A model file holds a parameter or fitted attribute this sklaudio does not know:
+    ``what`` says which, e.g. "the parameter(s) x of NPIDEmbedder"."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+def _newer(path, payload, exc: _NewerFileError) -> ValueError:
+    return ValueError(
+        f"{os.fspath(path)!r} was written by {_written_by(payload)} with {exc.what}, which "
+        f"this sklaudio ({_versions()['sklaudio']}) does not know: upgrade sklaudio to "
+        "load it (or load it with the sklaudio that wrote it)"
+    )
+
+
+def _unknown_params(cls, params: dict) -> None:
+    """Raise _NewerFileError for the parameters of ``params`` that ``cls`` does not take
+    (skorch nets take **kwargs and refuse an unknown one only when they are built)."""
+    known = set(cls().get_params(deep=False))
+    unknown = sorted(k for k in params if "__" not in k and k not in known)
+    if unknown:
+        raise _NewerFileError(f"the parameter(s) {', '.join(unknown)} of {cls.__name__}")
 
 
 def _edited(path, exc: Exception) -> ValueError:
@@ -475,18 +541,11 @@ def _rebuild(payload: dict, path, device):
     try:
         cls = _estimator_class(payload["estimator"])
         params = {k: _decode(v) for k, v in json.loads(payload["params"]).items()}
+        _unknown_params(cls, params)
+    except _NewerFileError as exc:  # (also of a frontend or an embedder inside)
+        raise _newer(path, payload, exc) from None
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise _edited(path, exc) from exc
-    # (skorch nets take **kwargs and refuse an unknown one only when they are built)
-    known = set(cls().get_params(deep=False))
-    unknown = {k for k in params if "__" not in k and k not in known}
-    if unknown:
-        raise ValueError(
-            f"{os.fspath(path)!r} was written by {_written_by(payload)} with the "
-            f"parameter(s) {', '.join(sorted(unknown))} of {cls.__name__}, which this "
-            f"sklaudio ({_versions()['sklaudio']}) does not know; load it with the sklaudio "
-            "that wrote it"
-        )
     try:
         estimator = cls(**params)
     except (TypeError, ValueError) as exc:  # a parameter this class does not take
@@ -495,7 +554,9 @@ def _rebuild(payload: dict, path, device):
     if hasattr(estimator, "_restore_persisted"):
         try:
             estimator._restore_persisted(payload)
-        except (KeyError, json.JSONDecodeError) as exc:
+        except _NewerFileError as exc:  # a fitted attribute added since
+            raise _newer(path, payload, exc) from None
+        except (KeyError, AttributeError, json.JSONDecodeError) as exc:
             raise _edited(path, exc) from exc
         except RuntimeError as exc:
             if "state_dict" not in str(exc):  # out of memory, a device error: not the file

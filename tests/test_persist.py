@@ -457,3 +457,74 @@ def test_a_saved_output_this_machine_cannot_give_warns(npid, spectrograms, tmp_p
 def _saved(estimator, tmp_path):
     save(estimator, tmp_path / "model.pt")
     return tmp_path / "model.pt"
+
+
+def _from_newer_sklaudio(path, edit):
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    payload["versions"]["sklaudio"] = "9.0"
+    atomic_torch_save(payload, path)
+    return path
+
+
+def _add_frontend_param(payload):
+    params = json.loads(payload["params"])
+    params["frontend"]["params"]["new_option"] = 1
+    payload["params"] = json.dumps(params)
+
+
+def _add_attribute(payload):
+    attributes = json.loads(payload["attributes"])
+    attributes["calibration_"] = 1
+    payload["attributes"] = json.dumps(attributes)
+
+
+@pytest.mark.parametrize(
+    "edit, what",
+    [
+        (_add_frontend_param, r"the parameter\(s\) new_option of SpectrogramTransformer"),
+        (_add_attribute, "the fitted attribute calibration_ of NPIDEmbedder"),
+    ],
+)
+def test_files_from_a_newer_sklaudio_say_upgrade(edit, what, tmp_path):
+    frontend = SpectrogramTransformer(
+        "log_mel", sample_rate=8000, n_fft=64, hop_length=32, n_mels=8
+    )
+    X = np.random.default_rng(0).normal(size=(8, 4000)).astype(np.float32) * 0.1
+    emb = NPIDEmbedder(frontend=frontend, loss="softmax", embedding_dim=4, max_epochs=1)
+    save(emb.set_params(batch_size=4).fit(X), tmp_path / "m.pt")
+    path = _from_newer_sklaudio(tmp_path / "m.pt", edit)
+    with pytest.raises(ValueError, match=f"m.pt' was written by sklaudio 9.0 with {what}.*upgrade"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "write, match",
+    [
+        (lambda p, m: torch.save(m.module_.state_dict(), p), "holds a state dict.*pretrained_"),
+        (lambda p, m: p.write_bytes(b""), "it is empty"),
+        (lambda p, m: joblib.dump(m, p, compress=3), "a compressed joblib file"),
+        (lambda p, m: torch.save({"epoch": 3}, p), r"holds a dict of 'epoch', without"),
+    ],
+)
+def test_other_files_passed_to_load_are_named(npid, write, match, tmp_path):
+    write(tmp_path / "model.pt", npid)
+    with pytest.raises(ValueError, match=match):
+        load(tmp_path / "model.pt")
+
+
+def test_models_from_before_attributes_existed_still_work(spectrograms, tmp_path):
+    from sklaudio.classifiers import FineTunedClassifier
+
+    stats = TemporalStatistics().fit(spectrograms)
+    del stats.n_bands_, stats.band_shape_  # as fitted before they existed
+    assert stats.transform(spectrograms).shape == (12, 32)
+    with pytest.raises(ValueError, match="features"):  # what n_features_in_ can check
+        stats.transform(np.concatenate([spectrograms, spectrograms], axis=1))
+    y = np.arange(12) % 2
+    clf = FineTunedClassifier(backbone="esresnet_tiny", max_epochs=1, batch_size=6).fit(
+        spectrograms, y
+    )
+    del clf.module_.__dict__["stats_stages"]  # a pickle from before stats_stages
+    old = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(old.predict_proba(spectrograms), clf.predict_proba(spectrograms))

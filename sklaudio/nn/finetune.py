@@ -106,6 +106,9 @@ class SpectrogramClassifier(nn.Module):
     torch.Size([2, 5])
     """
 
+    # what a module pickled before stats_stages existed reads (it had the pooled features)
+    stats_stages: tuple[int, ...] | None = None
+
     def __init__(
         self,
         encoder: nn.Module,
