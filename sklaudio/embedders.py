@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import json
 import math
 import multiprocessing
@@ -456,6 +457,10 @@ class _TorchNetMixin(AccelerateMixin):
                 if self._epochs_begun > self._epochs_completed and len(self.history_) > 0:
                     del self.history_[-1]
                 raise
+        # leave the modules in eval mode, as transform leaves them: a fitted estimator's
+        # state (and joblib.hash, Pipeline(memory=...)'s key) does not change on its first
+        # transform (skorch sets training mode again at every training step)
+        self._set_training(False)
         done = self._epochs_completed
         partial = self._epochs_begun > done and len(self.history_) > 0
         if partial:
@@ -864,19 +869,44 @@ class _TorchNetMixin(AccelerateMixin):
         if requested == "auto":
             state["device"] = str(resolve_device("auto"))
         snapshot = state.pop("_rng_snapshot", None)
-        super().__setstate__(state)
+        blob = state.get("__cuda_dependent_attributes__")
+        if isinstance(blob, bytes) and blob.startswith(b"PK\x03\x04"):  # __getstate__'s
+            from skorch.utils import get_map_location
+
+            map_location = get_map_location(state["device"])
+            state["device"] = self._check_device(state["device"], map_location)
+            # (the modules themselves, as skorch's own unpickling loads them: pickles run
+            # code, so only unpickle what you trust)
+            state.update(
+                torch.load(io.BytesIO(blob), map_location=map_location, weights_only=False)
+            )
+            del state["__cuda_dependent_attributes__"]
+            self.__dict__.update(state)
+        else:  # a pickle from an older sklaudio: skorch's own format
+            super().__setstate__(state)
         if requested == "auto":
             self.device = "auto"
         if snapshot:
             self._set_rng_states(snapshot)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # skorch's __getstate__, but its torch attributes (modules, optimizers, criteria)
+        # written by torch.save: skorch pickles them, and a pickled tensor's storage is
+        # named by its memory address, so one fitted model gave other bytes after every
+        # copy (joblib.hash, the key of Pipeline(memory=...) and of dask, changed with them)
+        state = self.__dict__.copy()
+        prefixes = tuple(self.cuda_dependent_attributes_)
+        torch_state = {k: state.pop(k) for k in list(state) if str(k).startswith(prefixes)}
+        buffer = io.BytesIO()
+        torch.save(torch_state, buffer)
+        state["__cuda_dependent_attributes__"] = buffer.getvalue()
         # torch generators do not pickle: their states do, so that training continued
         # after unpickling draws what it would have drawn in memory
         state.pop("_generators", None)
         if getattr(self, "initialized_", False):
-            state["_rng_snapshot"] = self._rng_states()
+            # as numpy arrays: joblib.hash of a fresh tensor differs from call to call, which
+            # made Pipeline(memory=...) miss its cache for every fitted net
+            state["_rng_snapshot"] = {k: v.numpy() for k, v in self._rng_states().items()}
         return state
 
     # parameters that must be True or False (a string such as 'no' would read as True)
@@ -1149,9 +1179,7 @@ class _TorchNetMixin(AccelerateMixin):
         for name, value in json.loads(state["attributes"]).items():
             if name not in self._persisted_attributes:  # a file never sets anything else
                 if not (name.endswith("_") and name[:1].isalpha() and name.isidentifier()):
-                    raise ValueError(
-                        f"{name!r} is not a fitted attribute of {type(self).__name__}"
-                    )
+                    raise ValueError(f"{name!r} is not a fitted attribute of {type(self).__name__}")
                 raise _NewerFileError(f"the fitted attribute {name} of {type(self).__name__}")
             setattr(self, name, _decode(value))
 
@@ -1196,7 +1224,7 @@ class _TorchNetMixin(AccelerateMixin):
                 generator = self._generator(name, device)
             else:
                 generator = _bare(getattr(self, owner + "_")).get_submodule(name)._generator(device)
-            generator.set_state(value)
+            generator.set_state(torch.as_tensor(value))  # (numpy in pickles)
 
     def _training_state(self) -> dict:
         """What :class:`~sklaudio.callbacks.TrainingCheckpoint` saves after each epoch."""

@@ -449,6 +449,54 @@ def test_grid_search_with_cached_spectrograms(sounds, tmp_path, monkeypatch):
     assert sorted(fitted_rows) == [20, 20, 20, 30]
 
 
+def test_a_frozen_fitted_embedder_is_found_in_the_pipeline_cache(spectrograms, tmp_path):
+    from test_afp_embedder import TINY as TINY_AFP
+
+    from sklaudio import AFPPairLossEmbedder, FineTunedClassifier
+
+    y = np.arange(len(spectrograms)) % 3
+    fitted = [
+        NPIDEmbedder(**TINY).fit(spectrograms),
+        FineTunedClassifier(backbone="esresnet_tiny", max_epochs=1, batch_size=8).fit(
+            spectrograms, y
+        ),
+    ]
+    afp = AFPPairLossEmbedder(**TINY_AFP)
+    long = np.random.default_rng(0).normal(size=(8, 1, 16, 40)).astype(np.float32)
+    for net, X in [*((f, spectrograms) for f in fitted), (afp.fit(long), long)]:
+        # its joblib hash, Pipeline(memory=...)'s key, stays what it was after fitting
+        key = joblib.hash(net)
+        (net.transform if hasattr(net, "transform") else net.predict_proba)(X)
+        assert joblib.hash(net) == key, type(net).__name__
+        # copies (a process pool's) hash alike: torch.save names storages in order, where
+        # pickle named them by memory address (pickle's sharing of equal strings may differ
+        # from the original's, so compare copies with copies)
+        copy = pickle.loads(pickle.dumps(net))
+        assert joblib.hash(pickle.loads(pickle.dumps(net))) == joblib.hash(copy)
+        assert joblib.hash(pickle.loads(pickle.dumps(copy))) == joblib.hash(copy)
+        np.testing.assert_array_equal(
+            *(
+                m.transform(X) if hasattr(m, "transform") else m.predict_proba(X)
+                for m in (net, copy)
+            )
+        )
+    calls = []
+    transform = NPIDEmbedder.transform
+
+    def counting(self, X):
+        calls.append(len(X))
+        return transform(self, X)
+
+    for _ in range(2):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(NPIDEmbedder, "transform", counting)
+            Pipeline(
+                [("emb", FrozenEstimator(fitted[0])), ("knn", WeightedKNeighborsClassifier())],
+                memory=str(tmp_path),
+            ).fit(spectrograms, y)
+    assert calls == [len(spectrograms)]  # the second fit read the cache
+
+
 def test_kmeans_on_embeddings(spectrograms):
     from sklearn.cluster import KMeans
 
@@ -520,6 +568,18 @@ def test_pickle_from_before_a_parameter_existed_loads_with_its_default(spectrogr
     old = NPIDEmbedder.__new__(NPIDEmbedder)
     old.__setstate__(state)
     assert old.get_params()["output"] == "embedding" and old.stats_stages == (2, 3, 4)
+    np.testing.assert_array_equal(old.transform(spectrograms), emb.transform(spectrograms))
+
+
+def test_pickle_in_skorchs_own_format_from_an_older_sklaudio_loads(spectrograms):
+    import skorch
+
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    state = skorch.NeuralNet.__getstate__(emb)  # torch attributes pickled, as before 0.1
+    state.pop("_generators", None)
+    assert not state["__cuda_dependent_attributes__"].startswith(b"PK")
+    old = NPIDEmbedder.__new__(NPIDEmbedder)
+    old.__setstate__(state)
     np.testing.assert_array_equal(old.transform(spectrograms), emb.transform(spectrograms))
 
 
