@@ -22,6 +22,7 @@ from skorch.dataset import Dataset
 from skorch.hf import AccelerateMixin
 from skorch.utils import to_tensor
 
+from sklaudio._doc_link import DocLinkMixin
 from sklaudio._warnings import warn_user
 from sklaudio.callbacks import CosineLR, EpochProgressBar, is_main_process
 from sklaudio.embedders import (
@@ -49,7 +50,9 @@ from sklaudio.persist import safe_torch_load
 __all__ = ["FineTunedClassifier", "WeightedKNeighborsClassifier"]
 
 
-class WeightedKNeighborsClassifier(_NumbersNotBoolsMixin, ClassifierMixin, BaseEstimator):
+class WeightedKNeighborsClassifier(
+    DocLinkMixin, _NumbersNotBoolsMixin, ClassifierMixin, BaseEstimator
+):
     """kNN on cosine similarity with votes weighted by ``exp(sim / τ)`` (NPID's evaluation).
 
     For each query, the ``n_neighbors`` training samples of highest cosine
@@ -253,6 +256,10 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         Shape of one clip seen in ``fit``.
     n_features_in_ : int
         ``input_shape_[0]``; absent when ``X`` holds paths.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame given to ``fit`` (of waveform samples
+        with a ``frontend``, or a column of paths with a streaming one); absent
+        otherwise.
     spectrogram_shape_ : tuple
         Shape of one clip's spectrogram from a ``SpectrogramTransformer``
         front end in ``fit``; ``transform`` refuses a front end whose
@@ -619,13 +626,13 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
 
     # -- data -----------------------------------------------------------------------
 
-    def _encode_labels(self, y, what="y") -> np.ndarray:
+    def _encode_labels(self, y, what="y", fix="") -> np.ndarray:
         y = column_or_1d(y, warn=True)
         unseen = ~np.isin(y, self.classes_inferred_)
         if unseen.any():
             raise ValueError(
                 f"{what} has labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} that the "
-                f"training labels {self.classes_inferred_.tolist()[:10]} do not contain"
+                f"training labels {self.classes_inferred_.tolist()[:10]} do not contain{fix}"
             )
         return np.searchsorted(self.classes_inferred_, y).astype(np.int64)
 
@@ -654,8 +661,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         y : array-like of shape (n,)
             Labels; at least two classes.
         **fit_params : dict
-            Passed on to skorch's ``NeuralNet.partial_fit`` (the train split and
-            the DataLoaders receive them); ``sample_weight`` is refused.
+            Must be empty: ``fit`` takes no metadata (no ``sample_weight``, no
+            ``groups``); skorch would hand them to the network, which reads the
+            clips only, so any name raises a TypeError that names it.
         """
         self._check_fit_params(fit_params)
         if self.warm_start and self.initialized_ and hasattr(self, "classes_inferred_"):
@@ -682,7 +690,8 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             )
         self.classes_inferred_ = classes
         try:
-            y_encoded = self._encode_labels(y)
+            # (only partial_fit's classes= can lack a label of y)
+            y_encoded = self._encode_labels(y, fix="; add them to classes=")
         except ValueError:
             del self.classes_inferred_
             raise
@@ -722,7 +731,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         first call it fixes ``classes_`` (None: the labels of ``y``); later calls
         must give the same classes or None.
         """
-        self._check_fit_params(fit_params)
+        self._check_fit_params(fit_params, "partial_fit")
         if not self.initialized_ or not hasattr(self, "classes_inferred_"):
             return self._fit(X, y, classes, **fit_params)
         if classes is not None and not np.array_equal(
@@ -733,20 +742,49 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 f"partial_fit call, {self.classes_inferred_.tolist()}"
             )
         X = self._check_input(X, reset=False)
-        y_encoded = self._encode_labels(y)
+        y_encoded = self._encode_labels(
+            y,
+            fix=(
+                ": the first partial_fit call fixed the classes. Pass every label the "
+                "classifier will see with classes= on the first call (e.g. "
+                "classes=np.unique(y_all)), even those its first batch lacks"
+            ),
+        )
         self._checkpoint_fingerprint = self._fingerprint(X, y)
         with self._resolved_device():
             self._train(X, y_encoded, **fit_params)
         return self
 
-    def predict_proba(self, X):
-        """Class probabilities ``(n, n_classes)``, columns in ``classes_`` order."""
+    def _logits(self, X) -> torch.Tensor:
+        """The new layer's outputs ``(n, n_classes)``, as float64 on the CPU."""
         check_is_fitted(self, "classes_inferred_")
         X = self._check_input(X, reset=False)
         with self._resolved_device():
-            proba = NeuralNet.predict_proba(self, X).astype(np.float64)
-        # the float32 softmax sums to 1 within ~1e-7; sklearn's log_loss wants float64's 1e-8
-        return proba / proba.sum(axis=1, keepdims=True)
+            logits = self.forward(X, training=False, device="cpu")
+        # float64: the softmax then sums to 1 within 1e-16 (sklearn's log_loss wants 1e-8,
+        # float32's is ~1e-7), and the log of a class far behind stays finite
+        return logits.double()
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n, n_classes)``, columns in ``classes_`` order."""
+        return torch.softmax(self._logits(X), dim=1).numpy()
+
+    def predict_log_proba(self, X):
+        """Log class probabilities ``(n, n_classes)``, columns in ``classes_`` order.
+
+        The log-softmax of the network's outputs: finite where ``predict_proba``
+        rounds a class to 0 (no ``-inf``, no warning).
+
+        Parameters
+        ----------
+        X : array-like
+            Clips, as for ``predict_proba``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_clips, n_classes)
+        """
+        return torch.log_softmax(self._logits(X), dim=1).numpy()
 
     def predict(self, X):
         """The most probable label of each clip."""

@@ -24,7 +24,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+)
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset, unpack_data
@@ -34,6 +39,7 @@ from skorch.utils import is_dataset, to_tensor
 
 from sklaudio._checks import is_int as _is_int
 from sklaudio._checks import is_real as _is_real
+from sklaudio._doc_link import DocLinkMixin
 from sklaudio._warnings import warn_user
 from sklaudio.callbacks import (
     CHECKPOINT_FILE,
@@ -44,6 +50,7 @@ from sklaudio.callbacks import (
 )
 from sklaudio.features import _check_device_available, resolve_device
 from sklaudio.io import (
+    _TEXT_KINDS,
     AudioFileDataset,
     AudioReader,
     _as_path_list,
@@ -208,8 +215,14 @@ def _holds_paths(X) -> bool:
     if isinstance(X, list | tuple):
         return bool(X) and _is_path_like(X[0])
     dtype = getattr(X, "dtype", None)
-    if not isinstance(dtype, np.dtype) or dtype.kind not in "OUS" or not np.size(X):
-        return False  # numbers, or a torch tensor
+    if dtype is None or isinstance(X, torch.Tensor):
+        return False
+    kind = getattr(dtype, "kind", None)
+    if kind is None:  # another library's dtype (polars' String): its numpy form tells
+        X = np.asarray(X)
+        kind = X.dtype.kind
+    if kind not in _TEXT_KINDS or not np.size(X):
+        return False  # numbers
     return _is_path_like(np.asarray(X).flat[0])
 
 
@@ -327,7 +340,7 @@ def _sigint_noted():
         signal.signal(signal.SIGINT, previous)
 
 
-class _TorchNetMixin(AccelerateMixin):
+class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
     """What every sklaudio skorch net shares: ``device='auto'``, seeding, input checks,
     checkpoints, pickle-free persistence and the optional ``accelerator``.
 
@@ -348,6 +361,7 @@ class _TorchNetMixin(AccelerateMixin):
     _persisted_attributes: tuple[str, ...] = (
         "seed_",
         "n_features_in_",
+        "feature_names_in_",
         "input_shape_",
         "spectrogram_shape_",
     )
@@ -435,11 +449,80 @@ class _TorchNetMixin(AccelerateMixin):
             del attrs[name]
         return attrs
 
-    def _check_fit_params(self, fit_params: dict) -> None:
-        if "sample_weight" in fit_params:
+    # -- metadata: fit and partial_fit consume none ---------------------------------
+    # skorch hands fit's keyword arguments to the network's forward and to train_split, and
+    # lets set_fit_request request any name. sklaudio's networks take no other input than
+    # the clips, so any name failed inside the first batch (a torch TypeError); every name
+    # is refused, when requested or passed, with the method the user called.
+
+    def _refuse_metadata(self, method: str, names, setter: str | None = None) -> None:
+        """Refuse metadata ``names`` given to ``method`` (or requested by ``setter``)."""
+        names = sorted(names)
+        if not names:
+            return
+        name, listed = type(self).__name__, ", ".join(map(repr, names))
+        if setter is not None:
+            got = f"{name}.{setter} got {listed}, but {name}.{method} takes no metadata"
+        else:
+            got = f"{name}.{method} got the unexpected argument(s) {listed}: it takes no metadata"
+        if "sample_weight" in names:
             raise TypeError(
-                f"{type(self).__name__} does not support sample_weight: every clip counts once"
+                f"{name} does not support sample_weight: every clip counts once ({got})"
             )
+        raise TypeError(
+            f"{got} (its network reads the clips only). With metadata routing, route them "
+            "only to the steps that consume them (groups to a CV splitter)"
+        )
+
+    def _check_fit_params(self, fit_params: dict, method: str = "fit") -> None:
+        self._refuse_metadata(method, fit_params)
+
+    def set_fit_request(self, **kwargs):
+        """Request metadata for ``fit`` under metadata routing: ``fit`` takes none.
+
+        skorch's own ``set_fit_request`` takes any name; ``fit`` here consumes
+        no metadata (no ``sample_weight``, no ``groups``), so any name raises a
+        TypeError, as scikit-learn's setters do for a name their method lacks.
+
+        Parameters
+        ----------
+        **kwargs : dict
+            Must be empty.
+
+        Returns
+        -------
+        self : object
+        """
+        self._refuse_metadata("fit", kwargs, setter="set_fit_request")
+        return super().set_fit_request(**kwargs)
+
+    def set_partial_fit_request(self, **kwargs):
+        """Request metadata for ``partial_fit`` under metadata routing: it takes none.
+
+        Parameters
+        ----------
+        **kwargs : dict
+            Must be empty (``classes`` is a parameter, not metadata).
+
+        Returns
+        -------
+        self : object
+        """
+        self._refuse_metadata("partial_fit", kwargs, setter="set_partial_fit_request")
+        return super().set_partial_fit_request(**kwargs)
+
+    def get_metadata_routing(self):
+        """The metadata routing of this estimator: a consumer that requests nothing.
+
+        skorch's routing also routes ``fit``'s metadata to ``train_split``'s CV
+        splitter, but the same arguments would then reach the network, which
+        takes none: nothing is routed.
+
+        Returns
+        -------
+        routing : MetadataRequest
+        """
+        return self._get_metadata_request()
 
     def _train(self, X, y, resumable=False, **fit_params) -> None:
         """skorch's ``partial_fit``, with a warning when it stops early: skorch ends training
@@ -990,6 +1073,7 @@ class _TorchNetMixin(AccelerateMixin):
         """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim;
         a 1-d array of paths when the frontend starts with an AudioReader."""
         reader, step = self._frontend_steps()
+        _check_feature_names(self, X, reset=reset)  # a DataFrame's columns, as in sklearn
         if reset and hasattr(step, "_check_settings"):  # a frontend is never fitted: check it
             step._warn_settings(step._check_settings())
         rates = (getattr(reader, "sample_rate", None), getattr(step, "sample_rate", None))
@@ -1439,6 +1523,9 @@ class _TorchEmbedderMixin(_TorchNetMixin, TransformerMixin):
         ``'npidembedder_embedding0'`` (so ``set_output(transform='pandas')`` works)."""
         check_is_fitted(self, ["input_shape_", "module_"])  # (a fit may fail after the shape)
         self._raise_on_failed(self._output_checks())  # names of what transform would refuse
+        # input_features names no output, but is checked as scikit-learn checks it: equal to
+        # feature_names_in_, or n_features_in_ names
+        _check_feature_names_in(self, input_features, generate_names=False)
         prefix = f"{type(self).__name__.lower()}_{self.output}"
         return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out())], dtype=object)
 
@@ -1576,6 +1663,10 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         Shape of one clip seen in ``fit``.
     n_features_in_ : int
         ``input_shape_[0]``; absent when ``X`` holds paths.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame given to ``fit`` (of waveform samples
+        with a ``frontend``, or a column of paths with a streaming one); absent
+        otherwise.
     spectrogram_shape_ : tuple
         Shape of one clip's spectrogram from a ``SpectrogramTransformer``
         front end in ``fit``; ``transform`` refuses a front end whose
@@ -1828,8 +1919,9 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         y : ignored
             Instance discrimination uses each clip's index as its label.
         **fit_params : dict
-            Passed on to skorch's ``NeuralNet.partial_fit`` (the train split and
-            the DataLoaders receive them); ``sample_weight`` is refused.
+            Must be empty: ``fit`` takes no metadata (no ``sample_weight``, no
+            ``groups``); skorch would hand them to the network, which reads the
+            clips only, so any name raises a TypeError that names it.
         """
         self._check_fit_params(fit_params)
         warm = bool(self.warm_start and self.initialized_)
@@ -1857,7 +1949,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on the same clips (the memory bank holds one row per clip)."""
-        self._check_fit_params(fit_params)
+        self._check_fit_params(fit_params, "partial_fit")
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)
@@ -1963,6 +2055,10 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         decoded file when streaming).
     n_features_in_ : int
         ``input_shape_[0]``; absent when ``X`` holds paths.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame given to ``fit`` (of waveform samples
+        with a ``frontend``, or a column of paths with a streaming one); absent
+        otherwise.
     spectrogram_shape_ : tuple
         Shape of one clip's spectrogram from a ``SpectrogramTransformer``
         front end in ``fit``; ``transform`` refuses a front end whose
@@ -2262,8 +2358,9 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
             with a ``frontend``, or paths with a streaming one (see ``frontend``).
         y : ignored
         **fit_params : dict
-            Passed on to skorch's ``NeuralNet.partial_fit`` (the train split and
-            the DataLoaders receive them); ``sample_weight`` is refused.
+            Must be empty: ``fit`` takes no metadata (no ``sample_weight``, no
+            ``groups``); skorch would hand them to the network, which reads the
+            clips only, so any name raises a TypeError that names it.
         """
         self._check_fit_params(fit_params)
         if self.warm_start and self.initialized_:  # skorch's warm_start: continue
@@ -2364,7 +2461,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train ``mse_epochs + pair_epochs`` more epochs (phase 2 continues) on ``X``."""
-        self._check_fit_params(fit_params)
+        self._check_fit_params(fit_params, "partial_fit")
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
         X = self._check_input(X, reset=False)

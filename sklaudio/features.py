@@ -16,9 +16,10 @@ import torch
 from scipy.signal import get_window
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from sklaudio._checks import is_int, is_real
+from sklaudio._doc_link import DocLinkMixin
 from sklaudio._warnings import warn_user
 from sklaudio.io import (
     _ArrayOutputMixin,
@@ -487,7 +488,7 @@ def log_mel_spectrogram(
 
 
 class SpectrogramTransformer(
-    _NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, BaseEstimator
+    DocLinkMixin, _NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, BaseEstimator
 ):
     """Waveforms → float32 spectrogram images ``(n, channels, n_freq, n_frames)``.
 
@@ -526,6 +527,8 @@ class SpectrogramTransformer(
     ----------
     n_features_in_ : int
         Samples per clip (2-D input) or channels (3-D input) seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame given to ``fit``; absent otherwise.
     output_shape_ : tuple of int
         ``(channels, n_freq, n_frames)`` of one transformed clip of the
         length seen in ``fit``.
@@ -661,9 +664,33 @@ class SpectrogramTransformer(
         self._check_ndim(X)
         _check_device_available(self.device)
         self.device_ = resolve_device(self.device)
-        _check_waveforms(torch.from_numpy(X[:1]), params["n_fft"])
+        # (np.require copies a read-only array, as pandas 3 and memory maps give, which
+        # torch.from_numpy warns about; a writable one is used as it is)
+        _check_waveforms(torch.from_numpy(np.require(X[:1], requirements=["W"])), params["n_fft"])
         self.output_shape_ = self._output_shape(X)
         return self
+
+    def get_feature_names_out(self, input_features=None):
+        """``'spectrogramtransformer_channel{c}'`` for each channel of the output (its
+        axis 1, ``output_shape_[0]``): the features the next step counts
+        (:class:`TemporalStatistics`, an embedder's ``n_features_in_``).
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Checked as in scikit-learn: equal to ``feature_names_in_``, or of
+            length ``n_features_in_``; it names no output channel.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "output_shape_")
+        _check_feature_names_in(self, input_features, generate_names=False)
+        prefix = type(self).__name__.lower()
+        return np.asarray(
+            [f"{prefix}_channel{c}" for c in range(self.output_shape_[0])], dtype=object
+        )
 
     def _output_shape(self, X) -> tuple[int, int, int]:
         params = self.stft_params()
@@ -730,7 +757,8 @@ class SpectrogramTransformer(
         with torch.inference_mode():
             for start in range(0, X.shape[0], batch_size):
                 stop = min(start + batch_size, X.shape[0])
-                batch = torch.from_numpy(np.ascontiguousarray(X[start:stop]))
+                # (copied only when not contiguous or read-only, as for fit's first clip)
+                batch = torch.from_numpy(np.require(X[start:stop], requirements=["C", "W"]))
                 # On the CPU the result is written straight into the output array.
                 target = torch.from_numpy(out[start:stop]) if device.type == "cpu" else None
                 spec = self.transform_tensor(
@@ -747,7 +775,7 @@ class SpectrogramTransformer(
         return tags
 
 
-class TemporalStatistics(TransformerMixin, BaseEstimator):
+class TemporalStatistics(DocLinkMixin, TransformerMixin, BaseEstimator):
     """Summarise spectrograms over time: per-band statistics as a flat vector.
 
     ``(n, channels, n_freq, n_frames)`` → ``(n, len(stats) * channels * n_freq)``;

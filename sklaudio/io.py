@@ -21,8 +21,14 @@ from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+)
 
+from sklaudio._doc_link import DocLinkMixin
 from sklaudio._warnings import warn_user
 
 __all__ = [
@@ -614,6 +620,11 @@ def _is_path_like(x) -> bool:
     return isinstance(x, str | bytes | os.PathLike)
 
 
+# dtype kinds that hold text: objects (str, Path), fixed-width str and bytes, numpy 2's
+# variable-width StringDType
+_TEXT_KINDS = "OUST"
+
+
 def _as_path_list(X) -> list | None:
     """Return ``X`` as a list of paths, or ``None`` when ``X`` is numeric."""
     if isinstance(X, str | bytes | os.PathLike):
@@ -645,11 +656,18 @@ def _as_path_list(X) -> list | None:
                 "sklaudio.io.fix_length, or pass their files to an AudioReader with duration="
             ) from exc
     dtype = getattr(arr, "dtype", None)
-    if not isinstance(dtype, np.dtype):  # torch tensors, pandas extension types: not paths
+    if dtype is not None and not isinstance(dtype, np.dtype) and not isinstance(X, torch.Tensor):
+        # A dtype numpy does not know: pandas' extension types tell their kind (strings
+        # are 'O'), other libraries' may not (polars' String has no kind, and a Series of
+        # paths was taken for numbers): the numpy form of X tells.
+        if getattr(dtype, "kind", None) is None:
+            arr = np.asarray(X)
+            dtype = arr.dtype
+    if not isinstance(dtype, np.dtype):  # torch tensors, pandas' numeric extension types
         kind = getattr(dtype, "kind", None)
-        if kind is None or kind not in "OUS":
+        if kind is None or kind not in _TEXT_KINDS:
             return None
-    if dtype is not None and dtype.kind in "OUS":
+    if dtype is not None and dtype.kind in _TEXT_KINDS:
         arr = np.asarray(arr)
         if arr.dtype.kind == "O" and not any(_is_path_like(x) for x in arr.flat):
             return None  # numbers stored as objects: let check_array convert them
@@ -715,6 +733,13 @@ class _NumbersNotBoolsMixin:
 class _ArrayOutputMixin:
     """``set_output`` for steps whose output is waveforms or spectrograms, not a table."""
 
+    def __init_subclass__(cls, **kwargs):
+        # scikit-learn wraps the output of a transformer with get_feature_names_out in a
+        # DataFrame under set_config(transform_output="pandas"); 3-d and 4-d arrays have no
+        # table to be, so transform is left unwrapped (the steps after them return tables)
+        kwargs.setdefault("auto_wrap_output_keys", None)
+        super().__init_subclass__(**kwargs)
+
     def set_output(self, *, transform=None):
         """Accept a Pipeline's ``set_output``; the output stays a numpy array.
 
@@ -739,7 +764,9 @@ class _ArrayOutputMixin:
         return self
 
 
-class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, BaseEstimator):
+class AudioReader(
+    DocLinkMixin, _NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, BaseEstimator
+):
     """Turn audio paths into a fixed-size float32 array of waveforms.
 
     The first step of every sklaudio pipeline: ``X`` is a 1-d array of file
@@ -787,6 +814,15 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
     n_features_in_ : int
         Number of samples per clip seen in ``fit`` when fitted on a numeric
         array.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame given to ``fit`` (a column of paths, or
+        of samples); absent otherwise.
+    n_channels_ : int
+        Channels of an output clip: 1 with ``mono=True``; with ``mono=False``
+        those of the waveforms given to ``fit``, or those that the header of
+        the first readable file declares (read without decoding the audio).
+        ``get_feature_names_out`` names them. Absent when no file's header
+        could be read.
     input_kind_ : {'files', 'waveforms'}
         What ``fit`` was given. Waveform arrays given to a reader fitted on
         files are taken to be at ``sample_rate``; when ``duration`` then crops
@@ -841,15 +877,60 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
         """Validate the parameters and the input; nothing is learned from paths."""
         self._validate_params()
         _ = self.n_samples_out  # a duration under one sample is refused here
+        _check_feature_names(self, X, reset=True)
         paths = _as_path_list(X)
+        self.__dict__.pop("n_channels_", None)
         if paths is None:
             X = self._validate_waveforms(X)
             self.n_features_in_ = X.shape[-1]
+            self.n_channels_ = 1 if self.mono or X.ndim == 2 else X.shape[1]
             self.input_kind_ = "waveforms"
         else:
             self.__dict__.pop("n_features_in_", None)
             self.input_kind_ = "files"  # arrays given later are at an unknown rate
+            channels = 1 if self.mono else _first_header_channels(paths)
+            if channels is not None:
+                self.n_channels_ = channels
         return self
+
+    def get_feature_names_out(self, input_features=None):
+        """``'audioreader_sample{i}'`` for each sample of a mono clip, or
+        ``'audioreader_channel{c}'`` for each channel with ``mono=False``: one name
+        per column of ``transform``'s output (its axis 1), as the step after it
+        (:class:`~sklaudio.features.SpectrogramTransformer`) counts its input
+        features.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Checked as in scikit-learn: equal to ``feature_names_in_``, or of
+            length ``n_features_in_``; it names no output column.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "input_kind_")
+        _check_feature_names_in(self, input_features, generate_names=False)
+        prefix = type(self).__name__.lower()
+        if not self.mono:
+            if not hasattr(self, "n_channels_"):
+                raise ValueError(
+                    "AudioReader(mono=False) could read no file's header in fit, so the "
+                    "channels of its output are unknown; fit it on readable files, or pass "
+                    "mono=True"
+                )
+            return np.asarray([f"{prefix}_channel{c}" for c in range(self.n_channels_)], object)
+        n_samples = self.n_samples_out
+        if n_samples is None:
+            if self.input_kind_ == "files":
+                raise ValueError(
+                    "AudioReader(duration=None) fitted on files gives clips as long as the "
+                    "files, unknown until they are read, so its output columns (one per "
+                    "sample) cannot be named; set duration= to crop or pad the clips"
+                )
+            n_samples = self.n_features_in_  # waveforms keep their length
+        return np.asarray([f"{prefix}_sample{i}" for i in range(n_samples)], dtype=object)
 
     @property
     def n_samples_out(self) -> int | None:
@@ -957,6 +1038,8 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
         """
         self._validate_params()
         n_samples_out = self.n_samples_out  # checked once, not per file
+        if hasattr(self, "input_kind_"):  # (no fit needed; a fitted reader checks names)
+            _check_feature_names(self, X, reset=False)
         paths = _as_path_list(X)
         if paths is None:
             if getattr(self, "skipped_", None):  # nothing is dropped from waveforms
@@ -1043,6 +1126,17 @@ class AudioReader(_NumbersNotBoolsMixin, _ArrayOutputMixin, TransformerMixin, Ba
         tags.requires_fit = False
         tags.transformer_tags.preserves_dtype = ["float32"]  # waveforms are always float32
         return tags
+
+
+def _first_header_channels(paths) -> int | None:
+    """The channels that the header of the first readable file of ``paths`` declares
+    (the audio is not decoded), or None if no header can be read."""
+    for path in paths:
+        try:
+            return int(sf.info(_sf_path(path)).channels)
+        except (RuntimeError, OSError, TypeError, ValueError):
+            continue  # an unreadable file: reading it reports the error, or skips it
+    return None
 
 
 def _segment_starts(length: int, n: int, hop: int, tail: str) -> np.ndarray:

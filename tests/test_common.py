@@ -1,7 +1,18 @@
 """scikit-learn's common estimator checks on every public estimator."""
 
+import warnings
+from pathlib import Path
+
+import pytest
+import sklearn
 from sklearn.base import clone
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
 
 from sklaudio.classifiers import FineTunedClassifier, WeightedKNeighborsClassifier
 from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
@@ -118,3 +129,76 @@ def _expected_failed_checks(estimator):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# scikit-learn's checks of feature names, which parametrize_with_checks leaves out (its own
+# test suite runs them on its estimators): DataFrame columns become feature_names_in_ and
+# are checked at transform/predict, get_feature_names_out names every output column
+_FEATURE_NAME_CHECKS = [
+    check_dataframe_column_names_consistency,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+]
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [*ESTIMATORS, NPID, AFP, FINETUNED],
+    ids=lambda estimator: type(estimator).__name__,
+)
+def test_feature_names_follow_scikit_learn(estimator):
+    pytest.importorskip("pandas")
+    for check in _FEATURE_NAME_CHECKS:
+        if "transformer" in check.__name__ and not hasattr(estimator, "transform"):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # (settings sized for toy data)
+            check(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("estimator", [NPID, AFP, FINETUNED], ids=lambda e: type(e).__name__)
+def test_torch_estimators_request_no_metadata(estimator):
+    # skorch's set_fit_request took any name, which fit then handed to the network
+    name = type(estimator).__name__
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = clone(estimator)
+        assert est.set_fit_request() is est
+        with pytest.raises(TypeError, match=f"{name} does not support sample_weight"):
+            est.set_fit_request(sample_weight=True)
+        with pytest.raises(TypeError, match=rf"{name}\.set_fit_request got 'groups'"):
+            est.set_fit_request(groups=True)
+        with pytest.raises(TypeError, match=rf"{name}\.partial_fit takes no metadata"):
+            est.set_partial_fit_request(bogus="alias")
+        routing = est.get_metadata_routing()
+        assert not routing.fit.requests and not routing.partial_fit.requests
+        # a Pipeline routes nothing to it (nor to a train_split's splitter inside it)
+        pipe = Pipeline([("step", est)])
+        assert not pipe.get_metadata_routing().consumes("fit", ["sample_weight", "groups"])
+
+
+PUBLIC_ESTIMATORS = [
+    AudioReader,
+    SpectrogramTransformer,
+    TemporalStatistics,
+    NPIDEmbedder,
+    AFPPairLossEmbedder,
+    WeightedKNeighborsClassifier,
+    FineTunedClassifier,
+]
+
+
+@pytest.mark.parametrize("cls", PUBLIC_ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_the_notebook_display_links_to_sklaudios_api_page_not_scikit_learns(cls):
+    link = cls()._get_doc_link()
+    module = cls.__module__  # its page in docs/api.rst (autosummary's generated/ pages)
+    assert link.startswith("https://sklaudio.readthedocs.io/en/")
+    assert link.endswith(f"/generated/{module}.{cls.__name__}.html")
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api.rst").read_text()
+    assert f"   {module.removeprefix('sklaudio.')}.{cls.__name__}\n" in api
+    html = cls()._repr_html_()
+    assert f'href="{link}"' in html and 'href="https://scikit-learn.org' not in html
+
+    class Custom(cls):  # a user's subclass: no link (its docs are not sklaudio's)
+        pass
+
+    assert Custom()._get_doc_link() == ""

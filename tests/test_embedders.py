@@ -859,3 +859,86 @@ def test_a_sigint_handler_that_raises_nothing_does_not_stop_a_complete_fit(spect
         assert flags and len(emb.history_) == 2
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _spectrogram_pipeline():
+    return Pipeline(
+        [
+            ("audio", AudioReader(sample_rate=8000, duration=0.25)),
+            (
+                "spec",
+                SpectrogramTransformer(
+                    "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=16, device="cpu"
+                ),
+            ),
+            ("npidembedder", NPIDEmbedder(**TINY)),
+        ]
+    )
+
+
+def test_a_pipeline_from_files_names_its_columns_and_a_column_transformer_uses_them(tmp_path):
+    import soundfile as sf
+    from sklearn.compose import ColumnTransformer
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(12):
+        paths.append(str(tmp_path / f"clip{i}.wav"))
+        sf.write(paths[-1], (0.1 * rng.normal(size=2000)).astype(np.float32), 8000)
+    pipe = _spectrogram_pipeline().fit(paths)
+    names = pipe.get_feature_names_out()  # every step names its output (AudioReader did not)
+    assert names.tolist() == [f"npidembedder_embedding{i}" for i in range(8)]
+    table = pd.DataFrame({"path": paths, "loudness": rng.normal(size=12)})
+    columns = ColumnTransformer(
+        [("audio", _spectrogram_pipeline(), "path")], remainder="passthrough"
+    ).set_output(transform="pandas")
+    out = columns.fit_transform(table)
+    assert list(out.columns) == [f"audio__npidembedder_embedding{i}" for i in range(8)] + [
+        "remainder__loudness"
+    ]  # (tmp_col_name_* before)
+    # a one-column DataFrame of paths: its name is fit's feature_names_in_ all the way
+    by_frame = ColumnTransformer([("audio", _spectrogram_pipeline(), ["path"])]).fit(table)
+    assert by_frame.named_transformers_["audio"][0].feature_names_in_.tolist() == ["path"]
+    assert len(by_frame.get_feature_names_out()) == 8
+
+
+def test_a_dataframe_of_waveforms_gives_feature_names_in_and_input_features_are_checked(
+    spectrograms, tmp_path
+):
+    from sklaudio.persist import load, save
+
+    pd = pytest.importorskip("pandas")
+    waves = np.random.default_rng(0).normal(size=(24, 2000)).astype(np.float32)
+    frame = pd.DataFrame(waves, columns=[f"s{i}" for i in range(2000)])
+    front = SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=8)
+    emb = NPIDEmbedder(**TINY, frontend=front).fit(frame)
+    assert emb.feature_names_in_.tolist() == list(frame.columns)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        np.testing.assert_array_equal(emb.transform(frame), emb.transform(waves))
+    with pytest.raises(ValueError, match="feature names should match"):
+        emb.transform(frame.rename(columns={"s0": "t0"}))
+    with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+        emb.get_feature_names_out([f"t{i}" for i in range(2000)])
+    assert len(emb.get_feature_names_out(list(frame.columns))) == 8
+    save(emb, tmp_path / "emb")
+    assert load(tmp_path / "emb").feature_names_in_.tolist() == list(frame.columns)
+    plain = NPIDEmbedder(**TINY).fit(spectrograms)  # n_features_in_ channels, no names
+    assert not hasattr(plain, "feature_names_in_")
+    with pytest.raises(ValueError, match=r"input_features should have length equal .* \(1\)"):
+        plain.get_feature_names_out(["a", "b"])  # (any input_features passed before)
+    assert len(plain.get_feature_names_out(["mono"])) == 8
+
+
+def test_fit_metadata_is_refused_with_the_method_the_user_called(spectrograms):
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        groups = np.arange(len(spectrograms)) % 3
+        with pytest.raises(TypeError, match=r"NPIDEmbedder\.fit got .*'groups'.* no metadata"):
+            NPIDEmbedder(**TINY).fit(spectrograms, groups=groups)  # (named partial_fit)
+        emb = NPIDEmbedder(**TINY).fit(spectrograms)
+        with pytest.raises(TypeError, match=r"NPIDEmbedder\.partial_fit got .*'groups'"):
+            emb.partial_fit(spectrograms, groups=groups)
+    with pytest.raises(TypeError, match=r"NPIDEmbedder\.fit got .*'groups'"):
+        NPIDEmbedder(**TINY).fit(spectrograms, groups=groups)  # (a torch TypeError before)

@@ -329,3 +329,61 @@ def test_functional_spectrograms_name_a_bad_size(call, match):
     # (they gave empty outputs, -inf, a ZeroDivisionError or torch's unfold error)
     with pytest.raises(ValueError, match=match):
         call(torch.randn(2, 4000))
+
+
+def test_transformer_names_one_output_channel_per_name_and_a_pipeline_names_its_columns():
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+
+    from sklaudio.io import AudioReader
+
+    stereo = np.stack([_clip(4096, seed=s).reshape(2, 2048) for s in range(3)])
+    st = SpectrogramTransformer("esresnet", n_fft=256, hop_length=128, win_length=200).fit(stereo)
+    names = st.get_feature_names_out()
+    assert len(names) == st.transform(stereo).shape[1] == 6  # 3 bands per audio channel
+    assert names[0] == "spectrogramtransformer_channel0" and names.dtype == object
+    assert len(st.get_feature_names_out(["left", "right"])) == 6  # n_features_in_ channels
+    with pytest.raises(ValueError, match="input_features should have length equal"):
+        st.get_feature_names_out(["left"])
+    with pytest.raises(Exception, match="not fitted"):
+        SpectrogramTransformer().get_feature_names_out()
+    pipe = make_pipeline(
+        AudioReader(sample_rate=8000, duration=0.25),
+        SpectrogramTransformer("log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=8),
+        TemporalStatistics(),
+    )
+    X = np.stack([_clip(2000, sr=8000, seed=s) for s in range(4)])
+    out = pipe.fit_transform(X)
+    np.testing.assert_array_equal(
+        pipe.get_feature_names_out(), pipe[-1].get_feature_names_out()
+    )  # (each step checks the names of the step before: AudioReader's did not exist)
+    assert len(pipe.get_feature_names_out()) == out.shape[1]
+    with sklearn.config_context(transform_output="pandas"):  # (no table to make of them)
+        assert isinstance(pipe[:2].fit_transform(X), np.ndarray)
+
+
+def test_a_read_only_array_or_a_pandas_3_frame_gives_no_torch_warning():
+    # pandas 3's copy-on-write hands out read-only arrays; torch.from_numpy warned "The
+    # given NumPy array is not writable" (in fit and for every batch of transform)
+    X = np.stack([_clip(2048, sr=8000, seed=s) for s in range(3)])
+    expected = SpectrogramTransformer(
+        "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=8
+    ).fit(X)
+    expected = expected.transform(X)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    inputs = [frozen]
+    try:
+        import pandas as pd
+
+        inputs.append(pd.DataFrame(X, columns=[f"s{i}" for i in range(X.shape[1])]))
+    except ImportError:
+        pass
+    for data in inputs:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="The given NumPy array is not writable")
+            st = SpectrogramTransformer(
+                "log_mel", sample_rate=8000, n_fft=256, hop_length=128, n_mels=8
+            )
+            np.testing.assert_array_equal(st.fit(data).transform(data), expected)
+    assert not frozen.flags.writeable  # (not made writable behind the user's back)

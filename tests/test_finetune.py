@@ -591,3 +591,37 @@ def test_a_new_lr_scales_every_group_and_a_no_op_set_params_changes_nothing(toy)
     assert rates() == pytest.approx([1e-3, 1e-2])  # (was [1e-3, 1e-3]: the head 10x slower)
     clf.set_params(lr=5e-4).partial_fit(X, y)
     assert rates() == pytest.approx([5e-4, 5e-3])
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba_and_stays_finite(toy):
+    import warnings
+
+    X, y = toy
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}).fit(X, y)
+    proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
+    assert log_proba.shape == (len(X), 2) and log_proba.dtype == np.float64
+    np.testing.assert_allclose(np.exp(log_proba), proba, rtol=1e-12)
+    np.testing.assert_array_equal(np.argsort(log_proba), np.argsort(proba))
+    with torch.no_grad():  # a layer sure enough to round a class's probability to 0
+        clf.module_.head.weight.mul_(1e6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "divide by zero encountered in log")
+        proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
+    assert (proba == 0).any() and np.isfinite(log_proba).all()
+    assert (log_proba.argmax(axis=1) == proba.argmax(axis=1)).all()
+
+
+def test_a_label_unseen_by_the_first_partial_fit_call_points_at_classes(toy):
+    X, y = toy
+    y = y.copy()
+    y[::6] = "wind"
+    known = y != "wind"
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}).partial_fit(X[known], y[known])
+    with pytest.raises(
+        ValueError, match=r"labels \['wind'\] .*Pass every label .* classes= on the first call"
+    ):
+        clf.partial_fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"labels \['wind'\] .*do not contain; add them to classes="
+    ):
+        FineTunedClassifier(**FAST).partial_fit(X, y, classes=["dog", "rain"])

@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import soundfile as sf
+from sklearn.exceptions import NotFittedError
 
 from sklaudio.io import (
     AudioReader,
@@ -588,3 +589,100 @@ def test_rf64_wave64_and_au_cut_short_are_refused(tmp_path, fmt, ext, subtype):
     assert "header declares 16000 frames" in cut_short(cut)
     with pytest.raises(ValueError, match="is truncated"):
         read_audio(cut)
+
+
+def test_audio_reader_names_one_output_column_per_sample_or_channel(clip_files):
+    waves = np.zeros((3, 2, 800), dtype=np.float32)
+    mono = AudioReader(sample_rate=8000).fit(waves[:, 0])
+    assert mono.get_feature_names_out()[[0, -1]].tolist() == [
+        "audioreader_sample0",
+        "audioreader_sample799",
+    ]
+    cropped = AudioReader(sample_rate=8000, duration=0.05).fit(waves)  # mixed down, cropped
+    assert len(cropped.get_feature_names_out()) == cropped.transform(waves).shape[1] == 400
+    stereo = AudioReader(sample_rate=8000, mono=False).fit(waves)
+    assert stereo.get_feature_names_out().tolist() == [
+        "audioreader_channel0",
+        "audioreader_channel1",
+    ]
+    assert AudioReader(mono=False).fit(waves[:, 0]).get_feature_names_out().tolist() == [
+        "audioreader_channel0"  # a 2-d array gets a channel axis of 1
+    ]
+    # files: the channels from the first file's header, the samples from duration
+    files = AudioReader(sample_rate=8000, mono=False).fit(clip_files)
+    assert files.get_feature_names_out().tolist() == [
+        "audioreader_channel0",
+        "audioreader_channel1",
+    ]
+    assert files.get_feature_names_out().tolist() == [
+        f"audioreader_channel{c}" for c in range(files.transform(clip_files[:1]).shape[1])
+    ]
+    reader = AudioReader(sample_rate=4000, duration=0.5).fit(clip_files)
+    assert len(reader.get_feature_names_out()) == reader.transform(clip_files).shape[1]
+    with pytest.raises(ValueError, match="duration=None.* set duration="):
+        AudioReader(sample_rate=4000).fit(clip_files).get_feature_names_out()
+    with pytest.raises(ValueError, match="input_features should have length equal"):
+        mono.get_feature_names_out(["a", "b"])
+    assert len(mono.get_feature_names_out([f"s{i}" for i in range(800)])) == 800
+    with pytest.raises(NotFittedError):
+        AudioReader().get_feature_names_out()
+
+
+def test_audio_reader_keeps_the_column_names_of_a_dataframe(clip_files):
+    pd = pytest.importorskip("pandas")
+    table = pd.DataFrame({"path": clip_files})
+    reader = AudioReader(sample_rate=4000, duration=0.5).fit(table[["path"]])
+    assert (
+        reader.feature_names_in_.tolist() == ["path"] and reader.feature_names_in_.dtype == object
+    )
+    assert reader.transform(table[["path"]]).shape == (3, 2000)
+    with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+        reader.get_feature_names_out(["file"])
+    assert len(reader.get_feature_names_out(["path"])) == 2000
+    with pytest.raises(ValueError, match="feature names should match"):
+        reader.transform(table.rename(columns={"path": "file"})[["file"]])
+    waves = pd.DataFrame(np.zeros((2, 3)), columns=["a", "b", "c"])
+    assert AudioReader().fit(waves).feature_names_in_.tolist() == ["a", "b", "c"]
+    assert not hasattr(AudioReader().fit(clip_files), "feature_names_in_")  # a list: none
+
+
+class _TextSeries:
+    """What matters here of a polars Series of str: a dtype that is not numpy's and has no
+    ``kind`` (polars' String), and a numpy form of objects."""
+
+    class dtype:  # (polars' dtypes are classes)
+        pass
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def __len__(self):
+        return len(self.values)
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(self.values, dtype=object if dtype is None else dtype)
+
+    def to_list(self):
+        return list(self.values)
+
+
+def test_paths_in_a_series_of_another_library_stay_paths(clip_files):
+    expected = AudioReader(sample_rate=4000, duration=0.5).fit_transform(clip_files)
+    for paths in (
+        _TextSeries(clip_files),
+        np.array(clip_files, dtype=np.dtypes.StringDType()),  # numpy 2's strings: kind 'T'
+    ):
+        reader = AudioReader(sample_rate=4000, duration=0.5)
+        np.testing.assert_array_equal(reader.fit_transform(paths), expected)
+        assert reader.input_kind_ == "files"
+
+
+def test_a_polars_series_of_paths_stays_paths(clip_files):
+    pl = pytest.importorskip("polars")
+    reader = AudioReader(sample_rate=4000, duration=0.5)
+    np.testing.assert_array_equal(
+        reader.fit_transform(pl.Series(clip_files)), reader.fit_transform(clip_files)
+    )
