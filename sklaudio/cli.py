@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import signal
@@ -137,23 +138,38 @@ METHOD_FLAGS = {
     "npid": dict(backbone="esresnet_tiny", embedding_dim=128, nce_k=64, nce_t=0.4, loss="nce"),
     "afp": dict(frame_duration=2.56, pair_loss=True, threshold=1.0, margin=1.0, code_channels=128),
 }
+# pretrain's settings of one kind of --features (ESResNet's spectrograms have no mel bands)
+FEATURE_FLAGS = {"log_mel": dict(n_mels=64), "esresnet": {}}
 
 
-def _resolve_method_flags(args) -> None:
-    """Refuse another method's settings (they would be ignored), fill in the defaults."""
-    for method, flags in METHOD_FLAGS.items():
+def _resolve_flags(args, option: str, flags_by_choice: dict) -> None:
+    """Refuse the settings of another choice of ``--option`` than the one given (they would
+    be ignored), fill in the defaults of the settings left out."""
+    chosen = getattr(args, option)
+    for choice, flags in flags_by_choice.items():
         foreign = []
         for name, default in flags.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
-            elif method != args.method:
+            elif choice != chosen:
                 flag = "--" + name.replace("_", "-")
                 if name == "pair_loss":
                     flag = "--pair-loss" if args.pair_loss else "--no-pair-loss"
                 foreign.append(flag)
         if foreign:
             are = "is a setting" if len(foreign) == 1 else "are settings"
-            raise ValueError(f"{', '.join(foreign)} {are} of --method {method}, not {args.method}")
+            raise ValueError(f"{', '.join(foreign)} {are} of --{option} {choice}, not {chosen}")
+
+
+def _default_epochs() -> tuple[int, int, int]:
+    """The library's epochs: NPID's ``max_epochs``, AFP's ``mse_epochs`` and ``pair_epochs``."""
+    import inspect
+
+    from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
+
+    npid = inspect.signature(NPIDEmbedder).parameters
+    afp = inspect.signature(AFPPairLossEmbedder).parameters
+    return npid["max_epochs"].default, afp["mse_epochs"].default, afp["pair_epochs"].default
 
 
 def _cluster(Z, n_clusters: int, tsne: bool, seed: int) -> np.ndarray:
@@ -317,24 +333,48 @@ def _load_corpus(
         return corpus
 
 
+# corpora whose clips are known by their FOLD-SOURCE-TAKE name in every release: ESC-10 is
+# a subset of ESC-50, and its original release holds the same clips as .ogg files
+ESC_CORPORA = ("esc10", "esc50")
+
+
 def _pooled_once(corpus, name, root, seen: dict, say) -> dict:
     """Leave out of ``corpus`` (in place) the files an earlier pooled corpus already holds
-    (the same folder twice, ESC-10 beside ESC-50, a link), saying how many: each file is
-    trained on once. Returns this corpus' files, by their real path."""
+    (the same folder twice, ESC-10 beside ESC-50, a link), and the ESC clips it holds under
+    another file name (ESC-10's original ``1-100032-A.ogg`` is ESC-50's ``1-100032-A-0.wav``),
+    saying how many: each clip is trained on once. Returns this corpus' files, by their real
+    path, and its ESC clips, by their ``("esc clip", FOLD-SOURCE-TAKE)`` key."""
+    from sklaudio.datasets._esc import esc_clip_key
+
     real = [os.path.realpath(f) for f in corpus.filenames]
+    clip_names = [esc_clip_key(f) if name in ESC_CORPORA else None for f in corpus.filenames]
+    keys = [None if clip is None else ("esc clip", clip) for clip in clip_names]
     here = f"{name} at {root}"
-    mine: dict[str, str] = {}
+    mine: dict = {}
     again = np.zeros(len(real), dtype=bool)
-    for i, r in enumerate(real):  # in an earlier corpus, or twice in this one (a link)
+    same_clip = np.zeros(len(real), dtype=bool)
+    for i, (r, key) in enumerate(zip(real, keys)):  # in an earlier corpus, or twice here
         again[i] = r in seen or r in mine
+        same_clip[i] = not again[i] and key is not None and (key in seen or key in mine)
         mine.setdefault(r, here)
+        if key is not None:
+            mine.setdefault(key, here)
     if again.any():
         first = next(seen.get(r, here) for r, a in zip(real, again) if a)
         say(
             f"note: {int(again.sum())} of the {len(real)} files of {here} were already "
             f"pooled (from {first}); each file is used once"
         )
-        corpus.filenames = corpus.filenames[~again]
+    if same_clip.any():
+        first = next(seen.get(k, here) for k, a in zip(keys, same_clip) if a)
+        example = next(k[1] for k, a in zip(keys, same_clip) if a)
+        say(
+            f"note: {int(same_clip.sum())} of the {len(real)} files of {here} are ESC clips "
+            f"already pooled under another file name (from {first}; ESC-10 is a subset of "
+            f"ESC-50, a clip is known by its fold-source-take name, like {example!r}); each "
+            "clip is used once"
+        )
+    corpus.filenames = corpus.filenames[~(again | same_clip)]
     return mine
 
 
@@ -556,6 +596,8 @@ def _pretrain(args) -> int:
     if args.sample_rate is None:
         args.sample_rate = 44100 if args.features == "esresnet" else 22050
     reader = AudioReader(sample_rate=args.sample_rate, duration=args.duration, n_jobs=args.n_jobs)
+    _resolve_flags(args, "method", METHOD_FLAGS)
+    _resolve_flags(args, "features", FEATURE_FLAGS)
     # log-mel at a 1024/512 STFT; the esresnet kind keeps its own (2048/561/1654) sizes
     stft = dict(n_fft=1024, hop_length=512) if args.features == "log_mel" else {}
     if args.n_fft is not None:
@@ -564,12 +606,9 @@ def _pretrain(args) -> int:
             stft["win_length"] = args.n_fft  # its window spans the frame when it cannot be longer
     if args.hop_length is not None:
         stft["hop_length"] = args.hop_length
+    bands = {"n_mels": args.n_mels} if args.features == "log_mel" else {}
     frontend = SpectrogramTransformer(
-        args.features,
-        sample_rate=args.sample_rate,
-        n_mels=args.n_mels,
-        device=args.device,
-        **stft,
+        args.features, sample_rate=args.sample_rate, device=args.device, **bands, **stft
     )
     # settings that cannot work fail now, before the corpus is decoded
     out_path = _model_output_path(args.out)
@@ -577,7 +616,6 @@ def _pretrain(args) -> int:
         raise ValueError(
             "--workers sets the processes that decode files with --stream; add --stream"
         )
-    _resolve_method_flags(args)
     if args.method == "afp" and args.features != "log_mel":
         raise ValueError("--method afp reads log-mel spectrograms; use --features log_mel")
     if args.method == "npid" and args.backbone not in BACKBONES:
@@ -626,6 +664,7 @@ def _pretrain(args) -> int:
         iterator_train__num_workers=args.workers,
         iterator_valid__num_workers=args.workers,
     )
+    npid_epochs, afp_mse_epochs, afp_pair_epochs = _default_epochs()
     if args.method == "npid":
         nce_k = min(args.nce_k, len(clips) - 1)
         batch_size = min(args.batch_size or 64, len(clips))
@@ -644,13 +683,18 @@ def _pretrain(args) -> int:
             nce_k=nce_k,
             nce_t=args.nce_t,
             loss=args.loss,
-            max_epochs=args.epochs,
+            max_epochs=npid_epochs if args.epochs is None else args.epochs,
             batch_size=batch_size,
             **common,
         )
+        epochs = _plural(model.max_epochs, "epoch")
     else:
-        mse_epochs = max(1, (2 * args.epochs) // 3)  # the paper's two phases, 2:1
-        if mse_epochs == args.epochs and args.pair_loss:
+        if args.epochs is None:  # the library's phases, the paper's
+            mse_epochs, pair_epochs = afp_mse_epochs, afp_pair_epochs
+        else:
+            mse_epochs = max(1, (2 * args.epochs) // 3)  # the paper's two phases, 2:1
+            pair_epochs = args.epochs - mse_epochs
+        if args.epochs is not None and not pair_epochs and args.pair_loss:
             say(
                 f"note: with --epochs {args.epochs} AFP trains its MSE phase only, without "
                 "the pair loss; 2 or more epochs give both phases (2:1 from 3, as in the paper)"
@@ -662,15 +706,17 @@ def _pretrain(args) -> int:
             margin=args.margin,
             code_channels=args.code_channels,
             mse_epochs=mse_epochs,
-            pair_epochs=args.epochs - mse_epochs,
+            pair_epochs=pair_epochs,
             batch_size=args.batch_size or 16,
             **common,
         )
+        epochs = _plural(mse_epochs + pair_epochs, "epoch")
+        if args.pair_loss and pair_epochs:
+            epochs += f" ({mse_epochs} of MSE only, then {pair_epochs} with the pair loss)"
+        else:
+            epochs += " of MSE only"
     streamed = ", streamed from the files" if args.stream else ""
-    say(
-        f"pre-training {args.method} on {len(clips)} pooled clips{streamed}, "
-        f"{_plural(args.epochs, 'epoch')}"
-    )
+    say(f"pre-training {args.method} on {len(clips)} pooled clips{streamed}, {epochs}")
     if args.checkpoint and (Path(args.checkpoint) / CHECKPOINT_FILE).exists():
         say(f"{args.checkpoint} holds a checkpoint: the run resumes from it if it is this one")
     model.fit(clips)
@@ -858,6 +904,7 @@ def _evaluate(args) -> int:
     args.head_init = args.head_init or "random"
     args.head_features = args.head_features or "pooled"
     plot = _output_path(args.plot, "--plot", figure=True)  # before minutes of work
+    json_path = _json_output_path(args.json)
     model = _load_model(args)
     corpus = _load_corpus(args.dataset, args.root, args.on_error, args.n_folds)
     if corpus.target is None:
@@ -971,22 +1018,20 @@ def _evaluate(args) -> int:
         floor_name = "5-NN"
         if args.protocol == "cluster":
             floor_name = "t-SNE + k-means" if args.tsne else "k-means"
+        # clusters are not guesses: their baseline is random clusters (printed below), not 1/k
+        chance_note = "" if chance else f"; chance {1 / len(np.unique(y)):.3f}"
         print(
             f"floor, log-mel statistics + {floor_name}: {np.mean(floor_scores):.3f} ± "
-            f"{np.std(floor_scores):.3f} (what a learned representation has to beat; "
-            f"chance {1 / len(np.unique(y)):.3f})"
+            f"{np.std(floor_scores):.3f} (what a learned representation has to beat"
+            f"{chance_note})"
         )
     if chance:
         per_class = len(y) / len(np.unique(y)) / len(scores)
-        caveat = (
-            "k-means on the embeddings should beat it by far"
-            if np.mean(chance) < 0.8
-            else "too few clips per class and fold for cluster accuracy to mean much"
-        )
-        print(
-            f"random clusters of the same sizes: {np.mean(chance):.3f} ({caveat}; "
-            f"{per_class:.1f} test clips per class and fold)"
-        )
+        print(_random_clusters_line(np.mean(chance), args.tsne, per_class))
+    if json_path is not None:
+        result = _evaluation_record(args, model, corpus, y, folds, scores, chance, floor_scores)
+        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        say(f"results written to {args.json}")
     if args.plot:
         from sklaudio.plotting import EmbeddingDisplay, FineTuningCurveDisplay
 
@@ -1003,6 +1048,101 @@ def _evaluate(args) -> int:
         display.figure_.savefig(plot, dpi=120, bbox_inches="tight")
         say(f"plot written to {args.plot}")
     return 0
+
+
+def _random_clusters_line(chance: float, tsne: bool, per_class: float) -> str:
+    """What ``evaluate --protocol cluster`` says of its baseline, random clusters of the
+    same sizes: ``chance`` their mean cluster accuracy, ``per_class`` the test clips per
+    class and fold (an average: ``8``, or ``about 7.3``)."""
+    clustering = "t-SNE + k-means" if tsne else "k-means"
+    caveat = (
+        f"{clustering} on the embeddings should beat it by far"
+        if chance < 0.8
+        else "too few clips per class and fold for cluster accuracy to mean much"
+    )
+    whole = np.isclose(per_class, round(per_class))
+    count = str(round(per_class)) if whole else f"about {per_class:.1f}"
+    return (
+        f"random clusters of the same sizes: {chance:.3f} ({caveat}; {count} test clips per "
+        "class and fold)"
+    )
+
+
+def _json_output_path(path) -> Path | None:
+    """``evaluate --json``: a file to write, checked before the work (not a folder, in a
+    folder that can be written)."""
+    if path is None:
+        return None
+    if not str(path).strip() or Path(path).expanduser().is_dir():
+        raise ValueError(f"--json {path!r}: give the name of the file to write, like results.json")
+    out = _output_path(path, "--json")
+    _writable_folder(out.parent, "--json", path)
+    return out
+
+
+def _evaluation_record(args, model, corpus, y, folds, scores, chance, floor_scores) -> dict:
+    """What ``evaluate --json`` writes: the settings, the score of every fold, their mean
+    and (population) standard deviation, the baseline and the floor."""
+    from sklaudio import __version__
+
+    n_classes = len(np.unique(y))
+    parameters = {
+        "model": os.fspath(args.model),
+        "model_class": type(model).__name__,
+        "dataset": args.dataset,
+        "root": os.fspath(args.root),
+        "protocol": args.protocol,
+        "tsne": bool(args.tsne),
+        "n_folds": args.n_folds,
+        "output": getattr(model, "output", None),
+        "on_error": args.on_error,
+        "floor": bool(args.floor),
+        "device": args.device,
+    }
+    if args.protocol == "finetune":
+        parameters.update(
+            epochs=args.epochs, head_init=args.head_init, head_features=args.head_features
+        )
+    if chance:  # clusters: the same cluster sizes at random, fold by fold
+        baseline = {
+            "kind": "random_clusters",
+            "description": "cluster accuracy of random clusters of the same sizes",
+            "scores": [float(c) for c in chance],
+            "mean": float(np.mean(chance)),
+        }
+    else:
+        baseline = {
+            "kind": "chance",
+            "description": "1 / number of classes",
+            "mean": 1 / n_classes,
+        }
+    floor = None
+    if floor_scores:
+        method = "5-NN"
+        if args.protocol == "cluster":
+            method = "t-SNE + k-means" if args.tsne else "k-means"
+        floor = {
+            "description": f"log-mel statistics + {method}",
+            "scores": [float(f) for f in floor_scores],
+            "mean": float(np.mean(floor_scores)),
+            "std": float(np.std(floor_scores)),
+        }
+    return {
+        "sklaudio_version": __version__,
+        "command": "evaluate",
+        "parameters": parameters,
+        "n_clips": int(len(y)),
+        "n_classes": int(n_classes),
+        "target_names": [str(name) for name in corpus.target_names],
+        "metric": "cluster_accuracy" if args.protocol == "cluster" else "accuracy",
+        "folds": [int(fold) for fold in np.unique(folds)],
+        "fold_sizes": [int(np.sum(folds == fold)) for fold in np.unique(folds)],
+        "scores": [float(score) for score in scores],
+        "mean": float(np.mean(scores)),
+        "std": float(np.std(scores)),
+        "baseline": baseline,
+        "floor": floor,
+    }
 
 
 def _number(text: str, kind: type):
@@ -1079,7 +1219,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
-    def common(p, read_out=True, scored=False):
+    def common(p, on_error: str, read_out=True, scored=False):
         p.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
         if read_out:
             standardised = " (kNN and k-means then standardise them)" if scored else ""
@@ -1097,11 +1237,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--on-error",
             choices=("raise", "skip"),
             default="raise",
-            help="a file that cannot be read stops the run (default), or is left out and listed "
-            "in a warning (with pretrain --stream, every file is decoded once first to check it)",
+            help="a file that cannot be read stops the run (default), or " + on_error,
         )
         p.add_argument("--quiet", action="store_true", help="no progress output (warnings print)")
 
+    npid_epochs, afp_mse, afp_pair = _default_epochs()
     pretrain = sub.add_parser(
         "pretrain",
         help="pre-train an embedder without labels on one or several corpora, save it",
@@ -1113,7 +1253,15 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument(
         "--method", choices=("npid", "afp"), default="npid", help="DLS (NPID) or AFP (default npid)"
     )
-    pretrain.add_argument("--epochs", type=_positive_int, default=200, help="(default 200)")
+    pretrain.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help=f"training epochs (default: the method's own: {npid_epochs} for npid; for afp "
+        f"{afp_mse + afp_pair}, the paper's {afp_mse} of MSE only, then {afp_pair} of MSE + "
+        "the pair loss). AFP splits a given --epochs 2:1 between its two phases (--epochs 3: "
+        "2 + 1)",
+    )
     pretrain.add_argument("--out", required=True, help="model file to write")
     pretrain.add_argument(
         "--features",
@@ -1192,7 +1340,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 5, ESC's length; use 4 for UrbanSound8K)",
     )
     pretrain.add_argument(
-        "--n-mels", type=_positive_int, default=64, help="log-mel bands (default 64)"
+        "--n-mels",
+        type=_positive_int,
+        default=None,
+        help="log-mel bands (default 64; --features log_mel only)",
     )
     pretrain.add_argument(
         "--n-fft",
@@ -1229,7 +1380,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="DataLoader worker processes that decode files with --stream (default 0)",
     )
-    common(pretrain, read_out=False)
+    common(
+        pretrain,
+        "is left out of training and listed in a warning (with --stream every file is "
+        "decoded once before training to find those)",
+        read_out=False,
+    )
     pretrain.set_defaults(func=_pretrain)
 
     evaluate = sub.add_parser(
@@ -1292,8 +1448,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score log-mel statistics on the same folds, the hand-crafted floor: by "
         "5-NN, or clustered as the model is for --protocol cluster (default on)",
     )
+    evaluate.add_argument(
+        "--json",
+        default=None,
+        metavar="PATH",
+        help="also write the results as JSON: the score of every fold, their mean and "
+        "standard deviation, the baseline, the floor, the settings and the sklaudio version",
+    )
     evaluate.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
-    common(evaluate, scored=True)
+    common(
+        evaluate,
+        "is left out of every fold and listed in a warning (a model made with pretrain "
+        "--stream decodes every file once first to find those)",
+        scored=True,
+    )
     evaluate.set_defaults(func=_evaluate)
 
     embed = sub.add_parser(
@@ -1316,7 +1484,12 @@ def build_parser() -> argparse.ArgumentParser:
         "clips' start times in <out>.starts.npy; default: one clip from each file's centre",
     )
     embed.add_argument("--workers", type=_non_negative_int, default=None, help=WORKERS_HELP)
-    common(embed)
+    common(
+        embed,
+        "is left out of the embeddings and of the file list beside them, and listed in a "
+        "warning (a model made with pretrain --stream decodes every file once first to find "
+        "those)",
+    )
     embed.set_defaults(func=_embed)
     for command in sub.choices.values():  # what its messages may name: its options
         options = {o for action in command._actions for o in action.option_strings}
@@ -1350,7 +1523,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sklaudio {args.command}: interrupted, nothing written{hint}", file=sys.stderr)
             return 130
         except (ValueError, TypeError, OSError, ImportError) as exc:
-            lines = _cli_words(_reason(exc), args.cli_options).splitlines()
+            message = _with_skip_advice(_cli_words(_reason(exc), args.cli_options), args)
+            lines = message.splitlines()
             lines = lines or [type(exc).__name__]
             print(f"sklaudio {args.command}: error: {lines[0]}", file=sys.stderr)
             for line in lines[1:]:  # e.g. the layout a data set folder should have
@@ -1415,6 +1589,25 @@ def _reason(exc: BaseException) -> str:
         starts = [i for i, line in enumerate(lines) if line.startswith(prefix)]
         if starts:
             return "\n".join([lines[starts[-1]][len(prefix) :], *lines[starts[-1] + 1 :]])
+    return message
+
+
+# what the reader advises for a file it cannot decode, where the command has a way past it
+_FILE_ADVICE = ("convert the file or remove it", "fetch it again or remove it")
+
+
+def _with_skip_advice(message: str, args) -> str:
+    """An error about a file that cannot be read, with ``--on-error skip`` beside the
+    reader's advice when the command takes it and was not given it."""
+    if getattr(args, "on_error", None) != "raise" or "--on-error" not in args.cli_options:
+        return message
+    for advice in _FILE_ADVICE:
+        if advice in message:
+            return message.replace(
+                advice,
+                f"{advice} (or pass --on-error skip to leave out every file that cannot be read)",
+                1,
+            )
     return message
 
 

@@ -126,6 +126,7 @@ def labelled_folder(tmp_path_factory):
 
 
 SMALL = ["--sample-rate", "8000", "--duration", "0.5", "--n-mels", "16", "--device", "cpu"]
+SMALL_ESRESNET = ["--sample-rate", "8000", "--duration", "0.5", "--device", "cpu"]  # no mels
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +187,53 @@ def test_pretrain_uses_a_file_pooled_twice_once(labelled_folder, tmp_path, capsy
     assert main([*argv, "--root", str(inner), "--out", str(out)]) == 0
     assert "note: 1 of the 4 files of folder at" in capsys.readouterr().out
     assert load(out).memory_bank_.n_samples == 3
+
+
+def _write_esc_copies(root):
+    """An ESC-50 copy (2 classes, 5 folds) and an original-layout ESC-10 copy of its dog
+    clips as .ogg files (ESC-10 is a subset of ESC-50), plus one clip ESC-50 lacks."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    for target, category, esc10 in ((0, "dog", True), (1, "pig", False)):
+        for fold in range(1, 6):
+            name = f"{fold}-{100 * fold + target}-A-{target}.wav"
+            (root / "esc50" / "audio").mkdir(parents=True, exist_ok=True)
+            sf.write(root / "esc50" / "audio" / name, 0.1 * rng.normal(size=4000), 8000)
+            rows.append(f"{name},{fold},{target},{category},{esc10},{100 * fold + target},A")
+            if esc10:
+                folder = root / "esc10" / "001 - Dog bark"
+                folder.mkdir(parents=True, exist_ok=True)
+                x = 0.1 * rng.normal(size=4000)
+                sf.write(folder / f"{fold}-{100 * fold + target}-A.ogg", x, 8000)
+    (root / "esc50" / "meta").mkdir()
+    (root / "esc50" / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    sf.write(root / "esc10" / "001 - Dog bark" / "1-999-B.ogg", rng.normal(size=4000), 8000)
+
+
+def test_pretrain_pools_esc10_beside_esc50_without_its_clips_twice(tmp_path, capsys):
+    from sklaudio.persist import load
+
+    _write_esc_copies(tmp_path)
+    out, esc50, esc10 = tmp_path / "m.pt", tmp_path / "esc50", tmp_path / "esc10"
+    argv = ["pretrain", "--dataset", "esc50", "esc10", "--root", str(esc50), str(esc10)]
+    assert main([*argv, "--epochs", "1", *SMALL, "--out", str(out)]) == 0
+    printed, err = capsys.readouterr()
+    assert "warning: ESC-10 root" in err and "holds 1 class folders" in err  # a partial copy
+    assert (
+        f"note: 5 of the 6 files of esc10 at {esc10} are ESC clips already pooled under "
+        f"another file name (from esc50 at {esc50}; ESC-10 is a subset of ESC-50, a clip is "
+        "known by its fold-source-take name, like '1-100-A'); each clip is used once"
+    ) in printed
+    assert "esc10: 1 clips from" in printed and "on 11 pooled clips" in printed
+    assert load(out).memory_bank_.n_samples == 11
+    # the other way round: ESC-50 leaves out the clips ESC-10 brought first
+    argv = ["pretrain", "--dataset", "esc10", "esc50", "--root", str(esc10), str(esc50)]
+    assert main([*argv, "--epochs", "1", *SMALL, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: 5 of the 10 files of esc50 at {esc50} are ESC clips" in printed
+    assert "on 11 pooled clips" in printed
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(labelled_folder, tmp_path, monkeypatch, capsys):
@@ -294,7 +342,8 @@ def test_pretrain_esresnet_features_and_settings_checked_before_decoding(
 
     out = tmp_path / "esr.pt"
     argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), "--epochs", "1"]
-    assert main([*argv, *SMALL, "--features", "esresnet", "--out", str(out), "--quiet"]) == 0
+    esresnet = ["--features", "esresnet", "--out", str(out), "--quiet"]
+    assert main([*argv, *SMALL_ESRESNET, *esresnet]) == 0
     assert load(out).frontend.get_params()["n_fft"] is None  # the kind's own 2048/561/1654
 
     def no_decoding(*args, **kwargs):
@@ -317,7 +366,7 @@ def test_pretrain_stft_settings_reach_the_saved_frontend(labelled_folder, tmp_pa
     assert (frontend.n_fft, frontend.hop_length) == (512, 128)
     # the esresnet kind keeps its own hop; its 1654-sample window shrinks to a smaller frame
     argv += ["--features", "esresnet", "--n-fft", "1024"]
-    assert main([*argv, *SMALL, "--out", str(out), "--quiet"]) == 0
+    assert main([*argv, *SMALL_ESRESNET, "--out", str(out), "--quiet"]) == 0
     frontend = load(out).frontend
     assert (frontend.n_fft, frontend.win_length, frontend.hop_length) == (1024, 1024, None)
 
@@ -461,8 +510,10 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     argv += ["--device", "cpu", *(["--plot", str(plot)] if with_plot else [])]
     if protocol == "finetune":
         argv += ["--epochs", "1", "--head-init", "linear_probe", "--head-features", "stats"]
-    assert main(argv) == 0
+    results = tmp_path / "results" / "scores.json"  # its folder is made
+    assert main([*argv, "--json", str(results)]) == 0
     out = capsys.readouterr().out
+    _check_json_results(results, out, protocol)
     assert re.search(rf"{protocol} accuracy: \d\.\d{{3}} ± \d\.\d{{3}} over 5 folds", out)
     assert len(re.findall(r"fold \d: \d\.\d{3}", out)) == 5
     # the hand-crafted floor on the same folds, fold by fold and in all
@@ -474,14 +525,70 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     if protocol == "knn":  # a folder corpus gets the folds asked for
         assert main([*argv, "--n-folds", "3"]) == 0
         assert "over 3 folds" in capsys.readouterr().out
+    floor_line = next(line for line in out.splitlines() if line.startswith("floor, "))
     if protocol == "cluster":  # beside the chance level of clusters of the same sizes
         chance = float(re.search(r"random clusters of the same sizes: (\d\.\d{3})", out)[1])
         assert 0 < chance < 1
+        # clusters are not guesses among k classes: no 1/k "chance" beside the real baseline
+        assert "chance" not in floor_line and "chance" not in out.replace("random clusters", "")
+        # 30 clips, 3 classes, 5 folds: 2 test clips per class and fold, a whole number
+        assert "; 2 test clips per class and fold)" in out
         assert main([*argv, "--tsne"]) == 0  # the AFP paper's protocol: k-means on t-SNE maps
         out = capsys.readouterr().out
+        assert "; 2 test clips per class and fold)" in out
         assert re.search(r"floor, log-mel statistics \+ t-SNE \+ k-means: \d\.\d{3}", out)
         assert out.count("cluster accuracy: ") == 1
+    else:
+        assert floor_line.endswith("(what a learned representation has to beat; chance 0.333)")
     assert plot.stat().st_size > 1000 if with_plot else not plot.exists()
+
+
+def _check_json_results(path, out, protocol):
+    """What ``evaluate --json`` wrote agrees with what it printed."""
+    import json
+
+    from sklaudio import __version__
+
+    result = json.loads(path.read_text())
+    assert result["sklaudio_version"] == __version__ and result["command"] == "evaluate"
+    parameters = result["parameters"]
+    assert parameters["protocol"] == protocol and parameters["dataset"] == "folder"
+    assert parameters["model_class"] == "NPIDEmbedder" and parameters["floor"] is True
+    assert ("epochs" in parameters) == (protocol == "finetune")
+    assert result["folds"] == [1, 2, 3, 4, 5] and sum(result["fold_sizes"]) == 30
+    assert result["n_clips"] == 30 and result["n_classes"] == 3
+    scores = result["scores"]
+    assert len(scores) == 5 and all(0 <= score <= 1 for score in scores)
+    assert result["mean"] == pytest.approx(np.mean(scores))
+    assert result["std"] == pytest.approx(np.std(scores))
+    printed = re.search(rf"{protocol} accuracy: (\d\.\d{{3}}) ± (\d\.\d{{3}})", out)
+    assert f"{result['mean']:.3f}" == printed[1] and f"{result['std']:.3f}" == printed[2]
+    per_fold = [float(x) for x in re.findall(r"fold \d: (\d\.\d{3})", out)]
+    assert [round(score, 3) for score in scores] == per_fold
+    baseline = result["baseline"]
+    if protocol == "cluster":
+        assert baseline["kind"] == "random_clusters" and len(baseline["scores"]) == 5
+        printed = re.search(r"random clusters of the same sizes: (\d\.\d{3})", out)[1]
+        assert f"{baseline['mean']:.3f}" == printed
+        assert result["metric"] == "cluster_accuracy"
+    else:
+        assert baseline == {
+            "kind": "chance",
+            "description": "1 / number of classes",
+            "mean": pytest.approx(1 / 3),
+        }
+    assert len(result["floor"]["scores"]) == 5
+
+
+def test_evaluate_json_path_is_checked_before_the_work(npid_model, tmp_path, capsys):
+    argv = ["evaluate", "--model", str(tmp_path / "no-model.pt"), "--dataset", "folder"]
+    argv += ["--root", str(tmp_path), "--json", str(tmp_path)]  # a folder, not a file
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "--json" in err and "give the name of the file to write" in err
+    (tmp_path / "file").write_text("")
+    assert main([*argv[:-1], str(tmp_path / "file" / "r.json")]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -620,10 +727,12 @@ def test_pretrain_says_which_clips_are_cropped_or_padded(labelled_folder, tmp_pa
 def test_embed_refuses_a_bad_audio_file(npid_model, tmp_path, capsys):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
-    assert (
-        main(["embed", "--model", str(npid_model), str(bad), "--out", str(tmp_path / "e.npy")]) == 1
-    )
-    assert "bad.wav" in capsys.readouterr().err
+    argv = ["embed", "--model", str(npid_model), str(bad), "--out", str(tmp_path / "e.npy")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "bad.wav" in err and "convert the file or remove it" in err
+    assert "(or pass --on-error skip to leave out every file that cannot be read)" in err
+    assert err.count("\n") == 1  # one line, the reason first
 
 
 @pytest.mark.parametrize("command", ["demo", "pretrain", "evaluate", "embed"])
@@ -695,6 +804,11 @@ def test_version(capsys):
         (["--threshold", "0.2"], "--threshold is a setting of --method afp, not npid"),
         (["--frame-duration", "1"], "--frame-duration is a setting of --method afp, not npid"),
         (["--method", "afp", "--backbone", "esresnet18"], "--backbone is a setting of --method n"),
+        # ESResNet's spectrograms have no mel bands
+        (
+            ["--features", "esresnet", "--n-mels", "32"],
+            "--n-mels is a setting of --features log_mel, not esresnet",
+        ),
         (
             ["--method", "afp", "--nce-k", "8", "--loss", "softmax"],
             "--nce-k, --loss are settings of --method npid, not afp",
@@ -1056,3 +1170,86 @@ def test_embed_hop_reads_long_files_a_bounded_amount_at_a_time(tmp_path):
     assert _chunks_by_duration([*paths[:1], str(tmp_path / "missing.wav")], 10.0) == [
         [paths[0], str(tmp_path / "missing.wav")]
     ]
+
+
+def test_random_clusters_line_names_the_clustering_and_counts_clips_sensibly():
+    from sklaudio.cli import _random_clusters_line
+
+    line = _random_clusters_line(0.269, tsne=True, per_class=8.0)
+    assert line == (
+        "random clusters of the same sizes: 0.269 (t-SNE + k-means on the embeddings should "
+        "beat it by far; 8 test clips per class and fold)"
+    )
+    line = _random_clusters_line(0.3, tsne=False, per_class=40 / 3 / 5 * 2)
+    assert "(k-means on the embeddings should beat it" in line and "t-SNE" not in line
+    assert "; about 5.3 test clips per class and fold)" in line
+    line = _random_clusters_line(0.85, tsne=True, per_class=1.0)
+    assert "too few clips per class and fold" in line and "; 1 test clips" in line
+
+
+def test_pretrain_epochs_default_to_the_method_s_own(
+    labelled_folder, tmp_path, monkeypatch, capsys
+):
+    """Without --epochs, NPID trains its 200 epochs and AFP its paper's 6 MSE + 3 pair
+    epochs (the library's defaults, not 200 split 2:1); a given --epochs is split 2:1."""
+    import inspect
+
+    from sklaudio.embedders import AFPPairLossEmbedder, NPIDEmbedder
+
+    class Fitted(Exception):
+        pass
+
+    def no_training(self, X, y=None, **fit_params):
+        raise Fitted(self.get_params())
+
+    monkeypatch.setattr(NPIDEmbedder, "fit", no_training)
+    monkeypatch.setattr(AFPPairLossEmbedder, "fit", no_training)
+    npid = inspect.signature(NPIDEmbedder).parameters
+    afp = inspect.signature(AFPPairLossEmbedder).parameters
+    mse, pair = afp["mse_epochs"].default, afp["pair_epochs"].default
+    argv = ["pretrain", "--dataset", "folder", "--root", str(labelled_folder), *SMALL]
+    argv += ["--out", str(tmp_path / "m.pt")]
+    with pytest.raises(Fitted) as fitted:
+        main(argv)
+    assert fitted.value.args[0]["max_epochs"] == npid["max_epochs"].default
+    assert f"30 pooled clips, {npid['max_epochs'].default} epochs" in capsys.readouterr().out
+    afp_argv = [*argv, "--method", "afp", "--frame-duration", "0.2"]
+    with pytest.raises(Fitted) as fitted:
+        main(afp_argv)
+    params = fitted.value.args[0]
+    assert (params["mse_epochs"], params["pair_epochs"]) == (mse, pair) == (6, 3)
+    assert (
+        f"{mse + pair} epochs ({mse} of MSE only, then {pair} with the pair loss)"
+        in capsys.readouterr().out
+    )
+    with pytest.raises(Fitted) as fitted:
+        main([*afp_argv, "--epochs", "30"])
+    params = fitted.value.args[0]
+    assert (params["mse_epochs"], params["pair_epochs"]) == (20, 10)
+    with pytest.raises(Fitted) as fitted:
+        main([*afp_argv, "--no-pair-loss"])
+    params = fitted.value.args[0]
+    assert (params["mse_epochs"], params["pair_epochs"]) == (mse, pair)
+    assert f"{mse + pair} epochs of MSE only" in capsys.readouterr().out
+    # --help says the defaults the run uses
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{npid['max_epochs'].default} for npid; for afp {mse + pair}" in help_text
+    assert f"the paper's {mse} of MSE only, then {pair} of MSE + the pair loss" in help_text
+
+
+def test_on_error_help_is_each_sub_command_s_own(capsys):
+    helps = {}
+    for command in ("pretrain", "evaluate", "embed"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        helps[command] = text[text.index("--on-error {raise,skip}", text.index("options:")) :]
+    assert "left out of training" in helps["pretrain"]
+    assert "with --stream every file is decoded once before training" in helps["pretrain"]
+    assert "left out of every fold" in helps["evaluate"]
+    assert "left out of the embeddings and of the file list beside them" in helps["embed"]
+    for command in ("evaluate", "embed"):  # they have no --stream of their own
+        assert "with pretrain --stream, every file" not in helps[command]
+        assert "training" not in helps[command].split("--quiet")[0]

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 import shutil
 import socket
 import stat
@@ -109,9 +110,10 @@ def build_esc50(root: Path, only_esc10: bool = False) -> dict[str, tuple[str, in
     expected, rows = {}, []
     for target, category, esc10 in ESC50_CLASSES:
         for fold in range(1, 6):
-            name = f"{fold}-{100 + target}-A-{target}.wav"
+            source = 100 * fold + target  # a source recording in one fold, as ESC's folds are
+            name = f"{fold}-{source}-A-{target}.wav"
             path = write_clip(root / "audio" / name, seed=target)
-            rows.append([name, fold, target, category, str(esc10), 100 + target, "A"])
+            rows.append([name, fold, target, category, str(esc10), source, "A"])
             if esc10 or not only_esc10:
                 expected[path] = (category, fold)
     rows.reverse()  # the loader must sort, not rely on the csv order
@@ -142,10 +144,11 @@ def build_dcase2013(
     for fold, folder in ((1, development), (2, evaluation)):
         if folder is None:
             continue
-        for label in ("bus", "park", "tubestation"):
+        for k, label in enumerate(("bus", "park", "tubestation")):
             for i in (1, 2):
                 name = (prefix if fold == 2 else "") + f"{label}{i:02d}.wav"
-                expected[write_clip(root / folder / name, channels=2, seed=i)] = (label, fold)
+                seed = 100 * fold + 10 * k + i  # every recording its own (copies are warned of)
+                expected[write_clip(root / folder / name, channels=2, seed=seed)] = (label, fold)
     return expected
 
 
@@ -608,7 +611,10 @@ def test_fetch_esc50_and_esc10_from_archive(tmp_path, monkeypatch, kind):
     esc50 = fetch_esc50(data_home)
     root = data_home / "esc50" / "ESC-50-master"
     expected = {
-        os.fspath(root / "audio" / f"{fold}-{100 + target}-A-{target}.wav"): (category, fold)
+        os.fspath(root / "audio" / f"{fold}-{100 * fold + target}-A-{target}.wav"): (
+            category,
+            fold,
+        )
         for target, category, _ in ESC50_CLASSES
         for fold in range(1, 6)
     }
@@ -1365,3 +1371,208 @@ def test_files_are_ordered_by_path_parts_the_same_on_every_platform(tmp_path):
         e.replace("/", "\\") for e in expected
     ]
     assert path_sort_key("dog/s1/a.wav") < path_sort_key("dog/s10/a.wav")
+
+
+# --- a user trial with real-looking corpora ----------------------------------------------
+
+
+def test_esc10_clip_as_two_files_is_refused_naming_them(tmp_path):
+    build_esc10_original(tmp_path)
+    write_clip(tmp_path / "002 - Rain" / "3-1023-A.wav")  # beside 3-1023-A.ogg: converted
+    with pytest.raises(
+        ValueError,
+        match=r"the clip '3-1023-A' as 2 files: \['002 - Rain/3-1023-A.ogg', "
+        r"'002 - Rain/3-1023-A.wav'\]; 1 clip\(s\)",
+    ):
+        load_esc10(tmp_path)
+    os.remove(tmp_path / "002 - Rain" / "3-1023-A.wav")
+    write_clip(tmp_path / "002 - Rain" / "3-1023-A (1).ogg")  # a second download
+    with pytest.raises(ValueError, match=r"3-1023-A \(1\)\.ogg"):
+        load_esc10(tmp_path)
+
+
+def test_esc10_copy_with_extra_clips_is_not_called_incomplete(tmp_path):
+    for number in range(1, 11):
+        for i in range(41):  # one clip more per class than ESC-10 has
+            fold = 1 + i % 5
+            name = f"{fold}-{1000 * number + i}-A.ogg"
+            write_clip(tmp_path / f"{number:03d} - Class {number}" / name, seconds=0.01)
+    with pytest.warns(UserWarning) as record:
+        load_esc10(tmp_path)
+    (message,) = [str(w.message) for w in record if "ESC-10 has 10" in str(w.message)]
+    assert "holds 10 class folders and 410 clips" in message
+    assert "It holds extra clips or classes (10 clip(s) more than ESC-10" in message
+    assert "incomplete" not in message
+    shutil.rmtree(tmp_path / "010 - Class 10")  # 9 classes of 41 clips: both at once
+    with pytest.warns(UserWarning, match=r"1 class folder\(s\) fewer and 31 clip\(s\) fewer"):
+        load_esc10(tmp_path)
+    shutil.rmtree(tmp_path)
+    build_esc10_original(tmp_path)  # 3 classes of 5 clips: incomplete, not extra
+    with pytest.warns(UserWarning, match="may be incomplete") as record:
+        load_esc10(tmp_path)
+    assert not any("holds extra" in str(w.message) for w in record)
+
+
+def test_esc_source_recording_in_two_folds_is_warned_with_its_id_and_folds(tmp_path):
+    build_esc10_original(tmp_path / "esc10")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="ESC-10 root .* holds")
+        load_esc10(tmp_path / "esc10")  # one source per fold: nothing to say
+    write_clip(tmp_path / "esc10" / "001 - Dog bark" / "3-1011-B.ogg")  # 1011 is in fold 1
+    with pytest.warns(
+        UserWarning,
+        match=r"1 source recording\(s\) \(Freesound id\) have clips in more than one official "
+        r"fold: '1011' in folds \[1, 3\] \(the clips of '1011': \['1-1011-A.ogg', "
+        r"'3-1011-B.ogg'\]\)",
+    ):
+        bunch = load_esc10(tmp_path / "esc10")
+    assert len(bunch.filenames) == 16  # said, not dropped
+    build_esc50(tmp_path / "esc50")
+    path = tmp_path / "esc50" / "meta" / "esc50.csv"
+    lines = path.read_text().splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("2-"))
+    fields = lines[row].split(",")
+    fields[5] = next(line for line in lines[1:] if line.startswith("4-")).split(",")[5]
+    lines[row] = ",".join(fields)
+    _write_lines(path, lines)
+    with pytest.warns(UserWarning, match=rf"'{fields[5]}' in folds \[2, 4\]"):
+        load_esc50(tmp_path / "esc50")
+
+
+def test_audio_files_the_metadata_does_not_list_are_warned_about(tmp_path):
+    build_esc50(tmp_path / "esc50")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_esc50(tmp_path / "esc50")
+    audio = tmp_path / "esc50" / "audio"
+    write_clip(audio / "1-100-A-0.ogg")  # a converted copy of the listed 1-100-A-0.wav
+    write_clip(audio / "notes.wav")
+    unlisted = (
+        r"2 audio file\(s\) in '.*audio' are not listed in '.*esc50.csv' and are left out: "
+        r"\['1-100-A-0.ogg', 'notes.wav'\] \(1 of them share a listed clip's name in another "
+        r"format, e.g. '1-100-A-0.ogg'"
+    )
+    with pytest.warns(UserWarning, match=unlisted):
+        bunch = load_esc50(tmp_path / "esc50")
+    assert len(bunch.filenames) == 30  # the listed clips only
+    with pytest.warns(UserWarning, match=r"2 audio file\(s\)"):
+        load_esc10(tmp_path / "esc50")  # the csv's other rows are listed, not extra
+    build_urbansound8k(tmp_path / "us8k")
+    for k in range(7):
+        write_clip(tmp_path / "us8k" / "audio" / "fold3" / f"9{k}-0-0-0.wav")
+    with pytest.warns(
+        UserWarning, match=r"7 audio file\(s\) .* \['fold3/90-0-0-0.wav', .* and 2 more"
+    ):
+        load_urbansound8k(tmp_path / "us8k")
+
+
+@pytest.mark.parametrize(
+    "delimiter, name", [(";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")]
+)
+@pytest.mark.parametrize("corpus", ["esc50", "urbansound8k"])
+def test_a_metadata_file_with_another_delimiter_says_which(tmp_path, corpus, delimiter, name):
+    if corpus == "esc50":
+        build_esc50(tmp_path)
+        path, load = tmp_path / "meta" / "esc50.csv", load_esc50
+    else:
+        build_urbansound8k(tmp_path)
+        path, load = tmp_path / "metadata" / "UrbanSound8K.csv", load_urbansound8k
+    path.write_text(path.read_text().replace(",", delimiter))
+    with pytest.raises(
+        ValueError, match=rf"separates its fields with {name} \({re.escape(repr(delimiter))}\)"
+    ):
+        load(tmp_path)
+
+
+def test_a_subset_of_the_metadata_says_how_to_filter_the_bunch(tmp_path):
+    path, lines = _urbansound8k_csv(tmp_path)
+    # folds 1 and 2 of classes 0 and 2 only: class id 1 is a gap
+    subset = [
+        line for line in lines[1:] if line.split(",")[5] in ("1", "2") and line.split(",")[6] != "1"
+    ]
+    _write_lines(path, [lines[0], *subset])
+    with pytest.raises(ValueError) as error:
+        load_urbansound8k(tmp_path)
+    message = str(error.value)
+    assert "expected 0..1 without gaps" in message
+    assert "it lists the folds [1, 2] of the official 1..10" in message
+    assert "Subsets of the official folds or classes are not supported by the loader" in message
+    assert "keep = np.isin(bunch.folds, [1, 2]); X, y, folds = bunch.filenames[keep]" in message
+    build_esc50(tmp_path / "esc50")  # every fold, a class left out
+    esc50_csv = tmp_path / "esc50" / "meta" / "esc50.csv"
+    _write_lines(
+        esc50_csv, [line for line in _esc50_lines(tmp_path / "esc50") if ",pig," not in line]
+    )
+    with pytest.raises(
+        ValueError, match=r"every fold, but not every class.*np\.isin\(bunch\.target"
+    ):
+        load_esc50(tmp_path / "esc50")
+
+
+def test_dcase2013_copies_of_a_recording_are_warned_about_naming_them(tmp_path):
+    build_dcase2013(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # both official sets name their files bus01.wav ...
+        load_dcase2013_scenes(tmp_path)
+    dev, ev = tmp_path / "scenes_stereo", tmp_path / "scenes_stereo_testset"
+    shutil.copy(dev / "park01.wav", ev / "park02.wav")  # a development recording in both
+    with pytest.warns(
+        UserWarning,
+        match=r"1 DCASE 2013 file\(s\) have the same content as another file: "
+        r"'scenes_stereo/park01.wav' \(development\) and 'scenes_stereo_testset/park02.wav' "
+        r"\(evaluation\); 1 of them are in both sets, so trained and tested on",
+    ):
+        load_dcase2013_scenes(tmp_path)
+    write_clip(ev / "park02.wav", channels=2, seed=999)
+    shutil.copy(dev / "bus01.wav", dev / "bus01 (1).wav")  # a second download
+    write_clip(ev / "test_tubestation01.wav", channels=2, seed=998)  # a renamed duplicate
+    with pytest.warns(UserWarning) as record:
+        load_dcase2013_scenes(tmp_path)
+    messages = " ".join(str(w.message) for w in record)
+    assert (
+        "2 DCASE 2013 recording(s) are in one set under more than one name (a second download, "
+        "a file manager's copy, a file renamed beside its original): 'scenes_stereo/bus01.wav' "
+        "and 'scenes_stereo/bus01 (1).wav'; 'scenes_stereo_testset/test_tubestation01.wav' and "
+        "'scenes_stereo_testset/tubestation01.wav'. Each file counts as a recording"
+    ) in messages
+    # the same bytes, said with the set of each
+    assert "'scenes_stereo/bus01 (1).wav' (development) and 'scenes_stereo/bus01.wav'" in messages
+    os.remove(dev / "bus01.wav")  # a copy's name without its original beside it
+    with pytest.warns(UserWarning, match=r"1 DCASE 2013 file\(s\) are named as copies: "):
+        load_dcase2013_scenes(tmp_path)
+
+
+def test_load_dcase2013_reads_dcase_util_folders(tmp_path):
+    development = "DCASE2013-acoustic-scenes-development/scenes_stereo"
+    evaluation = "DCASE2013-acoustic-scenes-evaluation/audio"
+    expected = build_dcase2013(tmp_path, development, evaluation, prefix="test_")
+    (tmp_path / "DCASE2013-acoustic-scenes-development" / "meta.txt").write_text("")
+    assert_aligned(load_dcase2013_scenes(tmp_path), expected)
+    # dcase_util's evaluation folder itself: audio/test_*.wav
+    ev = load_dcase2013_scenes(
+        tmp_path / "DCASE2013-acoustic-scenes-evaluation", subset="evaluation"
+    )
+    assert len(ev.filenames) == 6 and set(ev.folds.tolist()) == {2}
+    # a folder named audio without dcase_util's test_ names is not taken for the evaluation set
+    write_clip(tmp_path / "plain" / "audio" / "bus01.wav", channels=2)
+    with pytest.raises(FileNotFoundError, match="evaluation set is missing"):
+        load_dcase2013_scenes(tmp_path / "plain", subset="evaluation")
+
+
+def test_load_folder_warns_of_class_names_that_differ_in_unicode_normalisation(tmp_path):
+    import unicodedata
+
+    nfc, nfd = (unicodedata.normalize(form, "café") for form in ("NFC", "NFD"))
+    write_clip(tmp_path / nfc / "a.wav")
+    write_clip(tmp_path / nfd / "b.wav")
+    write_clip(tmp_path / "rain" / "c.wav")
+    write_clip(tmp_path / "rain" / "d.wav")
+    if len({p.name for p in tmp_path.iterdir()}) < 3:
+        pytest.skip("this file system normalises names: the two folders are one")
+    both = f"{nfd!r} (NFD, 'cafe\\u0301') and {nfc!r} (NFC, 'caf\\xe9')"
+    with pytest.warns(UserWarning, match="differ only in Unicode normalisation") as record:
+        bunch = load_folder(tmp_path, n_folds=2)
+    (message,) = [str(w.message) for w in record if "Unicode" in str(w.message)]
+    assert "1 pair(s) of class folders of" in message and both in message
+    assert len(bunch.target_names) == 3  # said, not merged

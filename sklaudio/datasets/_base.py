@@ -18,7 +18,7 @@ import soundfile as sf
 from sklearn.utils import Bunch
 
 from sklaudio._warnings import warn_user
-from sklaudio.io import _sf_path, _sndfile_reason, cut_short, path_sort_key
+from sklaudio.io import _sf_path, _sndfile_reason, cut_short, list_audio_files, path_sort_key
 
 ON_ERROR_OPTIONS = ("raise", "skip")
 # Where a Python caller finds every skipped clip (the command line drops it: it lists them).
@@ -56,6 +56,7 @@ def read_index_csv(
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or ()
+            refuse_other_delimiter(path, header, columns)
             missing = [c for c in columns if c not in header]
             if missing:
                 raise ValueError(
@@ -93,6 +94,76 @@ def read_index_csv(
         ) from None
 
 
+# Separators a spreadsheet may save a "csv" with (';' where the decimal mark is a comma)
+_OTHER_DELIMITERS = ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars"))
+
+
+def refuse_other_delimiter(path: Path, header, columns: tuple[str, ...]) -> None:
+    """A header read as one column that holds another separator: the file is not
+    comma-separated, and every row would be one field. Say which separator it uses."""
+    if len(header) != 1 or len(columns) < 2:
+        return
+    for delimiter, name in _OTHER_DELIMITERS:
+        if delimiter in header[0]:
+            raise ValueError(
+                f"metadata file {os.fspath(path)!r} separates its fields with {name} "
+                f"({delimiter!r}), not commas: its header reads as the one column "
+                f"{header[0]!r}. Re-save it comma-separated (a spreadsheet's 'CSV UTF-8 "
+                "(comma delimited)'), or restore the corpus' original file"
+            )
+
+
+def metadata_subset_hint(folds, official_folds: range, target) -> str:
+    """What a corpus' metadata file whose class ids have gaps most likely is: a subset of
+    the official file (some folds or classes), which the loaders do not read; the way to
+    such a subset is to filter the Bunch of the whole corpus."""
+    present = sorted({int(f) for f in folds})
+    if present != list(official_folds):
+        which = (
+            f"it lists the folds {present} of the official "
+            f"{official_folds.start}..{official_folds.stop - 1}"
+        )
+        keep = f"keep = np.isin(bunch.folds, {present})"
+    else:
+        which = "it lists every fold, but not every class"
+        keep = f"keep = np.isin(bunch.target, {sorted({int(t) for t in target})})"
+    return (
+        f". Is it a subset of the corpus' metadata ({which})? Subsets of the official folds "
+        "or classes are not supported by the loader: load the original metadata file and "
+        f"filter the returned Bunch instead, e.g. {keep}; X, y, folds = "
+        "bunch.filenames[keep], bunch.target[keep], bunch.folds[keep]"
+    )
+
+
+def warn_unlisted_audio(audio_dir: Path, listed, csv_path: Path, limit: int = 5) -> None:
+    """Audio files in a corpus' audio folder that its metadata does not list are left out:
+    say how many and name a few (a clip converted beside its original, files of another
+    copy), rather than ignore them silently."""
+    listed = {os.path.normcase(os.path.normpath(p)) for p in listed}
+    unlisted = [
+        f
+        for f in list_audio_files(audio_dir)
+        if os.path.normcase(os.path.normpath(f)) not in listed
+    ]
+    if not unlisted:
+        return
+    names = [os.path.relpath(f, audio_dir) for f in unlisted]
+    stems = {os.path.splitext(os.path.basename(p))[0] for p in listed}
+    other_format = [n for n in names if os.path.splitext(os.path.basename(n))[0] in stems]
+    note = (
+        f" ({len(other_format)} of them share a listed clip's name in another format, e.g. "
+        f"{other_format[0]!r}: a converted copy)"
+        if other_format
+        else ""
+    )
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    warn_user(
+        f"{len(unlisted)} audio file(s) in {os.fspath(audio_dir)!r} are not listed in "
+        f"{os.fspath(csv_path)!r} and are left out: {names[:limit]}{more}{note}. Remove them, "
+        "or add their rows to the metadata if they are clips of the corpus"
+    )
+
+
 def parse_int(
     row: dict[str, str], column: str, path: Path, line: int, valid: range | None = None
 ) -> int:
@@ -126,8 +197,9 @@ def parse_bool(row: dict[str, str], column: str, path: Path, line: int) -> bool:
     )
 
 
-def class_names_by_id(ids, names, source: str) -> list[str]:
-    """Names indexed by class id, checking that ids run 0..n-1 with one name each."""
+def class_names_by_id(ids, names, source: str, gap_hint: str = "") -> list[str]:
+    """Names indexed by class id, checking that ids run 0..n-1 with one name each;
+    ``gap_hint`` ends the error about ids with gaps (see :func:`metadata_subset_hint`)."""
     by_id: dict[int, str] = {}
     for class_id, name in zip(ids, names, strict=True):
         if by_id.setdefault(class_id, name) != name:
@@ -136,7 +208,8 @@ def class_names_by_id(ids, names, source: str) -> list[str]:
             )
     if sorted(by_id) != list(range(len(by_id))):
         raise ValueError(
-            f"{source} uses class ids {sorted(by_id)}, expected 0..{len(by_id) - 1} without gaps"
+            f"{source} uses class ids {sorted(by_id)}, expected 0..{len(by_id) - 1} without "
+            f"gaps{gap_hint}"
         )
     ids_by_name: dict[str, list[int]] = {}
     for class_id, name in sorted(by_id.items()):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import filecmp
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -35,15 +37,30 @@ Task page: https://dcase.community/challenge2013/task-acoustic-scene-classificat
 DCASE2013_SCENES_LAYOUT = """\
   ROOT/scenes_stereo/bus01.wav ...           development set (scenes_stereo.zip), fold 1
   ROOT/scenes_stereo_testset/bus01.wav ...   evaluation set (scenes_stereo_testset.zip), fold 2
-or ROOT/development/*.wav and ROOT/evaluation/*.wav. The label of a recording is the
-alphabetic prefix of its file name (bus01.wav -> 'bus'; a 'test_' prefix is ignored)."""
+or ROOT/development/*.wav and ROOT/evaluation/*.wav, or dcase_util's folders:
+  ROOT/DCASE2013-acoustic-scenes-development/scenes_stereo/bus01.wav ...
+  ROOT/DCASE2013-acoustic-scenes-evaluation/audio/test_bus01.wav ...
+The label of a recording is the alphabetic prefix of its file name (bus01.wav -> 'bus';
+a 'test_' prefix is ignored)."""
 
-# Where each set may be: the archives' own folder names, the same folder unpacked into a
-# folder of its name (as "extract here" tools do), or plain names.
-_SUBSET_DIRS = {
-    "development": ("scenes_stereo", "development"),
-    "evaluation": ("scenes_stereo_testset", "evaluation"),
+# dcase_util's folders (its DCASE2013_Scenes_DevelopmentSet and _EvaluationSet): the
+# development archive unpacked as it is, the evaluation files moved to audio/ and renamed
+# test_*.wav (so that their names differ from the development set's)
+_DCASE_UTIL_DIRS = {
+    "development": "DCASE2013-acoustic-scenes-development/scenes_stereo",
+    "evaluation": "DCASE2013-acoustic-scenes-evaluation/audio",
 }
+# Where each set may be: the archives' own folder names, the same folder unpacked into a
+# folder of its name (as "extract here" tools do), plain names, or dcase_util's folders.
+_SUBSET_DIRS = {
+    name: (archive, name, _DCASE_UTIL_DIRS[name])
+    for name, archive in (
+        ("development", "scenes_stereo"),
+        ("evaluation", "scenes_stereo_testset"),
+    )
+}
+# ROOT may also be dcase_util's evaluation folder itself: its audio/ holds test_*.wav
+_DCASE_UTIL_EVALUATION_AUDIO = "audio"
 _SUBSET_FOLD = {"development": 1, "evaluation": 2}
 _SUBSET_ARCHIVE = {
     "development": "scenes_stereo.zip from "
@@ -79,10 +96,106 @@ def _find_subset(root: Path, subset: str) -> Path | None:
         folder = root / name
         if not folder.is_dir():
             continue
-        if not _wav_files(folder) and (folder / name).is_dir():
-            folder = folder / name
+        leaf = Path(name).name
+        if not _wav_files(folder) and (folder / leaf).is_dir():
+            folder = folder / leaf
         return folder
+    audio = root / _DCASE_UTIL_EVALUATION_AUDIO
+    if subset == "evaluation" and audio.is_dir():
+        # an 'audio' folder is the evaluation set only when dcase_util renamed its files
+        if any(p.name.lower().startswith("test_") for p in _wav_files(audio)):
+            return audio
     return None
+
+
+# the copies a browser or a file manager makes: 'bus01 (1).wav', 'bus01(2).wav',
+# 'bus01 copy.wav', 'bus01 copy 2.wav', 'bus01 - Copy.wav', 'bus01 - Copy (2).wav'
+_COPY_NAME = re.compile(
+    r"^(?P<original>.+?)(?:\s*\(\d+\)|(?:\s+-)?\s+copy(?:\s+\(?\d+\)?)?)$", re.IGNORECASE
+)
+_FINGERPRINT_BYTES = 1 << 16
+
+
+def _fingerprint(path: str) -> tuple[int, bytes] | None:
+    """The size and a hash of the first and last 64 KiB of a file (None when it cannot be
+    read or is too short to say anything): files that differ almost always differ here."""
+    try:
+        size = os.path.getsize(path)
+        if size < 1024:  # empty or a bare header: the loader names it, it is no recording
+            return None
+        with open(path, "rb") as f:
+            digest = hashlib.blake2b(f.read(_FINGERPRINT_BYTES))
+            if size > 2 * _FINGERPRINT_BYTES:
+                f.seek(-_FINGERPRINT_BYTES, os.SEEK_END)
+                digest.update(f.read())
+    except OSError:
+        return None
+    return size, digest.digest()
+
+
+def _warn_repeated_recordings(root: Path, paths, folds) -> None:
+    """Warn about a recording that is in the copy twice: the same content under two
+    names (in both sets it is trained and tested on), or a file named as a browser's or file
+    manager's copy of another ('bus01 (1).wav'). Names alone cannot tell: the two
+    official sets both name their recordings bus01.wav ... tubestation10.wav."""
+    set_name = {1: "development", 2: "evaluation"}
+    names = [os.path.relpath(p, root) for p in paths]
+    # within one set, one name twice once a 'test_' prefix and a copy's suffix are removed
+    by_name: dict[tuple[int, str], list[str]] = {}
+    copies = set()
+    for name, path, fold in zip(names, paths, folds):
+        stem = Path(path).stem.lower()
+        stem = stem[len("test_") :] if stem.startswith("test_") else stem
+        match = _COPY_NAME.match(stem)
+        if match:
+            copies.add(name)
+        by_name.setdefault((fold, match.group("original") if match else stem), []).append(name)
+    groups = [
+        sorted(group, key=lambda n: (n in copies, n))  # the original first
+        for group in by_name.values()
+        if len(group) > 1
+    ]
+    lone = sorted(copies - {name for group in groups for name in group})
+    said = []
+    if groups:
+        shown = "; ".join(" and ".join(repr(n) for n in group) for group in groups[:5])
+        more = f" and {len(groups) - 5} more" if len(groups) > 5 else ""
+        said.append(
+            f"{len(groups)} DCASE 2013 recording(s) are in one set under more than one name "
+            "(a second download, a file manager's copy, a file renamed beside its original): "
+            f"{shown}{more}"
+        )
+    if lone:
+        more = f" and {len(lone) - 10} more" if len(lone) > 10 else ""
+        said.append(f"{len(lone)} DCASE 2013 file(s) are named as copies: {lone[:10]}{more}")
+    if said:
+        warn_user(f"{'; '.join(said)}. Each file counts as a recording; remove the copies")
+    by_print: dict[tuple[int, bytes], list[int]] = {}
+    for i, path in enumerate(paths):
+        fingerprint = _fingerprint(path)
+        if fingerprint is not None:
+            by_print.setdefault(fingerprint, []).append(i)
+    same = []
+    for group in by_print.values():
+        first = group[0]
+        for other in group[1:]:
+            try:
+                if filecmp.cmp(paths[first], paths[other], shallow=False):
+                    same.append((first, other))
+            except OSError:
+                continue
+    if same:
+        shown = [
+            f"{names[a]!r} ({set_name[folds[a]]}) and {names[b]!r} ({set_name[folds[b]]})"
+            for a, b in same[:5]
+        ]
+        across = sum(folds[a] != folds[b] for a, b in same)
+        leak = f"; {across} of them are in both sets, so trained and tested on" if across else ""
+        warn_user(
+            f"{len(same)} DCASE 2013 file(s) have the same content as another file: "
+            f"{'; '.join(shown)}{' ...' if len(same) > 5 else ''}{leak}. Remove the copies "
+            "(or restore the original file where a recording was overwritten)"
+        )
 
 
 def _warn_unknown_scenes(paths, labels) -> None:
@@ -133,8 +246,15 @@ def load_dcase2013_scenes(
     ``scenes_stereo.zip`` and ``scenes_stereo_testset.zip`` unpack to these
     folders; one more level of the same name (``scenes_stereo/scenes_stereo/``)
     is accepted too. ``ROOT/development/`` and ``ROOT/evaluation/`` may be
-    used instead. A recording's label is the alphabetic prefix of its file
-    name: ``bus01.wav`` is ``'bus'``, ``tubestation10.wav`` is
+    used instead. So may the folders dcase_util's ``DCASE2013_Scenes_*Set``
+    write under its data path::
+
+        ROOT/DCASE2013-acoustic-scenes-development/scenes_stereo/bus01.wav ...
+        ROOT/DCASE2013-acoustic-scenes-evaluation/audio/test_bus01.wav ...
+
+    and, with ``subset='evaluation'``, dcase_util's evaluation folder itself
+    (``ROOT/audio/test_*.wav``). A recording's label is the alphabetic prefix
+    of its file name: ``bus01.wav`` is ``'bus'``, ``tubestation10.wav`` is
     ``'tubestation'``; a ``test_`` prefix (as dcase_util renames the
     evaluation files) is ignored.
 
@@ -175,8 +295,13 @@ def load_dcase2013_scenes(
     -----
     UserWarning
         When a file name does not start with one of the ten scenes (``notes.wav``
-        would become a class of its own), and, with ``subset='all'``, when a
-        scene is in one set only (never trained on when the other is tested).
+        would become a class of its own); when a recording is there twice: a
+        file with the same content as another (in both sets, it is trained and
+        tested on) or named as a copy (``bus01 (1).wav``, or ``bus01.wav``
+        beside ``test_bus01.wav``); and, with ``subset='all'``, when a scene is in
+        one set only (never trained on when the other is tested). The two
+        official sets name their recordings alike (``bus01.wav`` in both), so a
+        name in both sets is no copy.
 
     References
     ----------
@@ -188,11 +313,12 @@ def load_dcase2013_scenes(
     --------
     >>> import numpy as np, soundfile as sf, tempfile, os
     >>> from sklaudio.datasets import load_dcase2013_scenes
-    >>> root = tempfile.mkdtemp()
+    >>> root, rng = tempfile.mkdtemp(), np.random.default_rng(0)
     >>> for folder in ("scenes_stereo", "scenes_stereo_testset"):
     ...     os.makedirs(os.path.join(root, folder))
     ...     for name in ("bus01.wav", "park03.wav"):
-    ...         sf.write(os.path.join(root, folder, name), np.zeros((800, 2)), 8000)
+    ...         noise = 0.1 * rng.standard_normal((800, 2))  # two recordings never match
+    ...         sf.write(os.path.join(root, folder, name), noise, 8000)
     >>> scenes = load_dcase2013_scenes(root)
     >>> scenes.target_names[:3], scenes.target.tolist(), scenes.folds.tolist()
     (['bus', 'busystreet', 'office'], [0, 4, 0, 4], [1, 1, 2, 2])
@@ -238,6 +364,7 @@ def load_dcase2013_scenes(
             folds.append(_SUBSET_FOLD[name])
 
     _warn_unknown_scenes(paths, labels)
+    _warn_repeated_recordings(root, paths, folds)
     # all ten scenes, whichever a copy holds: the development and evaluation sets loaded
     # one at a time (or a partial copy) number the scenes alike
     target_names = sorted(DCASE2013_SCENES) + sorted(set(labels) - set(DCASE2013_SCENES))

@@ -12,10 +12,12 @@ from sklaudio._warnings import warn_user
 from sklaudio.datasets._base import (
     class_names_by_id,
     make_dataset_bunch,
+    metadata_subset_hint,
     parse_bool,
     parse_int,
     read_index_csv,
     require_directory,
+    warn_unlisted_audio,
 )
 from sklaudio.io import AUDIO_EXTENSIONS, list_audio_files
 
@@ -75,12 +77,46 @@ ESC_FOLDS = range(1, 6)
 # 'NNN - Class name'; the spaces around the dash (or an en or em dash) vary between copies
 _CLASS_DIR = re.compile(r"^(\d+)\s+[-\u2013\u2014]\s+(\S.*?)\s*$")
 _ESC10_CLIP = re.compile(r"^(\d)-(\d+)-")
+# a clip's name in both releases: FOLD-SOURCE-TAKE (ESC-10's 1-100032-A.ogg is ESC-50's
+# 1-100032-A-0.wav); what follows (the ESC-50 target, ' (1)', the format) is not the clip
+_CLIP_KEY = re.compile(r"^(\d+-\d+-[A-Za-z0-9]+)")
+ESC10_CLASSES, ESC10_CLIPS = 10, 400
+
+
+def esc_clip_key(path) -> str | None:
+    """The ``FOLD-SOURCE-TAKE`` name of an ESC-10 / ESC-50 clip (``'1-100032-A'`` for
+    ``1-100032-A.ogg`` and ``1-100032-A-0.wav``), or None for a file not named so."""
+    match = _CLIP_KEY.match(os.path.basename(os.fspath(path)))
+    return None if match is None else match.group(1)
+
+
+def _warn_sources_in_several_folds(bunch: Bunch, where: str) -> None:
+    """ESC's official folds keep the clips cut from one source recording together; a
+    source id in two folds (a renamed file, a fold column edited) is trained and tested on."""
+    folds_of: dict[str, set[int]] = {}
+    for group, fold in zip(bunch.groups, bunch.folds):
+        folds_of.setdefault(str(group), set()).add(int(fold))
+    split = {group: sorted(folds) for group, folds in folds_of.items() if len(folds) > 1}
+    if not split:
+        return
+    first = next(iter(split))
+    files = [os.path.basename(f) for f, g in zip(bunch.filenames, bunch.groups) if str(g) == first]
+    shown = "; ".join(f"{g!r} in folds {folds}" for g, folds in list(split.items())[:5])
+    more = f"; and {len(split) - 5} more" if len(split) > 5 else ""
+    warn_user(
+        f"{where}: {len(split)} source recording(s) (Freesound id) have clips in more than "
+        f"one official fold: {shown}{more} (the clips of {first!r}: {files[:6]}). The "
+        "official folds keep the clips of one recording together; these are trained and "
+        "tested on, which inflates the accuracy. Check the fold of these clips (the first "
+        "digit of the file name, or the metadata's fold column) against the original copy"
+    )
 
 
 def _read_esc50_rows(root: Path) -> list[dict]:
     csv_path = root / "meta" / "esc50.csv"
     rows = read_index_csv(csv_path, _ESC50_COLUMNS, ESC50_LAYOUT)
     audio_dir = require_directory(root / "audio", "ESC-50 audio folder", ESC50_LAYOUT)
+    warn_unlisted_audio(audio_dir, [audio_dir / row["filename"] for _, row in rows], csv_path)
     parsed = []
     for line, row in rows:
         parsed.append(
@@ -134,10 +170,25 @@ def load_esc50(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
         DESCR : str
             Description, citation and license.
 
+    Warns
+    -----
+    UserWarning
+        When ``ROOT/audio`` holds audio files that ``esc50.csv`` does not list
+        (they are left out), and when a source recording (``src_file``) has
+        clips in two official folds (trained and tested on).
+
     See Also
     --------
     load_esc10 : the 10-class subset.
     fetch_esc50 : download, verify and cache a copy first.
+
+    Notes
+    -----
+    The loader reads the whole, original ``esc50.csv``; a file cut down to some
+    folds or classes is refused when its class ids no longer run 0..n-1.
+    Filter the returned Bunch instead:
+    ``keep = np.isin(bunch.folds, [1, 2, 3])``, then
+    ``bunch.filenames[keep]``, ``bunch.target[keep]``, ``bunch.folds[keep]``.
 
     References
     ----------
@@ -154,12 +205,14 @@ def load_esc50(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
     """
     root = require_directory(root, "ESC-50 root", ESC50_LAYOUT)
     rows = _read_esc50_rows(root)
+    target = [r["target"] for r in rows]
     target_names = class_names_by_id(
-        [r["target"] for r in rows],
+        target,
         [r["category"] for r in rows],
         repr(os.fspath(root / "meta" / "esc50.csv")),
+        gap_hint=metadata_subset_hint([r["fold"] for r in rows], ESC_FOLDS, target),
     )
-    return make_dataset_bunch(
+    bunch = make_dataset_bunch(
         filenames=[r["filename"] for r in rows],
         target=[r["target"] for r in rows],
         target_names=target_names,
@@ -171,6 +224,8 @@ def load_esc50(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
         groups=[r["group"] for r in rows],
         esc10=[r["esc10"] for r in rows],
     )
+    _warn_sources_in_several_folds(bunch, f"ESC-50 root {os.fspath(root)!r}")
+    return bunch
 
 
 def _esc10_from_esc50(root: Path) -> tuple[list[dict], list[str]]:
@@ -253,14 +308,58 @@ def _esc10_from_class_folders(root: Path) -> tuple[list[dict], list[str]]:
                     "group": match.group(2),
                 }
             )
-    if len(names) != 10 or len(rows) != 400:
-        # a partial copy would be a smaller task under ESC-10's name
-        warn_user(
-            f"ESC-10 root {os.fspath(root)!r} holds {len(names)} class folders and "
-            f"{len(rows)} clips; ESC-10 has 10 classes of 40 clips (400). The copy may be "
-            "incomplete (a class folder left out, files not fetched)"
-        )
+    _refuse_clips_in_several_files(root, rows)
+    _warn_unexpected_size(root, len(names), len(rows))
     return rows, names
+
+
+def _refuse_clips_in_several_files(root: Path, rows: list[dict]) -> None:
+    """One clip as two files (``1-100032-A.ogg`` beside a converted ``1-100032-A.wav``,
+    a second download ``1-100032-A (1).ogg``) would count twice: an error naming them."""
+    files_of: dict[str, list[str]] = {}
+    for row in rows:
+        files_of.setdefault(esc_clip_key(row["filename"]), []).append(row["filename"])
+    repeated = {key: files for key, files in files_of.items() if len(files) > 1}
+    if not repeated:
+        return
+    key, files = next(iter(repeated.items()))
+    raise ValueError(
+        f"ESC-10 root {os.fspath(root)!r} holds the clip {key!r} as {len(files)} files: "
+        f"{[os.path.relpath(f, root) for f in files]}; {len(repeated)} clip(s) in all have "
+        "more than one file, and each file would count as a clip. Keep one file per clip "
+        "(remove the converted or downloaded copies)"
+    )
+
+
+def _warn_unexpected_size(root: Path, n_classes: int, n_clips: int) -> None:
+    """A copy that is not ESC-10's 10 classes of 40 clips sets a different task under its
+    name: fewer (a class folder left out) or more (copies, another corpus' files)."""
+    if (n_classes, n_clips) == (ESC10_CLASSES, ESC10_CLIPS):
+        return
+    extra, missing = [], []
+    for found, expected, what in (
+        (n_classes, ESC10_CLASSES, "class folder"),
+        (n_clips, ESC10_CLIPS, "clip"),
+    ):
+        if found > expected:
+            extra.append(f"{found - expected} {what}(s) more")
+        elif found < expected:
+            missing.append(f"{expected - found} {what}(s) fewer")
+    says = []
+    if extra:
+        says.append(
+            f"It holds extra clips or classes ({' and '.join(extra)} than ESC-10: copies of "
+            "clips, or files of another corpus?); remove them to keep ESC-10's task"
+        )
+    if missing:
+        says.append(
+            f"The copy may be incomplete ({' and '.join(missing)} than ESC-10: a class "
+            "folder left out, files not fetched)"
+        )
+    warn_user(
+        f"ESC-10 root {os.fspath(root)!r} holds {n_classes} class folders and {n_clips} "
+        f"clips; ESC-10 has {ESC10_CLASSES} classes of 40 clips ({ESC10_CLIPS}). " + ". ".join(says)
+    )
 
 
 def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
@@ -285,7 +384,9 @@ def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
       ``'rooster'``, ``'rain'``, ...).
 
     The two layouts number and name the classes differently; compare results
-    through ``target_names``, not through the ids.
+    through ``target_names``, not through the ids. In the original layout, a
+    clip present as two files (``1-100032-A.ogg`` beside a converted
+    ``1-100032-A.wav``) is an error naming them.
 
     Parameters
     ----------
@@ -314,6 +415,15 @@ def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
             ``(path, reason)`` of the clips left out by ``on_error='skip'``.
         DESCR : str
             Description, citation and license.
+
+    Warns
+    -----
+    UserWarning
+        When the original layout holds fewer or more than ESC-10's 10 class
+        folders and 400 clips (an incomplete copy, or extra clips), when the
+        ESC-50 layout's ``audio`` folder holds files ``esc50.csv`` does not list,
+        and when a source recording has clips in two official folds (trained
+        and tested on).
 
     See Also
     --------
@@ -347,7 +457,7 @@ def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
     else:
         rows, names = _esc10_from_class_folders(root)
         layout = ESC10_ORIGINAL_LAYOUT
-    return make_dataset_bunch(
+    bunch = make_dataset_bunch(
         filenames=[r["filename"] for r in rows],
         target=[r["target"] for r in rows],
         target_names=names,
@@ -358,3 +468,5 @@ def load_esc10(root: str | os.PathLike, on_error: str = "raise") -> Bunch:
         lines=[r.get("line") for r in rows],
         groups=[r["group"] for r in rows],
     )
+    _warn_sources_in_several_folds(bunch, f"ESC-10 root {os.fspath(root)!r}")
+    return bunch

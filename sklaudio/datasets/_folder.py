@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from numbers import Integral
 from pathlib import Path
 
@@ -74,6 +75,30 @@ def _warn_linked_files(root, files) -> None:
         )
 
 
+def _warn_unicode_twins(root, names) -> None:
+    """Two class folders whose names differ only in Unicode normalisation ('café' as one
+    code point, NFC, or as 'e' and a combining accent, NFD: macOS and Linux tools write
+    either) look like one name but make two classes."""
+    forms: dict[str, list[str]] = {}
+    for name in names:
+        forms.setdefault(unicodedata.normalize("NFC", name), []).append(name)
+    twins = [group for group in forms.values() if len(group) > 1]
+    if not twins:
+        return
+
+    def spelled(name):
+        form = next((f for f in ("NFC", "NFD") if unicodedata.normalize(f, name) == name), "")
+        return f"{name!r} ({form + ', ' if form else ''}{name!a})"
+
+    shown = "; ".join(" and ".join(spelled(n) for n in group) for group in twins[:5])
+    warn_user(
+        f"{len(twins)} pair(s) of class folders of {os.fspath(root)!r} have names that "
+        f"differ only in Unicode normalisation: {shown}. They look alike but become "
+        "separate classes; merge each pair into one folder (a copy between macOS and "
+        "another system can write a name either way)"
+    )
+
+
 def load_folder(
     root: str | os.PathLike,
     n_folds: int = 5,
@@ -91,8 +116,10 @@ def load_folder(
     Stratified folds can put clips cut from one recording on both sides; a
     folder laid out as ESC-10/ESC-50 or as UrbanSound8K's ``audio`` folder
     gets a warning naming the loader with the official folds. Sub-folders
-    without audio files (not classes) and two paths to one file (a link: one
-    clip counted twice) are warned about.
+    without audio files (not classes), two paths to one file (a link: one
+    clip counted twice) and class folders whose names differ only in Unicode
+    normalisation (``'café'`` written as NFC and as NFD: two classes) are
+    warned about.
 
     Parameters
     ----------
@@ -167,6 +194,7 @@ def load_folder(
                 "folder (a symbolic link); keep one of them"
             )
     _warn_linked_files(root, files)
+    _warn_unicode_twins(root, names)
     _warn_if_known_corpus(root, names, files)
     empty = sorted(
         entry.name

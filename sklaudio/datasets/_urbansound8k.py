@@ -12,10 +12,12 @@ from sklaudio.datasets._base import (
     check_on_error,
     class_names_by_id,
     make_dataset_bunch,
+    metadata_subset_hint,
     parse_int,
     read_index_csv,
     refuse_repeated_clips,
     require_directory,
+    warn_unlisted_audio,
 )
 
 __all__ = ["load_urbansound8k"]
@@ -109,9 +111,23 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
         DESCR : str
             Description, citation and license.
 
+    Warns
+    -----
+    UserWarning
+        When ``ROOT/audio`` holds audio files that the metadata does not list
+        (they are left out), with their count and the first names.
+
     See Also
     --------
     fetch_urbansound8k : download, verify and cache a copy first.
+
+    Notes
+    -----
+    The loader reads the whole, original ``UrbanSound8K.csv``; a file cut down
+    to some folds or classes is refused when its class ids no longer run
+    0..n-1. Filter the returned Bunch instead:
+    ``keep = np.isin(bunch.folds, [1, 2, 3])``, then
+    ``bunch.filenames[keep]``, ``bunch.target[keep]``, ``bunch.folds[keep]``.
 
     References
     ----------
@@ -152,8 +168,12 @@ def load_urbansound8k(root: str | os.PathLike, on_error: str = "raise") -> Bunch
         [row["slice_file_name"] for _, row in rows], folds, [line for line, _ in rows]
     )
     target_names = class_names_by_id(
-        target, [row["class"] for _, row in rows], repr(os.fspath(csv_path))
+        target,
+        [row["class"] for _, row in rows],
+        repr(os.fspath(csv_path)),
+        gap_hint=metadata_subset_hint(folds, range(1, 11), target),
     )
+    warn_unlisted_audio(audio_dir, filenames, csv_path)
 
     return make_dataset_bunch(
         filenames=filenames,
