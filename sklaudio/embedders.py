@@ -494,7 +494,7 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
         self : object
         """
         self._refuse_metadata("fit", kwargs, setter="set_fit_request")
-        return super().set_fit_request(**kwargs)
+        return self  # nothing to request (skorch < 1.3 and scikit-learn 1.6 define no setter)
 
     def set_partial_fit_request(self, **kwargs):
         """Request metadata for ``partial_fit`` under metadata routing: it takes none.
@@ -509,7 +509,7 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
         self : object
         """
         self._refuse_metadata("partial_fit", kwargs, setter="set_partial_fit_request")
-        return super().set_partial_fit_request(**kwargs)
+        return self
 
     def get_metadata_routing(self):
         """The metadata routing of this estimator: a consumer that requests nothing.

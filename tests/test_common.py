@@ -167,10 +167,13 @@ def test_torch_estimators_request_no_metadata(estimator):
             est.set_fit_request(sample_weight=True)
         with pytest.raises(TypeError, match=rf"{name}\.set_fit_request got 'groups'"):
             est.set_fit_request(groups=True)
-        with pytest.raises(TypeError, match=rf"{name}\.partial_fit takes no metadata"):
+        # (scikit-learn 1.6 replaces this setter by its own, which refuses it as well)
+        with pytest.raises(TypeError, match=r"partial_fit"):
             est.set_partial_fit_request(bogus="alias")
         routing = est.get_metadata_routing()
-        assert not routing.fit.requests and not routing.partial_fit.requests
+        # (scikit-learn 1.6 lists partial_fit's classes, unrequested: None)
+        requests = {**routing.fit.requests, **routing.partial_fit.requests}
+        assert all(value in (None, False) for value in requests.values()), requests
         # a Pipeline routes nothing to it (nor to a train_split's splitter inside it)
         pipe = Pipeline([("step", est)])
         assert not pipe.get_metadata_routing().consumes("fit", ["sample_weight", "groups"])
