@@ -15,3 +15,11 @@ def is_int(value) -> bool:
 def is_real(value) -> bool:
     """A number parameter value; True and False are not."""
     return isinstance(value, Real) and not isinstance(value, bool | np.bool_)
+
+
+def did_you_mean(name: str, choices) -> str:
+    """``" (did you mean 'x'?)"`` for the choice closest to a misspelled ``name``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

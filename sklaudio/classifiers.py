@@ -339,6 +339,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         **kwargs,
     ):
         self._refuse_fixed(kwargs)
+        self._refuse_unknown(kwargs)
         super().__init__(
             module=SpectrogramClassifier,
             criterion=torch.nn.CrossEntropyLoss,

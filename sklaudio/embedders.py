@@ -37,6 +37,7 @@ from skorch.hf import AccelerateMixin
 from skorch.history import History
 from skorch.utils import is_dataset, to_tensor
 
+from sklaudio._checks import did_you_mean
 from sklaudio._checks import is_int as _is_int
 from sklaudio._checks import is_real as _is_real
 from sklaudio._doc_link import DocLinkMixin
@@ -604,6 +605,46 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
                     "ignored, and on a fitted estimator would replace the trained network"
                 )
 
+    @classmethod
+    def _param_names(cls) -> set[str]:
+        """The parameters ``__init__`` takes by name (skorch's included)."""
+        names = set()
+        for init in (cls.__init__, NeuralNet.__init__):
+            names |= {
+                p.name
+                for p in inspect.signature(init).parameters.values()
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            }
+        return names - {"self"}
+
+    @classmethod
+    def _refuse_unknown(cls, keys, method: str = "__init__") -> None:
+        """Refuse misspelled parameter names when they are given (``embeding_dim=3``,
+        ``frontnd__n_mels=``), naming the closest one; skorch would keep them until fit,
+        or until the first fit of a grid search. ``method`` is ``'__init__'`` (a
+        TypeError, as Python raises) or ``'set_params'`` (scikit-learn's ValueError)."""
+        names = cls._param_names()
+        prefixes = names | set(NeuralNet.prefixes_) | {"optimizer"}
+        for key in keys:
+            part, sep, _ = key.partition("__")
+            if key.endswith("_") or (part in prefixes if sep else key in names):
+                continue  # (skorch also lets names ending in "_" through)
+            if key == "kwargs":  # scikit-learn's check_do_not_raise_errors_in_init_or_set_params
+                continue  # passes the signature's **kwargs by name; skorch refuses it at fit
+            choices = [f"{p}__" for p in sorted(prefixes)] if sep else names
+            hint = did_you_mean(f"{part}__" if sep else key, choices)
+            for prefix in sorted(prefixes, key=len, reverse=True):
+                if not sep and key.startswith(prefix + "_"):  # iterator_train_shuffle
+                    hint = f" (did you mean {prefix + '__' + key[len(prefix) + 1 :]!r}?)"
+                    break
+            name = cls.__name__
+            valid = f"see {name}().get_params() for the valid ones"
+            if method == "set_params":
+                raise ValueError(f"Invalid parameter {key!r} for estimator {name}{hint}; {valid}")
+            raise TypeError(
+                f"{name}.__init__() got an unexpected keyword argument {key!r}{hint}; {valid}"
+            )
+
     # -- the accelerator (None: plain skorch) ----------------------------------------------
 
     @property
@@ -758,6 +799,7 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
         """Set parameters, as skorch does (``iterator_valid__num_workers=0`` and other
         DataLoader or dataset arguments also work on a fitted net)."""
         self._refuse_fixed(params)  # (sklearn's "Invalid parameter" would not say why)
+        self._refuse_unknown(params, "set_params")
         fitted = getattr(self, "initialized_", False) and self.__sklearn_is_fitted__()
         watched = ("optimizer", *self._live_params, *self._structural_params)
         before = {k: getattr(self, k, _MISSING) for k in params if k in watched} if fitted else {}
@@ -1731,6 +1773,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         **kwargs,
     ):
         self._refuse_fixed(kwargs)
+        self._refuse_unknown(kwargs)
         super().__init__(
             module=SpectrogramEncoder,
             criterion=NPIDLoss,
@@ -2133,6 +2176,7 @@ class AFPPairLossEmbedder(_TorchEmbedderMixin, NeuralNet):
         **kwargs,
     ):
         self._refuse_fixed(kwargs)
+        self._refuse_unknown(kwargs)
         super().__init__(
             module=AudioFramePredictor,
             criterion=torch.nn.MSELoss,

@@ -125,6 +125,37 @@ def test_fixed_skorch_arguments_are_refused_not_dropped():
     with pytest.raises(TypeError, match="does not take module="):
         NPIDEmbedder(module=torch.nn.Linear)
 
+@pytest.mark.parametrize(
+    "key, closest",
+    [
+        ("embeding_dim", "embedding_dim"),
+        ("nce_tt", "nce_t"),
+        ("frontnd__n_mels", "frontend__"),
+        ("iterator_train_shuffle", "iterator_train__shuffle"),
+        ("optimizer_weight_decay", "optimizer__weight_decay"),
+    ],
+)
+def test_misspelled_parameters_are_refused_when_given(key, closest):
+    """A typo fails where it is made, naming the closest parameter (skorch kept it until
+    fit, and a grid search only failed in its fits)."""
+    from sklaudio.classifiers import FineTunedClassifier
+    from sklaudio.embedders import AFPPairLossEmbedder
+
+    for cls in (NPIDEmbedder, AFPPairLossEmbedder, FineTunedClassifier):
+        if key == "embeding_dim" and cls is not NPIDEmbedder:
+            continue
+        if key == "nce_tt" and cls is not NPIDEmbedder:
+            continue
+        with pytest.raises(TypeError, match=f"argument '{key}' .did you mean '{closest}'"):
+            cls(**{key: 1})
+        with pytest.raises(ValueError, match=f"Invalid parameter '{key}' .*'{closest}'"):
+            cls().set_params(**{key: 1})
+    # what skorch and sklearn name with a double underscore still works
+    est = NPIDEmbedder(optimizer__weight_decay=0.1, iterator_train__num_workers=0)
+    assert est.get_params()["optimizer__weight_decay"] == 0.1
+    assert clone(est).get_params()["iterator_train__num_workers"] == 0
+
+
 
 def test_data_loader_arguments_can_be_set_on_a_fitted_net(spectrograms):
     emb = NPIDEmbedder(**TINY).fit(spectrograms)
