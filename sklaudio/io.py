@@ -596,6 +596,10 @@ def fix_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(waveform, pad)
 
 
+#: What AudioReader.changes_ counts.
+_CHANGES = ("resampled", "mixed_to_mono", "cropped", "padded")
+
+
 def _skipped_entries(paths, results) -> list:
     """``(index, path, reason)`` of the files whose ``(result, error)`` holds an error."""
     return [
@@ -833,6 +837,13 @@ class AudioReader(
         ``(index, path, reason)`` of the files dropped by the last
         ``transform`` of files with ``on_error='skip'`` (emptied by a later
         one on waveforms, which drops nothing).
+    changes_ : dict of str to int
+        How many clips of the last ``transform`` were changed, and how:
+        ``'resampled'`` (a file at another rate than ``sample_rate``),
+        ``'mixed_to_mono'`` (a file or waveform with several channels, with
+        ``mono=True``), ``'cropped'`` and ``'padded'`` (to ``duration``). Set by
+        ``transform``, as nothing is read at ``fit``; the ``sklaudio``
+        commands print the same from the files' headers.
 
     See Also
     --------
@@ -850,8 +861,11 @@ class AudioReader(
     >>> import numpy as np
     >>> from sklaudio.io import AudioReader
     >>> waves = np.random.default_rng(0).normal(size=(4, 16000)).astype(np.float32)
-    >>> AudioReader(sample_rate=16000, duration=0.5).fit_transform(waves).shape
+    >>> reader = AudioReader(sample_rate=16000, duration=0.5)
+    >>> reader.fit_transform(waves).shape
     (4, 8000)
+    >>> reader.changes_  # 1 s clips, kept as their centre 0.5 s
+    {'resampled': 0, 'mixed_to_mono': 0, 'cropped': 4, 'padded': 0}
     """
 
     _parameter_constraints: dict = {
@@ -956,10 +970,11 @@ class AudioReader(
         check_waveforms_not_empty(X)
         return X
 
-    def _read_centre(self, path, n_out: int) -> np.ndarray | None:
+    def _read_centre(self, path, n_out: int, info) -> np.ndarray | None:
         """The centre ``n_out`` samples (at ``sample_rate``) of a file much longer than
         that, decoding and resampling only a window around them; None when the file is
-        not much longer (or its header cannot be read: ``read_audio`` then says why).
+        not much longer (or its header, ``info``, could not be read: ``read_audio`` then
+        says why).
 
         Only uncompressed WAV and AIFF files, whose samples seek exactly and whose cut-short
         copies :func:`cut_short` catches from the header: an MP3 or Opus decoder needs
@@ -970,9 +985,7 @@ class AudioReader(
         whole file and cropping it, to float rounding, at a fraction of the cost for a
         long recording.
         """
-        try:
-            info = sf.info(_sf_path(path))
-        except (RuntimeError, OSError):
+        if info is None:
             return None
         if (
             info.format not in _WINDOWED_FORMATS
@@ -1002,23 +1015,36 @@ class AudioReader(
             return None
         return wave[..., first : first + n_out]
 
-    def _read_one(self, path, row=None):
+    def _read_one(self, path, row=None, changes=None):
+        """Read one file as a clip; ``changes``, a dict, receives what was changed in it
+        (``resampled``, ``mixed_to_mono``, ``cropped``, ``padded``: bools)."""
         n_out = self.n_samples_out
-        wave = None if n_out is None else self._read_centre(path, n_out)
+        try:
+            info = sf.info(_sf_path(path))
+        except (RuntimeError, OSError):
+            info = None  # (read_audio says why the file cannot be read)
+        wave = None if n_out is None else self._read_centre(path, n_out, info)
+        centre = wave is not None  # only the centre was decoded: a longer file
         if wave is None:
             wave, _ = read_audio(path, sample_rate=self.sample_rate, mono=self.mono)
         if not self.mono and wave.ndim == 1:
             wave = wave[None]
-        if self.n_samples_out is not None:
-            wave = fix_length(wave, self.n_samples_out)
+        if changes is not None:
+            length = wave.shape[-1]
+            changes["resampled"] = info is not None and info.samplerate != self.sample_rate
+            changes["mixed_to_mono"] = bool(self.mono and info is not None and info.channels > 1)
+            changes["cropped"] = centre or (n_out is not None and length > n_out)
+            changes["padded"] = n_out is not None and length < n_out
+        if n_out is not None:
+            wave = fix_length(wave, n_out)
         if row is not None:
             row[:] = wave
             return row
         return wave
 
-    def _read_one_safe(self, path, row=None):
+    def _read_one_safe(self, path, row=None, changes=None):
         try:
-            return self._read_one(path, row), None
+            return self._read_one(path, row, changes), None
         except (OSError, ValueError) as exc:
             if self.on_error == "raise":
                 raise
@@ -1051,14 +1077,16 @@ class AudioReader(
         out = None
         if self.mono and n_samples_out is not None:
             out = np.empty((len(paths), n_samples_out), dtype=np.float32)
+        changes = [{} for _ in paths]  # (each thread fills its own)
         results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(self._read_one_safe)(p, None if out is None else out[i])
+            delayed(self._read_one_safe)(p, None if out is None else out[i], changes[i])
             for i, p in enumerate(paths)
         )
         self.skipped_ = _skipped_entries(paths, results)
         if self.skipped_:
             _warn_skipped("AudioReader", self.skipped_, len(paths), _IN_SKIPPED)
         kept = [i for i, (_, err) in enumerate(results) if err is None]
+        self.changes_ = {key: int(sum(changes[i][key] for i in kept)) for key in _CHANGES}
         if not kept:
             raise ValueError("no audio file could be read; see the warning for the reasons")
         if out is not None:
@@ -1111,6 +1139,13 @@ class AudioReader(
                 f"samples (duration={self.duration:g} s); resample arrays to "
                 f"{self.sample_rate} Hz first, or pass the files"
             )
+        length = X.shape[-1]
+        self.changes_ = {
+            "resampled": 0,
+            "mixed_to_mono": len(X) if self.mono and X.ndim == 3 and X.shape[1] > 1 else 0,
+            "cropped": len(X) if n_out is not None and length > n_out else 0,
+            "padded": len(X) if n_out is not None and length < n_out else 0,
+        }
         if self.mono and X.ndim == 3:
             X = X.mean(axis=1)
         elif not self.mono and X.ndim == 2:  # (n, n_channels, n_samples), as for files

@@ -686,3 +686,33 @@ def test_a_polars_series_of_paths_stays_paths(clip_files):
     np.testing.assert_array_equal(
         reader.fit_transform(pl.Series(clip_files)), reader.fit_transform(clip_files)
     )
+
+
+def test_audio_reader_records_what_it_changed(tmp_path):
+    """changes_ counts the clips resampled, mixed down, cropped and padded (the CLI prints
+    these; in Python nothing said that a 16 kHz corpus was read at 22.05 kHz)."""
+    rng = np.random.default_rng(0)
+    specs = {  # name: (rate, channels, seconds)
+        "same.wav": (8000, 1, 1.0),
+        "rate.wav": (16000, 1, 1.0),
+        "stereo.wav": (8000, 2, 1.0),
+        "short.wav": (8000, 1, 0.5),
+        "long.wav": (8000, 1, 3.0),
+        "long_wav_window.wav": (16000, 2, 30.0),  # decoded around its centre only
+        "long.flac": (8000, 1, 2.0),
+    }
+    paths = []
+    for name, (sr, channels, seconds) in specs.items():
+        data = rng.normal(scale=0.1, size=(int(sr * seconds), channels))
+        _write(tmp_path / name, data, sr)
+        paths.append(str(tmp_path / name))
+    reader = AudioReader(sample_rate=8000, duration=1.0)
+    reader.fit_transform(paths)
+    assert reader.changes_ == {"resampled": 2, "mixed_to_mono": 2, "cropped": 3, "padded": 1}
+    reader = AudioReader(sample_rate=8000).fit(paths[:1])
+    reader.transform(paths[:1])
+    assert reader.changes_ == dict.fromkeys(("resampled", "mixed_to_mono", "cropped", "padded"), 0)
+    # waveforms: only the length and channels can change
+    reader = AudioReader(sample_rate=8000, duration=0.5).fit(np.zeros((3, 2, 8000), "float32"))
+    reader.transform(np.zeros((3, 2, 8000), "float32"))
+    assert reader.changes_ == {"resampled": 0, "mixed_to_mono": 3, "cropped": 3, "padded": 0}
