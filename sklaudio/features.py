@@ -505,7 +505,11 @@ class SpectrogramTransformer(
         - ``'power'``: linear :func:`power_spectrogram`, one channel per audio
           channel.
     sample_rate : int, default=22050
-        Rate of the input in Hz (used by ``'log_mel'``).
+        Rate of the input in Hz (used by ``'log_mel'``). Waveform arrays carry
+        no rate: give the same value as the :class:`~sklaudio.io.AudioReader`
+        before this step. A mismatch cannot be detected and moves every mel
+        band (16 kHz audio taken for 22.05 kHz puts a 1 kHz tone in the band
+        of 1.38 kHz).
     n_fft, hop_length, win_length : int, default=None
         STFT settings; ``None`` takes the kind's default: ESResNet's
         2048 / 561 / 1654 (tuned for 44.1 kHz) or librosa's 2048 / 512 /
