@@ -59,6 +59,7 @@ from sklaudio.io import (
     check_waveform_input,
     check_waveforms_not_empty,
     pcm_to_float,
+    refuse_none,
 )
 from sklaudio.nn import (
     BACKBONES,
@@ -1114,6 +1115,7 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
     def _check_input(self, X, reset: bool) -> np.ndarray:
         """Float32 waveforms (with a frontend) or spectrograms (without), finite, right ndim;
         a 1-d array of paths when the frontend starts with an AudioReader."""
+        refuse_none(X, type(self).__name__)
         reader, step = self._frontend_steps()
         _check_feature_names(self, X, reset=reset)  # a DataFrame's columns, as in sklearn
         if reset and hasattr(step, "_check_settings"):  # a frontend is never fitted: check it

@@ -27,6 +27,7 @@ from sklaudio.io import (
     check_waveform_input,
     check_waveforms_not_empty,
     pcm_to_float,
+    refuse_none,
 )
 
 __all__ = [
@@ -829,6 +830,7 @@ class TemporalStatistics(DocLinkMixin, TransformerMixin, BaseEstimator):
         """Check the input; nothing is learned."""
         self._validate_params()
         self._check_stats()
+        refuse_none(X, type(self).__name__)
         X = validate_data(self, X, allow_nd=True, dtype=np.float32, reset=True)
         self.n_bands_ = int(np.prod(X.shape[1:-1]))
         self.band_shape_ = tuple(int(d) for d in X.shape[1:-1])

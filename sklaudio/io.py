@@ -691,10 +691,21 @@ def _as_path_list(X) -> list | None:
     return None
 
 
+def refuse_none(X, who: str) -> None:
+    """Refuse ``X=None`` with the usual cause (check_array says "Expected 2D array, got
+    scalar array instead: array=nan")."""
+    if X is None:
+        raise ValueError(
+            f"X is None, but {who} takes an array of clips; a dataset Bunch made without "
+            "files (make_sounds() without directory=) has filenames=None: pass its data"
+        )
+
+
 def check_waveform_input(X, who: str):
     """``X`` for an estimator that takes waveform arrays, refused with the fix when it holds
-    file paths or is one 1-d waveform (a ragged list is refused by :func:`_as_path_list`,
-    with the shapes)."""
+    file paths, is None or is one 1-d waveform (a ragged list is refused by
+    :func:`_as_path_list`, with the shapes)."""
+    refuse_none(X, who)
     if _as_path_list(X) is not None:
         raise ValueError(
             f"X holds audio file paths, but {who} takes waveforms: decode the files first "
@@ -838,12 +849,13 @@ class AudioReader(
         ``transform`` of files with ``on_error='skip'`` (emptied by a later
         one on waveforms, which drops nothing).
     changes_ : dict of str to int
-        How many clips of the last ``transform`` were changed, and how:
-        ``'resampled'`` (a file at another rate than ``sample_rate``),
-        ``'mixed_to_mono'`` (a file or waveform with several channels, with
-        ``mono=True``), ``'cropped'`` and ``'padded'`` (to ``duration``). Set by
-        ``transform``, as nothing is read at ``fit``; the ``sklaudio``
-        commands print the same from the files' headers.
+        How many files of the last ``transform`` of files were changed, and
+        how: ``'resampled'`` (at another rate than ``sample_rate``),
+        ``'mixed_to_mono'`` (several channels, with ``mono=True``),
+        ``'cropped'`` and ``'padded'`` (to ``duration``). Set by ``transform``,
+        as nothing is decoded at ``fit``; absent after a ``transform`` of
+        waveform arrays (whose shapes say it all). The ``sklaudio`` commands
+        print the same from the files' headers.
 
     See Also
     --------
@@ -861,11 +873,8 @@ class AudioReader(
     >>> import numpy as np
     >>> from sklaudio.io import AudioReader
     >>> waves = np.random.default_rng(0).normal(size=(4, 16000)).astype(np.float32)
-    >>> reader = AudioReader(sample_rate=16000, duration=0.5)
-    >>> reader.fit_transform(waves).shape
+    >>> AudioReader(sample_rate=16000, duration=0.5).fit_transform(waves).shape
     (4, 8000)
-    >>> reader.changes_  # 1 s clips, kept as their centre 0.5 s
-    {'resampled': 0, 'mixed_to_mono': 0, 'cropped': 4, 'padded': 0}
     """
 
     _parameter_constraints: dict = {
@@ -1139,13 +1148,7 @@ class AudioReader(
                 f"samples (duration={self.duration:g} s); resample arrays to "
                 f"{self.sample_rate} Hz first, or pass the files"
             )
-        length = X.shape[-1]
-        self.changes_ = {
-            "resampled": 0,
-            "mixed_to_mono": len(X) if self.mono and X.ndim == 3 and X.shape[1] > 1 else 0,
-            "cropped": len(X) if n_out is not None and length > n_out else 0,
-            "padded": len(X) if n_out is not None and length < n_out else 0,
-        }
+        self.__dict__.pop("changes_", None)  # (the last files' counts would not be these)
         if self.mono and X.ndim == 3:
             X = X.mean(axis=1)
         elif not self.mono and X.ndim == 2:  # (n, n_channels, n_samples), as for files

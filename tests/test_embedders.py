@@ -125,6 +125,16 @@ def test_fixed_skorch_arguments_are_refused_not_dropped():
     with pytest.raises(TypeError, match="does not take module="):
         NPIDEmbedder(module=torch.nn.Linear)
 
+
+def test_none_is_refused_naming_the_estimator():
+    from sklaudio.classifiers import FineTunedClassifier
+    from sklaudio.embedders import AFPPairLossEmbedder
+
+    for est in (NPIDEmbedder(), AFPPairLossEmbedder(), FineTunedClassifier()):
+        with pytest.raises(ValueError, match=f"X is None, but {type(est).__name__} takes"):
+            est.fit(None, None if not isinstance(est, FineTunedClassifier) else [0, 1])
+
+
 @pytest.mark.parametrize(
     "key, closest",
     [
@@ -154,7 +164,6 @@ def test_misspelled_parameters_are_refused_when_given(key, closest):
     est = NPIDEmbedder(optimizer__weight_decay=0.1, iterator_train__num_workers=0)
     assert est.get_params()["optimizer__weight_decay"] == 0.1
     assert clone(est).get_params()["iterator_train__num_workers"] == 0
-
 
 
 def test_data_loader_arguments_can_be_set_on_a_fitted_net(spectrograms):

@@ -1,5 +1,6 @@
 """FineTunedClassifier (DLS section 5), weight transfer and the Fig. 4 display."""
 
+import copy
 import json
 import re
 
@@ -12,7 +13,7 @@ from skorch.helper import predefined_split
 
 from sklaudio import AFPPairLossEmbedder, NPIDEmbedder
 from sklaudio.callbacks import CHECKPOINT_FILE
-from sklaudio.classifiers import FineTunedClassifier
+from sklaudio.classifiers import FineTunedClassifier, _probe_scales
 from sklaudio.nn import build_backbone, load_resnet_state_dict
 from sklaudio.persist import load, save
 from sklaudio.plotting import FineTuningCurveDisplay
@@ -113,20 +114,67 @@ def test_linear_probe_head_init_is_the_logistic_regression(toy, npid, n_classes,
     )
     with torch.no_grad():
         feats = start.module_.eval().features(torch.from_numpy(X)).double().numpy()
-    mean, raw = feats.mean(0), feats.std(0)
-    live = raw > 10 * np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1)
-    floor = 0.1 * np.median(raw[live])  # of the features that vary at all
-    assert (~live).any() and (raw[live] < floor).any()  # a short pre-training leaves both
-    Z = (feats - mean) / np.where(live, np.maximum(raw, floor), 1.0)
+    mean, scale = _probe_scales(feats)
+    Z = (feats - mean) / scale
     probe = LogisticRegression(C=0.5, max_iter=2000).fit(Z, y)
     assert np.abs(start.module_.head.weight.detach().numpy()).max() <= (
-        np.abs(probe.coef_).max() / floor + 1e-6
+        np.abs(probe.coef_).max() / scale.min() + 1e-6
     )
     # before any epoch, the new layer is the probe: the same probabilities, binary included
     np.testing.assert_allclose(start.predict_proba(X), probe.predict_proba(Z), atol=1e-4)
     random = FineTunedClassifier(embedder=npid, **params).fit(X, y)
     assert not np.allclose(random.predict_proba(X), probe.predict_proba(Z), atol=1e-2)
     assert start.score(X, y) >= 0.8 > random.score(X, y)  # a classifier before epoch 1
+
+
+def test_linear_probe_scales_have_a_floor():
+    """A nearly constant feature is not blown up to a weight of 1/std; a constant one
+    keeps a scale of 1 (and gets a weight of 0)."""
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(50, 6)) * [1.0, 2.0, 0.5, 1.0, 1e-3, 0.0] + [0, 0, 0, 5, 0, 7]
+    mean, scale = _probe_scales(feats)
+    np.testing.assert_allclose(mean, feats.mean(0))
+    median = np.median(feats.std(0)[:5])  # of the five that vary
+    np.testing.assert_allclose(scale[:4], feats.std(0)[:4])
+    assert scale[4] == pytest.approx(0.1 * median)  # floored (its std is 1e-3)
+    assert scale[5] == 1.0  # dead
+
+
+@pytest.mark.parametrize("head_features", ["pooled", "stats"])
+def test_linear_probe_meets_the_features_that_training_sees(toy, npid, head_features):
+    """The probe is fitted after the encoder's batch-norm statistics are set to the training
+    clips', so the probed layer's loss in training mode (batch statistics) is that of
+    evaluation mode: with the running statistics of a short pre-training, the first
+    training loss was 40-80 on 5 classes."""
+    import torch.nn.functional as F
+
+    X, y = toy
+    params = {**FAST, "max_epochs": 0, "head_features": head_features, "batch_size": len(X)}
+    clf = FineTunedClassifier(embedder=npid, head_init="linear_probe", **params).fit(X, y)
+    target = torch.as_tensor(clf.classes_.searchsorted(y))
+    module = clf.module_
+    with torch.no_grad():
+        evaluation = F.cross_entropy(module.eval()(torch.from_numpy(X)), target).item()
+        training = F.cross_entropy(module.train()(torch.from_numpy(X)), target).item()
+    assert evaluation < 0.5 * np.log(2)  # the probe classifies the training clips
+    assert training == pytest.approx(evaluation, rel=0.05, abs=0.01)
+    # the statistics are the clips' (2 epochs of pre-training left them far from converged);
+    # a frozen encoder, and one whose statistics converged, keep those of pre-training
+    converged = copy.deepcopy(npid)
+    for m in converged.module_.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.num_batches_tracked.fill_(1000)
+    frozen = FineTunedClassifier(
+        embedder=npid, head_init="linear_probe", freeze_encoder=True, **params
+    ).fit(X, y)
+    kept = FineTunedClassifier(embedder=converged, head_init="linear_probe", **params).fit(X, y)
+    changed = 0
+    for key, value in npid.module_.backbone.state_dict().items():
+        if key.endswith(("running_mean", "running_var")):
+            torch.testing.assert_close(frozen.module_.encoder.backbone.state_dict()[key], value)
+            torch.testing.assert_close(kept.module_.encoder.backbone.state_dict()[key], value)
+            changed += not torch.allclose(module.encoder.backbone.state_dict()[key], value)
+    assert changed > 10
 
 
 def test_stats_head_reads_stage_statistics(toy, npid, tmp_path):

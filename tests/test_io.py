@@ -712,7 +712,20 @@ def test_audio_reader_records_what_it_changed(tmp_path):
     reader = AudioReader(sample_rate=8000).fit(paths[:1])
     reader.transform(paths[:1])
     assert reader.changes_ == dict.fromkeys(("resampled", "mixed_to_mono", "cropped", "padded"), 0)
-    # waveforms: only the length and channels can change
-    reader = AudioReader(sample_rate=8000, duration=0.5).fit(np.zeros((3, 2, 8000), "float32"))
+    # waveforms: their shapes say what changes; the last files' counts do not linger
     reader.transform(np.zeros((3, 2, 8000), "float32"))
-    assert reader.changes_ == {"resampled": 0, "mixed_to_mono": 3, "cropped": 3, "padded": 0}
+    assert not hasattr(reader, "changes_")
+
+
+@pytest.mark.parametrize("name", ["AudioReader", "SpectrogramTransformer", "TemporalStatistics"])
+def test_none_is_refused_with_its_usual_cause(name):
+    """X=None (make_sounds() without directory= has filenames=None) names the cause;
+    check_array said 'Expected 2D array, got scalar array instead: array=nan'."""
+    from sklaudio import features
+
+    est = AudioReader() if name == "AudioReader" else getattr(features, name)()
+    with pytest.raises(ValueError, match=f"X is None, but {name} .*filenames=None"):
+        est.fit(None)
+    from sklaudio.datasets import make_sounds
+
+    assert make_sounds(n_samples=4, n_classes=2, random_state=0).filenames is None
