@@ -999,7 +999,10 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
         if isinstance(blob, bytes) and blob.startswith(b"PK\x03\x04"):  # __getstate__'s
             from skorch.utils import get_map_location
 
-            map_location = get_map_location(state["device"])
+            with warnings.catch_warnings():
+                # (skorch says "no CUDA" twice: here, and in _check_device just below)
+                warnings.filterwarnings("ignore", message="Requested to load data to CUDA")
+                map_location = get_map_location(state["device"])
             state["device"] = self._check_device(state["device"], map_location)
             # (the modules themselves, as skorch's own unpickling loads them: pickles run
             # code, so only unpickle what you trust)
