@@ -9,7 +9,9 @@ library features:
 - ``--mix A``: mixup with λ ~ Beta(A, A) (folded to λ ≥ 0.5) between a batch and
   a permutation of it, the loss mixed with the same λ; ``--mix-mode linear``
   mixes the dB values, ``power`` mixes the powers (BYOL-A's log-mixup-exp);
-- ``--smoothing S``: label smoothing of the cross-entropy.
+- ``--smoothing S``: label smoothing of the cross-entropy;
+- ``--max-freq-shift F``: the fine-tuning augmentation also shifts frequencies by
+  up to F of the bins (as NPIDEmbedder's pre-training does with 0.1).
 
 ``--head-init linear_probe [--probe-c C]`` and ``--head-features stats`` are the
 library's ``FineTunedClassifier(head_init='linear_probe', probe_C=C,
@@ -104,6 +106,13 @@ def main(argv=None):
     parser.add_argument(
         "--scratch", action="store_true", help="the pre-trained model's architecture, untrained"
     )
+    parser.add_argument(
+        "--max-freq-shift",
+        type=float,
+        default=0.0,
+        help="fine-tuning augmentation's frequency shift (a fraction of the bins; "
+        "FineTunedClassifier's default is 0)",
+    )
     # the front end the NPID model was pre-trained on (dls_fig4.py's defaults)
     parser.add_argument("--sr", type=int, default=22050)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -117,6 +126,7 @@ def main(argv=None):
     npid = load(args.npid_model)
     ProbeClassifier.mix, ProbeClassifier.mix_mode = args.mix, args.mix_mode
     ProbeClassifier.smoothing = args.smoothing
+    ProbeClassifier._augment_settings = {"max_freq_shift": args.max_freq_shift}
     ProbeClassifier.rng = np.random.default_rng(args.seed)  # the mixup draws
     torch.manual_seed(args.seed)
     embedder = None if args.scratch else npid

@@ -18,6 +18,9 @@ library features):
   the frames, stretched back to full size), as in BYOL-A;
 - ``--mix A``: mix each clip with another clip of the batch at a random
   proportion in ``[0, A]`` in the power domain (BYOL-A's log-mixup-exp);
+- ``--max-freq-shift F``: the augmentation's frequency shift, a fraction of the
+  bins (``SpectrogramAugment(max_freq_shift=F)``; default NPIDEmbedder's 0.1,
+  0 as before 2026-11-24);
 - ``--crop F``: train on random time crops of a fraction F of the frames (not
   stretched back: every clip of the batch gets its own offset, the global
   pooling reads the shorter map), as COLA and BYOL-A crop about 1 s;
@@ -25,7 +28,9 @@ library features):
   crops of the same length (``proj_tta``, ``stats_tta``).
 
 A fifth read-out, ``stats_std``, is ``output='stats'`` (stages 2–4, temporal
-mean and std per channel) standardised on the training clips.
+mean and std per channel) standardised on the training clips; ``stats_max_std``
+adds the temporal maximum, ``stats_freq_std`` keeps the frequency axis of the
+maps (mean and std over time of every channel and frequency), both standardised.
 
     python benchmarks/npid_ablation.py [--fold 1] [--epochs 100] [--top-db 80]
                                        [--resized-crop] [--mix 0.4] [--loss softmax]
@@ -100,6 +105,7 @@ def _avg_max_forward(self, x):
 class ProbeNPID(NPIDEmbedder):
     probe = {}
     pool = "avg"
+    max_freq_shift = None  # NPIDEmbedder's
 
     def initialize_module(self):
         super().initialize_module()
@@ -107,8 +113,12 @@ class ProbeNPID(NPIDEmbedder):
             backbone = self.module_.backbone
             backbone.forward = _avg_max_forward.__get__(backbone)
         if self.augment:
-            seed = self.module_.augment.seed
-            self.module_.augment = ProbeAugment(seed=seed, **self.probe)
+            library = self.module_.augment  # its seed and frequency shift
+            shift = self.max_freq_shift
+            shift = library.max_freq_shift if shift is None else shift
+            self.module_.augment = ProbeAugment(
+                seed=library.seed, max_freq_shift=shift, **self.probe
+            )
         return self
 
 
@@ -136,6 +146,9 @@ def main(argv=None):
     parser.add_argument("--pool", default="avg", choices=["avg", "avg+max"])
     parser.add_argument("--crop", type=float, default=1.0)
     parser.add_argument("--tta-crops", type=int, default=0)
+    parser.add_argument(
+        "--max-freq-shift", type=float, default=None, help="default: NPIDEmbedder's (0.1)"
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -146,6 +159,7 @@ def main(argv=None):
     y_train, y_test = esc10.target[train], esc10.target[test]
 
     ProbeNPID.probe = {"mix": args.mix, "resized_crop": args.resized_crop, "crop": args.crop}
+    ProbeNPID.max_freq_shift = args.max_freq_shift
     ProbeNPID.pool = args.pool
     npid = ProbeNPID(
         backbone=args.backbone,
@@ -175,6 +189,27 @@ def main(argv=None):
     scores["stats_std"] = knn_accuracy(
         (s_train - mean) / std, y_train, (s_test - mean) / std, y_test
     )
+    # two more read-outs of the stage maps: mean, std and max over time (frequency
+    # averaged), and mean and std over time keeping the frequency axis
+    with torch.no_grad():
+        maps_train = encoder.backbone.stage_maps(torch.from_numpy(S[train]), last=4)
+        maps_test = encoder.backbone.stage_maps(torch.from_numpy(S[test]), last=4)
+
+    def stage_stats(maps, keep_freq):
+        out = []
+        for m in maps[1:]:
+            m = m.float()
+            if keep_freq:
+                out += [m.mean(-1).flatten(1), m.std(-1, correction=0).flatten(1)]
+            else:
+                m = m.mean(2)
+                out += [m.mean(-1), m.std(-1, correction=0), m.amax(-1)]
+        return torch.cat(out, 1).numpy()
+
+    for name, keep in (("stats_max_std", False), ("stats_freq_std", True)):
+        a, b = stage_stats(maps_train, keep), stage_stats(maps_test, keep)
+        mean, std = a.mean(0), a.std(0) + 1e-6
+        scores[name] = knn_accuracy((a - mean) / std, y_train, (b - mean) / std, y_test)
     if args.tta_crops:
         frames = S.shape[-1]
         length = max(1, round(args.crop * frames))

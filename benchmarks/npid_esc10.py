@@ -35,6 +35,15 @@ from sklaudio.io import AudioReader
 SR = 22050
 
 
+def npid_class(max_freq_shift=None):
+    """NPIDEmbedder, or one whose augmentation shifts frequencies by up to
+    ``max_freq_shift`` of the bins (0: off, as before 2026-11-24)."""
+    if max_freq_shift is None:
+        return NPIDEmbedder
+    settings = {**NPIDEmbedder._augment_settings, "max_freq_shift": max_freq_shift}
+    return type("NPIDEmbedder", (NPIDEmbedder,), {"_augment_settings": settings})
+
+
 def npid_pipeline(args):
     return Pipeline(
         [
@@ -51,7 +60,7 @@ def npid_pipeline(args):
             ),
             (
                 "npid",
-                NPIDEmbedder(
+                npid_class(args.max_freq_shift)(
                     embedding_dim=128,
                     nce_k=args.nce_k,
                     nce_t=args.nce_t,
@@ -98,6 +107,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--input-norm", action="store_true", help="per-bin batch norm at input")
     parser.add_argument("--folds", type=int, nargs="*", default=None, help="only these test folds")
+    parser.add_argument(
+        "--max-freq-shift",
+        type=float,
+        default=None,
+        help="augmentation's frequency shift, a fraction of the bins (default NPIDEmbedder's)",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()

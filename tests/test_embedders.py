@@ -127,6 +127,17 @@ def test_fixed_skorch_arguments_are_refused_not_dropped():
         NPIDEmbedder(module=torch.nn.Linear)
 
 
+def test_npid_augmentation_shifts_frequencies_fine_tuning_does_not(spectrograms):
+    from sklaudio.classifiers import FineTunedClassifier
+
+    emb = NPIDEmbedder(**TINY).fit(spectrograms)
+    assert emb.module_.augment.max_freq_shift == 0.1
+    y = np.arange(len(spectrograms)) % 2
+    clf = FineTunedClassifier(embedder=emb, max_epochs=1, batch_size=8, random_state=0)
+    assert clf.fit(spectrograms, y).module_.encoder.augment.max_freq_shift == 0.0
+    assert NPIDEmbedder(**{**TINY, "augment": False}).fit(spectrograms).module_.augment is None
+
+
 def test_none_is_refused_naming_the_estimator():
     from sklaudio.classifiers import FineTunedClassifier
     from sklaudio.embedders import AFPPairLossEmbedder

@@ -130,6 +130,32 @@ def test_augment_is_seeded_and_off_in_eval():
     assert out_a.shape == x.shape
 
 
+def test_augment_frequency_shift_moves_whole_bins_within_its_range():
+    """Each clip is shifted up or down by at most max_freq_shift of its bins, the bins
+    shifted in repeating the edge; every shift in the range occurs."""
+    n, n_freq = 200, 20
+    x = torch.arange(n_freq, dtype=torch.float32)[None, None, :, None].expand(n, 2, n_freq, 8)
+    aug = SpectrogramAugment(
+        max_shift=0, gain_db=0, n_time_masks=0, n_freq_masks=0, max_freq_shift=0.1, seed=1
+    ).train()
+    out = aug(x.contiguous())
+    shifts = n_freq // 2 - out[:, 0, n_freq // 2, 0]  # bin f now holds bin f - shift
+    assert set(shifts.tolist()) == {-2.0, -1.0, 0.0, 1.0, 2.0}  # int(0.1 * 20) bins
+    expected = (torch.arange(n_freq)[None] - shifts[:, None]).clamp(0, n_freq - 1)
+    torch.testing.assert_close(out, expected[:, None, :, None].expand_as(out).float())
+    assert "max_freq_shift=0.1" in repr(aug)
+    with pytest.raises(ValueError, match="max_freq_shift must be in"):
+        SpectrogramAugment(max_freq_shift=1.5)
+    old = SpectrogramAugment(seed=3).train()  # as pickled before max_freq_shift existed
+    del old.__dict__["max_freq_shift"]
+    torch.testing.assert_close(old(x), SpectrogramAugment(seed=3).train()(x))
+    # off by default: the draws of the other augmentations are those of before
+    torch.testing.assert_close(
+        SpectrogramAugment(seed=3).train()(x),
+        SpectrogramAugment(seed=3, max_freq_shift=0).train()(x),
+    )
+
+
 def test_encoder_input_norm_standardises_each_frequency_bin():
     enc = SpectrogramEncoder(build_backbone("esresnet_tiny", in_channels=1), 8, n_freq=5)
     x = torch.randn(6, 1, 5, 30) * torch.arange(1.0, 6.0)[None, None, :, None] * 20 - 50

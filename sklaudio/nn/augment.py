@@ -13,7 +13,8 @@ __all__ = ["SpectrogramAugment"]
 
 
 class SpectrogramAugment(nn.Module):
-    """Random time shift, gain, time masks and frequency masks on ``(n, C, F, T)`` dB images.
+    """Random time shift, frequency shift, gain, time masks and frequency masks on
+    ``(n, C, F, T)`` dB images.
 
     Every clip of a batch gets its own draw. Active only in training mode;
     in evaluation mode the input passes unchanged.
@@ -24,6 +25,11 @@ class SpectrogramAugment(nn.Module):
         Circular time shift of up to this fraction of the frames (a random
         crop of a looped clip: sound events move in time, the clip keeps its
         size).
+    max_freq_shift : float, default=0.0
+        Shift along the frequency axis by a whole number of bins, up to this
+        fraction of them, up or down (on mel bands, roughly a pitch shift; the
+        bins shifted in repeat the edge bin). Off by default;
+        :class:`~sklaudio.embedders.NPIDEmbedder` uses 0.1.
     gain_db : float, default=6.0
         Uniform gain in ``[-gain_db, gain_db]`` dB, added to dB spectrograms.
     n_time_masks, n_freq_masks : int, default=2
@@ -44,10 +50,12 @@ class SpectrogramAugment(nn.Module):
         max_time_mask=0.15,
         max_freq_mask=0.15,
         seed=0,
+        max_freq_shift=0.0,
     ):
         super().__init__()
         for name, value, high in (
             ("max_shift", max_shift, 1),
+            ("max_freq_shift", max_freq_shift, 1),
             ("gain_db", gain_db, math.inf),
             ("max_time_mask", max_time_mask, 1),
             ("max_freq_mask", max_freq_mask, 1),
@@ -65,11 +73,16 @@ class SpectrogramAugment(nn.Module):
         self.max_time_mask = max_time_mask
         self.max_freq_mask = max_freq_mask
         self.seed = seed
+        self.max_freq_shift = max_freq_shift
         self._generators: dict = {}
 
+    # a module pickled before max_freq_shift existed did not shift
+    max_freq_shift: float = 0.0
+
     def extra_repr(self) -> str:
-        names = ("max_shift", "gain_db", "n_time_masks", "n_freq_masks", "max_time_mask")
-        return ", ".join(f"{n}={getattr(self, n)}" for n in (*names, "max_freq_mask", "seed"))
+        names = ("max_shift", "max_freq_shift", "gain_db", "n_time_masks", "n_freq_masks")
+        names += ("max_time_mask", "max_freq_mask", "seed")
+        return ", ".join(f"{n}={getattr(self, n)}" for n in names)
 
     def _generator(self, device) -> torch.Generator:
         key = str(device)
@@ -107,6 +120,11 @@ class SpectrogramAugment(nn.Module):
             shifts = (self._uniform((n,), device) * self.max_shift * n_frames).long()
             idx = (torch.arange(n_frames, device=device)[None] - shifts[:, None]) % n_frames
             x = torch.gather(x, 3, idx[:, None, None, :].expand_as(x))
+        largest = int(self.max_freq_shift * n_freq)
+        if largest > 0:
+            shifts = (self._uniform((n,), device) * (2 * largest + 1)).long() - largest
+            idx = (torch.arange(n_freq, device=device)[None] - shifts[:, None]).clamp(0, n_freq - 1)
+            x = torch.gather(x, 2, idx[:, None, :, None].expand_as(x))
         if self.gain_db > 0:
             x = x + self._uniform((n, 1, 1, 1), device, -self.gain_db, self.gain_db).to(x.dtype)
         level = x.mean(dim=(1, 2, 3), keepdim=True)
