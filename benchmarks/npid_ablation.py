@@ -21,6 +21,8 @@ library features):
 - ``--max-freq-shift F``: the augmentation's frequency shift, a fraction of the
   bins (``SpectrogramAugment(max_freq_shift=F)``; default NPIDEmbedder's 0.1,
   0 as before 2026-11-24);
+- ``--time-stretch A``: play each clip faster or slower by a factor in
+  ``[1 - A, 1 + A]`` (the time axis resampled about its centre);
 - ``--crop F``: train on random time crops of a fraction F of the frames (not
   stretched back: every clip of the batch gets its own offset, the global
   pooling reads the shorter map), as COLA and BYOL-A crop about 1 s;
@@ -58,11 +60,12 @@ DB = 10 / math.log(10)  # dB per neper of power
 class ProbeAugment(SpectrogramAugment):
     """SpectrogramAugment preceded by the optional mixing and resized crop."""
 
-    def __init__(self, mix=0.0, resized_crop=False, crop=1.0, **kwargs):
+    def __init__(self, mix=0.0, resized_crop=False, crop=1.0, time_stretch=0.0, **kwargs):
         super().__init__(**kwargs)
         self.mix = mix
         self.resized_crop = resized_crop
         self.crop = crop
+        self.time_stretch = time_stretch
 
     def forward(self, x):
         if not self.training:
@@ -80,6 +83,14 @@ class ProbeAugment(SpectrogramAugment):
             theta = torch.zeros(n, 2, 3, device=device)
             theta[:, 0, 0], theta[:, 0, 2] = scale_t, 2 * start_t + scale_t - 1
             theta[:, 1, 1], theta[:, 1, 2] = scale_f, 2 * start_f + scale_f - 1
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
+        if self.time_stretch > 0:
+            # each clip played faster or slower by a factor in [1 - A, 1 + A] about its
+            # centre (the frames beyond the clip repeat its edge frames)
+            rate = self._uniform((n,), device, 1 - self.time_stretch, 1 + self.time_stretch)
+            theta = torch.zeros(n, 2, 3, device=device)
+            theta[:, 0, 0], theta[:, 1, 1] = rate, 1.0
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
         if self.crop < 1:
@@ -146,6 +157,7 @@ def main(argv=None):
     parser.add_argument("--pool", default="avg", choices=["avg", "avg+max"])
     parser.add_argument("--crop", type=float, default=1.0)
     parser.add_argument("--tta-crops", type=int, default=0)
+    parser.add_argument("--time-stretch", type=float, default=0.0)
     parser.add_argument(
         "--max-freq-shift", type=float, default=None, help="default: NPIDEmbedder's (0.1)"
     )
@@ -158,7 +170,12 @@ def main(argv=None):
     train, test = esc10.folds != args.fold, esc10.folds == args.fold
     y_train, y_test = esc10.target[train], esc10.target[test]
 
-    ProbeNPID.probe = {"mix": args.mix, "resized_crop": args.resized_crop, "crop": args.crop}
+    ProbeNPID.probe = {
+        "mix": args.mix,
+        "resized_crop": args.resized_crop,
+        "crop": args.crop,
+        "time_stretch": args.time_stretch,
+    }
     ProbeNPID.max_freq_shift = args.max_freq_shift
     ProbeNPID.pool = args.pool
     npid = ProbeNPID(
