@@ -1649,9 +1649,10 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         over time per channel (``2 · sum of the stages' channels`` values);
         put a :class:`~sklearn.preprocessing.StandardScaler` before a cosine
         kNN. Only the read-out changes: it can be set after ``fit``. On
-        ESC-10 with ``esresnet_tiny``, ``'stats'`` + scaling is 4–5 points
-        more accurate with the weighted kNN than ``'embedding'`` (0.76–0.77
-        against 0.71–0.73 over two seeds; see docs/benchmarks.md).
+        ESC-10 with ``esresnet_tiny``, ``'stats'`` + scaling is about a point
+        more accurate with the weighted kNN than ``'embedding'`` (0.80 against
+        0.79 over three seeds; 4–5 points before the augmentation shifted
+        frequencies; see docs/benchmarks.md).
     stats_stages : sequence of int, default=(2, 3, 4)
         Backbone stages (1–4) that ``output='stats'`` reads.
     max_epochs : int, default=200
