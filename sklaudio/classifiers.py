@@ -289,8 +289,12 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     frontend : SpectrogramTransformer or callable, default=None
         As for :class:`~sklaudio.embedders.NPIDEmbedder`; with an embedder,
         None means the embedder's front end.
-    augment : bool, default=True
-        Spectrogram augmentation while training (not for AFP encoders).
+    augment : bool or dict, default=True
+        Spectrogram augmentation while training (not for AFP encoders):
+        :class:`~sklaudio.nn.SpectrogramAugment`'s defaults, without the
+        frequency shift that :class:`~sklaudio.embedders.NPIDEmbedder`
+        pre-trains with (it brought no gain in fine-tuning on ESC-10). A dict
+        changes some settings, e.g. ``augment={'max_freq_shift': 0.1}``.
     input_norm : bool, default=False
         Per-bin batch norm before the backbone (from scratch only; an
         embedder brings its own setting).
@@ -357,7 +361,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     _fitted_attribute = "classes_inferred_"
 
     _fixed_params = ("module", "criterion", "classes")
-    _bool_params = ("freeze_encoder", "augment", "input_norm", "mixed_precision")
+    _bool_params = ("freeze_encoder", "input_norm", "mixed_precision")
     _fixed_reasons = {
         **_TorchNetMixin._fixed_reasons,
         "classes": "the classes are those of y at fit (classes_)",

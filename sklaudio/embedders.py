@@ -841,9 +841,36 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
     _augment_settings: dict = {}
 
     def _new_augment(self):
-        """The spectrogram augmentation of ``augment`` (None when off), seeded per process."""
+        """The spectrogram augmentation of ``augment`` (None when off), seeded per process:
+        the class's settings, updated by those of an ``augment`` dict."""
+        if isinstance(self.augment, dict):
+            settings = {**self._augment_settings, **self.augment}
+        elif self.augment:
+            settings = self._augment_settings
+        else:
+            return None
         seed = self._seed() + 3 + 7919 * self._process_index()
-        return SpectrogramAugment(seed=seed, **self._augment_settings) if self.augment else None
+        return SpectrogramAugment(seed=seed, **settings)
+
+    def _check_augment(self) -> tuple:
+        """``augment``'s check for ``_raise_on_failed``: True, False or a dict of
+        SpectrogramAugment settings (refused here, with SpectrogramAugment's reason)."""
+        allowed = [
+            name for name in inspect.signature(SpectrogramAugment).parameters if name != "seed"
+        ]
+        expected = f"True, False or a dict of SpectrogramAugment settings ({', '.join(allowed)})"
+        value = self.augment
+        if isinstance(value, dict):
+            unknown = sorted(str(k) for k in value if k not in allowed)
+            if unknown:
+                hint = did_you_mean(unknown[0], allowed)
+                raise ValueError(f"augment has unknown setting(s) {unknown}{hint}; {expected}")
+            try:
+                SpectrogramAugment(**value)
+            except ValueError as exc:
+                raise ValueError(f"augment: {exc}") from None
+            return ("augment", True, expected)
+        return ("augment", isinstance(value, bool | np.bool_), expected)
 
     def _set_params(self, params: dict) -> None:
         # skorch 1.4 raises "Something went wrong" for iterator_*__ / dataset__ keys once the
@@ -1050,6 +1077,8 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
             (name, isinstance(getattr(self, name), bool | np.bool_), "True or False")
             for name in self._bool_params
         ]
+        if "augment" in self._param_names():
+            checks.append(self._check_augment())
         ok = isinstance(self.verbose, Integral | np.bool_) and self.verbose >= 0
         checks.append(("verbose", ok, "an integer >= 0"))
         checks.append(("lr", _is_real(self.lr) and self.lr >= 0, "a number >= 0"))
@@ -1628,14 +1657,17 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
         of 3 is read as 3-band images, any other count as one image of that
         many channels; so for multichannel log-mel pass the
         :class:`~sklaudio.features.SpectrogramTransformer` as ``frontend``.
-    augment : bool, default=True
+    augment : bool or dict, default=True
         Augment spectrograms during training (random circular time shift of up
         to half the clip, a shift of up to 10 % of the frequency bins up or
         down, ±6 dB gain, two time and two frequency masks of up to 15 %;
         :class:`~sklaudio.nn.SpectrogramAugment`). Never applied by
         ``transform``. The frequency shift (roughly a pitch shift on mel bands)
         made the weighted kNN 6 points more accurate on ESC-10, on the
-        embedding and on ``output='stats'`` alike (docs/benchmarks.md).
+        embedding and on ``output='stats'`` alike (docs/benchmarks.md). A dict
+        changes some settings and keeps the others, e.g.
+        ``augment={'max_freq_shift': 0}`` where a sound's pitch names its
+        class (tones of fixed frequencies, say).
     input_norm : bool, default=False
         Standardise every frequency bin with batch norm before the backbone
         (not in ESResNet; helps small backbones on dB spectrograms whose bands
@@ -1757,7 +1789,7 @@ class NPIDEmbedder(_TorchEmbedderMixin, NeuralNet):
     (16, 448)
     """
 
-    _bool_params = ("augment", "input_norm", "mixed_precision")
+    _bool_params = ("input_norm", "mixed_precision")
     _augment_settings = {"max_freq_shift": 0.1}
 
     def __init__(

@@ -136,6 +136,26 @@ def test_npid_augmentation_shifts_frequencies_fine_tuning_does_not(spectrograms)
     clf = FineTunedClassifier(embedder=emb, max_epochs=1, batch_size=8, random_state=0)
     assert clf.fit(spectrograms, y).module_.encoder.augment.max_freq_shift == 0.0
     assert NPIDEmbedder(**{**TINY, "augment": False}).fit(spectrograms).module_.augment is None
+    # a dict changes some settings and keeps the others
+    emb = NPIDEmbedder(**{**TINY, "augment": {"max_freq_shift": 0, "gain_db": 3.0}})
+    augment = emb.fit(spectrograms).module_.augment
+    assert (augment.max_freq_shift, augment.gain_db, augment.n_time_masks) == (0, 3.0, 2)
+    assert clone(emb).get_params()["augment"] == {"max_freq_shift": 0, "gain_db": 3.0}
+    emb.set_params(augment={"max_freq_shift": 0.2})  # on the fitted net, at once
+    assert emb.module_.augment.max_freq_shift == 0.2
+    for bad, match in [
+        ({"max_freq_shif": 0}, r"unknown setting.*'max_freq_shif'.*did you mean 'max_freq_shift'"),
+        ({"max_freq_shift": 2}, "augment: max_freq_shift must be in"),
+        ({"seed": 1}, "unknown setting.*'seed'"),
+        ("yes", "augment must be True, False or a dict"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            NPIDEmbedder(**{**TINY, "augment": bad}).fit(spectrograms)
+    with pytest.raises(ValueError, match="augment: max_freq_shift must be in"):
+        emb.set_params(augment={"max_freq_shift": 2})
+    assert emb.augment == {"max_freq_shift": 0.2}  # refused: the estimator stays as it was
+    probe = FineTunedClassifier(embedder=emb, augment={"max_freq_shift": 0.1}, max_epochs=1)
+    assert probe.fit(spectrograms, y).module_.encoder.augment.max_freq_shift == 0.1
 
 
 def test_none_is_refused_naming_the_estimator():
