@@ -186,7 +186,7 @@ def _recalibrate_batch_norm(module, iterator, device) -> bool:
     fine-tuning runs the layers in training mode, on batch statistics. After a short
     pre-training the running statistics still hold much of their initial values (zero
     mean, unit variance: after n batches, a share ``(1 - momentum) ** n``), the two
-    differ, and the probed layer started at a training loss of 40-80 on 5 classes (ln 5 =
+    differ, and the probed layer started at a training loss of 30-80 on 5 classes (ln 5 =
     1.6 for a random layer). Converged statistics are kept: with them the first training
     loss is already low (0.75 on ESC-10's 10 classes), and re-estimating them cost 1-3
     points of accuracy in epochs 1-30 on ESC-10 (docs/benchmarks.md).
