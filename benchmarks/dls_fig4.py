@@ -80,7 +80,7 @@ def classifier(args, embedder=None, valid=None, cls=FineTunedClassifier):
         input_norm=False,
         max_epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
+        lr=args.lr if embedder is None or getattr(args, "dls_lr", None) is None else args.dls_lr,
         optimizer__weight_decay=args.weight_decay,
         # a new layer may learn faster than the pre-trained encoder (--head-lr)
         optimizer__param_groups=[("head.*", {"lr": args.head_lr})],
@@ -104,6 +104,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--head-lr", type=float, default=1e-2, help="lr of the new layer")
+    parser.add_argument(
+        "--dls-lr",
+        type=float,
+        default=None,
+        help="lr of the pre-trained encoder in the DLS row (default --lr, which scratch uses)",
+    )
     parser.add_argument(
         "--head-init",
         default="random",

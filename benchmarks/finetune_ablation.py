@@ -18,7 +18,9 @@ library's ``FineTunedClassifier(head_init='linear_probe', probe_C=C,
 head_features='stats')``. ``--ensemble N`` fine-tunes N seeds per fold and
 also reports their soft vote (mean of ``predict_proba``); ``--scratch`` trains
 the pre-trained model's architecture from random weights instead;
-``--sr/--n-mels/--n-fft/--hop-length`` must match the front end the NPID model
+``--tta N`` also scores the final model's soft vote over N circular time shifts
+of each test clip (evenly spaced; the fine-tuning augmentation shifts in time
+the same way); ``--sr/--n-mels/--n-fft/--hop-length`` must match the front end the NPID model
 was pre-trained on (``dls_fig4.py`` takes the same options).
 
     python benchmarks/dls_fig4.py --folds 1 --npid-model /tmp/bench/npid_esc10_tiny_200.pt
@@ -113,6 +115,9 @@ def main(argv=None):
         help="fine-tuning augmentation's frequency shift (a fraction of the bins; "
         "FineTunedClassifier's default is 0)",
     )
+    parser.add_argument(
+        "--tta", type=int, default=0, help="also score a soft vote over N circular time shifts"
+    )
     # the front end the NPID model was pre-trained on (dls_fig4.py's defaults)
     parser.add_argument("--sr", type=int, default=22050)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -131,7 +136,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     embedder = None if args.scratch else npid
     args.backbone = npid.backbone  # scratch: the pre-trained encoder's architecture
-    curves, voted = [], []
+    curves, voted, tta = [], [], []
     for fold in args.folds:
         train, test = bunch.folds != fold, bunch.folds == fold
         valid = Dataset(X[test], bunch.target[test])
@@ -144,6 +149,14 @@ def main(argv=None):
             curves.append(curve)
             proba = proba + clf.predict_proba(X[test])
             print(f"fold {fold} seed {member_args.seed}: " + " ".join(f"{a:.2f}" for a in curve))
+            if args.tta:
+                frames = X.shape[-1]
+                shifted = sum(
+                    clf.predict_proba(np.roll(X[test], k * frames // args.tta, axis=-1))
+                    for k in range(args.tta)
+                )
+                tta.append(np.mean(clf.classes_[shifted.argmax(1)] == bunch.target[test]))
+                print(f"fold {fold} seed {member_args.seed}: {args.tta} shifts {tta[-1]:.3f}")
         if args.ensemble > 1:
             voted.append(np.mean(clf.classes_[proba.argmax(1)] == bunch.target[test]))
             print(f"fold {fold}: soft vote of {args.ensemble} seeds {voted[-1]:.3f}", flush=True)
@@ -155,6 +168,8 @@ def main(argv=None):
     cells = [f"epoch {e} {mean[e - 1]:.3f} ± {std[e - 1]:.3f}" for e in shown]
     cells.append(f"final {mean[-1]:.3f} ± {std[-1]:.3f}")
     print("test-fold accuracy, mean ± std over folds and seeds: " + ", ".join(cells))
+    if tta:
+        print(f"soft vote over {args.tta} time shifts: {np.mean(tta):.3f} ± {np.std(tta):.3f}")
     if voted:
         print(f"soft vote of {args.ensemble} seeds: {np.mean(voted):.3f} ± {np.std(voted):.3f}")
     print(f"time: {time.perf_counter() - start:.0f} s")

@@ -23,6 +23,9 @@ library features):
   0 as before 2026-11-24);
 - ``--time-stretch A``: play each clip faster or slower by a factor in
   ``[1 - A, 1 + A]`` (the time axis resampled about its centre);
+- ``--tilt D``: add a random spectral tilt, a straight line across the bins
+  from ``-s`` to ``+s`` dB with ``s`` uniform in ``[-D, D]`` (a microphone or
+  distance that favours low or high frequencies);
 - ``--crop F``: train on random time crops of a fraction F of the frames (not
   stretched back: every clip of the batch gets its own offset, the global
   pooling reads the shorter map), as COLA and BYOL-A crop about 1 s;
@@ -60,8 +63,9 @@ DB = 10 / math.log(10)  # dB per neper of power
 class ProbeAugment(SpectrogramAugment):
     """SpectrogramAugment preceded by the optional mixing and resized crop."""
 
-    def __init__(self, mix=0.0, resized_crop=False, crop=1.0, time_stretch=0.0, **kwargs):
+    def __init__(self, mix=0.0, resized_crop=False, crop=1.0, time_stretch=0.0, tilt=0.0, **kwargs):
         super().__init__(**kwargs)
+        self.tilt = tilt
         self.mix = mix
         self.resized_crop = resized_crop
         self.crop = crop
@@ -93,6 +97,10 @@ class ProbeAugment(SpectrogramAugment):
             theta[:, 0, 0], theta[:, 1, 1] = rate, 1.0
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
+        if self.tilt > 0:
+            slope = self._uniform((n, 1, 1, 1), device, -self.tilt, self.tilt)
+            ramp = torch.linspace(-1.0, 1.0, x.shape[2], device=device)[None, None, :, None]
+            x = x + (slope * ramp).to(x.dtype)
         if self.crop < 1:
             frames = x.shape[-1]
             length = max(1, round(self.crop * frames))
@@ -115,6 +123,7 @@ def _avg_max_forward(self, x):
 
 class ProbeNPID(NPIDEmbedder):
     probe = {}
+    settings = {}  # SpectrogramAugment settings other than the default
     pool = "avg"
     max_freq_shift = None  # NPIDEmbedder's
 
@@ -128,7 +137,7 @@ class ProbeNPID(NPIDEmbedder):
             shift = self.max_freq_shift
             shift = library.max_freq_shift if shift is None else shift
             self.module_.augment = ProbeAugment(
-                seed=library.seed, max_freq_shift=shift, **self.probe
+                seed=library.seed, max_freq_shift=shift, **self.probe, **self.settings
             )
         return self
 
@@ -149,6 +158,8 @@ def main(argv=None):
     parser.add_argument("--loss", default="nce", choices=["nce", "softmax"])
     parser.add_argument("--nce-k", type=int, default=64)
     parser.add_argument("--nce-t", type=float, default=0.4)
+    parser.add_argument("--nce-m", type=float, default=0.5)
+    parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top-db", type=float, default=None)
@@ -158,6 +169,14 @@ def main(argv=None):
     parser.add_argument("--crop", type=float, default=1.0)
     parser.add_argument("--tta-crops", type=int, default=0)
     parser.add_argument("--time-stretch", type=float, default=0.0)
+    parser.add_argument("--tilt", type=float, default=0.0, help="dB at the band edges")
+    parser.add_argument(
+        "--aug",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="other SpectrogramAugment settings, e.g. max_time_mask=0.3 n_freq_masks=3",
+    )
     parser.add_argument(
         "--max-freq-shift", type=float, default=None, help="default: NPIDEmbedder's (0.1)"
     )
@@ -175,14 +194,21 @@ def main(argv=None):
         "resized_crop": args.resized_crop,
         "crop": args.crop,
         "time_stretch": args.time_stretch,
+        "tilt": args.tilt,
     }
     ProbeNPID.max_freq_shift = args.max_freq_shift
+    ProbeNPID.settings = {
+        name: float(value) if "." in value else int(value)
+        for name, value in (item.split("=") for item in args.aug)
+    }
     ProbeNPID.pool = args.pool
     npid = ProbeNPID(
         backbone=args.backbone,
         loss=args.loss,
         nce_k=args.nce_k,
         nce_t=args.nce_t,
+        nce_m=args.nce_m,
+        embedding_dim=args.embedding_dim,
         lr=args.lr,
         max_epochs=args.epochs,
         random_state=args.seed,
@@ -227,6 +253,32 @@ def main(argv=None):
         a, b = stage_stats(maps_train, keep), stage_stats(maps_test, keep)
         mean, std = a.mean(0), a.std(0) + 1e-6
         scores[name] = knn_accuracy((a - mean) / std, y_train, (b - mean) / std, y_test)
+
+    # the embedding and the standardised statistics side by side, each unit length
+    def unit(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    mean, std = s_train.mean(0), s_train.std(0) + 1e-6
+    both_train = np.hstack(
+        [
+            unit(npid.set_params(output="embedding").transform(S[train])),
+            unit((s_train - mean) / std),
+        ]
+    )
+    both_test = np.hstack([unit(z_test), unit((s_test - mean) / std)])
+    scores["proj+stats"] = knn_accuracy(both_train, y_train, both_test, y_test)
+    # the stage statistics beside the floor's: mean and std over time of every log-mel band
+    logmel = np.hstack([S.mean(-1).reshape(len(S), -1), S.std(-1).reshape(len(S), -1)])
+    mean, std = logmel[train].mean(0), logmel[train].std(0) + 1e-6
+    lm = unit((logmel - mean) / std)
+    scores["logmel"] = knn_accuracy(lm[train], y_train, lm[test], y_test)
+    mean, std = s_train.mean(0), s_train.std(0) + 1e-6
+    scores["stats+logmel"] = knn_accuracy(
+        np.hstack([unit((s_train - mean) / std), lm[train]]),
+        y_train,
+        np.hstack([unit((s_test - mean) / std), lm[test]]),
+        y_test,
+    )
     if args.tta_crops:
         frames = S.shape[-1]
         length = max(1, round(args.crop * frames))

@@ -272,7 +272,11 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         encoder's batch-norm statistics have not converged in a short
         pre-training: they are first re-estimated on the training clips, so that
         the probe reads the features that training will). Needs a pre-trained
-        encoder (``embedder`` or ``pretrained_weights``).
+        encoder (``embedder`` or ``pretrained_weights``). Train the encoder
+        more slowly than the new layer from there (e.g. ``lr=3e-4`` with
+        ``optimizer__param_groups=[('head.*', {'lr': 1e-2})]``), or the
+        first steps undo the probe's start (0.84 against 0.71 at epoch 1 on
+        ESC-10; docs/finetune.rst).
     probe_C : float, default=0.05
         Inverse regularisation of the linear probe (``head_init='linear_probe'``);
         a small value keeps the first logits soft enough to fine-tune from.
