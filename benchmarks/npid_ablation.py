@@ -30,7 +30,10 @@ library features):
   stretched back: every clip of the batch gets its own offset, the global
   pooling reads the shorter map), as COLA and BYOL-A crop about 1 s;
   ``--tta-crops N`` then also scores read-outs averaged over N evenly spaced
-  crops of the same length (``proj_tta``, ``stats_tta``).
+  crops of the same length (``proj_tta``, ``stats_tta``);
+- ``--tta-freq N``: also scores both read-outs averaged over the clip shifted
+  by -N..N bands as the augmentation shifts (``proj_tta_freq``,
+  ``stats_tta_freq``).
 
 A fifth read-out, ``stats_std``, is ``output='stats'`` (stages 2–4, temporal
 mean and std per channel) standardised on the training clips; ``stats_max_std``
@@ -159,6 +162,12 @@ def main(argv=None):
     parser.add_argument("--nce-k", type=int, default=64)
     parser.add_argument("--nce-t", type=float, default=0.4)
     parser.add_argument("--nce-m", type=float, default=0.5)
+    parser.add_argument(
+        "--tta-freq",
+        type=int,
+        default=0,
+        help="also score the statistics averaged over frequency shifts of -N..N bands",
+    )
     parser.add_argument("--embedding-dim", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -279,6 +288,23 @@ def main(argv=None):
         np.hstack([unit((s_test - mean) / std), lm[test]]),
         y_test,
     )
+    if args.tta_freq:
+        n_freq = S.shape[2]
+
+        def shifted(X, k):  # the augmentation's shift: edge bands repeated
+            index = np.clip(np.arange(n_freq) - k, 0, n_freq - 1)
+            return np.ascontiguousarray(X[:, :, index])
+
+        shifts = range(-args.tta_freq, args.tta_freq + 1)
+        npid.set_params(output="stats")
+        a = np.mean([npid.transform(shifted(S[train], k)) for k in shifts], axis=0)
+        b = np.mean([npid.transform(shifted(S[test], k)) for k in shifts], axis=0)
+        mean, std = a.mean(0), a.std(0) + 1e-6
+        scores["stats_tta_freq"] = knn_accuracy((a - mean) / std, y_train, (b - mean) / std, y_test)
+        npid.set_params(output="embedding")
+        a = np.mean([npid.transform(shifted(S[train], k)) for k in shifts], axis=0)
+        b = np.mean([npid.transform(shifted(S[test], k)) for k in shifts], axis=0)
+        scores["proj_tta_freq"] = knn_accuracy(a, y_train, b, y_test)
     if args.tta_crops:
         frames = S.shape[-1]
         length = max(1, round(args.crop * frames))
