@@ -83,7 +83,7 @@ def classifier(args, embedder=None, valid=None, cls=FineTunedClassifier):
         lr=args.lr if embedder is None or getattr(args, "dls_lr", None) is None else args.dls_lr,
         optimizer__weight_decay=args.weight_decay,
         # a new layer may learn faster than the pre-trained encoder (--head-lr)
-        optimizer__param_groups=[("head.*", {"lr": args.head_lr})],
+        head_lr=args.head_lr,
         # LP-FT needs a pre-trained encoder: scratch keeps a random new layer
         head_init=args.head_init if embedder is not None else "random",
         probe_C=args.probe_c,

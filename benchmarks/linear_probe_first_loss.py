@@ -52,7 +52,7 @@ def main(argv=None):
                 head_init=start_as,
                 head_features=features,
                 max_epochs=args.epochs,
-                optimizer__param_groups=[("head.*", {"lr": 1e-2})],
+                head_lr=1e-2,
                 random_state=0,
                 device="cpu",
             )

@@ -34,7 +34,7 @@ for fold in np.unique(sounds.folds):
             embedder=embedder,
             max_epochs=2 if FAST else 15,
             batch_size=16,
-            optimizer__param_groups=[("head.*", {"lr": 1e-2})],
+            head_lr=1e-2,
             train_split=predefined_split(Dataset(X[test], sounds.target[test])),
             random_state=0,
         )

@@ -33,7 +33,9 @@ class CosineLR(Callback):
     epochs of ``history_`` (a warm restart, as in SGDR), so the epochs that
     ``partial_fit`` or ``fit`` with ``warm_start=True`` add after a complete fit
     train with a new cycle instead of a rate of 0. ``set_params(lr=...)`` on a
-    fitted net sets a new ``lr₀`` for the epochs that follow. ``history_``
+    fitted net sets a new ``lr₀`` for the epochs that follow (the groups of
+    ``optimizer__param_groups`` keep their ratio to it; a group marked
+    ``own_lr``, FineTunedClassifier's ``head_lr``, keeps its rate). ``history_``
     records the first group's rate.
     """
 
@@ -48,8 +50,10 @@ class CosineLR(Callback):
             elif group.get("net_lr", net_lr) != net_lr:  # set_params(lr=...) since then
                 old = group["net_lr"]
                 # every group's lr₀ by the same factor: a group with its own rate (a new
-                # layer's, by optimizer__param_groups) keeps its ratio to lr
-                group["initial_lr"] = group["initial_lr"] * net_lr / old if old else net_lr
+                # layer's, by optimizer__param_groups) keeps its ratio to lr; one whose rate
+                # is a parameter of its own (FineTunedClassifier's head_lr) keeps that rate
+                if not group.get("own_lr", False):
+                    group["initial_lr"] = group["initial_lr"] * net_lr / old if old else net_lr
                 group["net_lr"] = net_lr
             group["lr"] = group["initial_lr"] * factor
         net.history_.record("lr", net.optimizer_.param_groups[0]["lr"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
+import re
 import zlib
 from numbers import Integral, Real
 
@@ -273,10 +275,9 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         pre-training: they are first re-estimated on the training clips, so that
         the probe reads the features that training will). Needs a pre-trained
         encoder (``embedder`` or ``pretrained_weights``). Train the encoder
-        more slowly than the new layer from there (e.g. ``lr=3e-4`` with
-        ``optimizer__param_groups=[('head.*', {'lr': 1e-2})]``), or the
-        first steps undo the probe's start (0.84 against 0.71 at epoch 1 on
-        ESC-10; docs/finetune.rst).
+        more slowly than the new layer from there (``lr=3e-4, head_lr=1e-2``),
+        or the first steps undo the probe's start (0.84 against 0.71 at
+        epoch 1 on ESC-10; docs/finetune.rst).
     probe_C : float, default=0.05
         Inverse regularisation of the linear probe (``head_init='linear_probe'``);
         a small value keeps the first logits soft enough to fine-tune from.
@@ -306,6 +307,17 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     batch_size : int, default=32
     lr : float, default=1e-3
         Annealed to 0 by a cosine schedule.
+    head_lr : float, default=None
+        The new classification layer's learning rate, annealed by the same
+        schedule; None: ``lr``. The pre-trained encoder's features are worth
+        keeping while the new layer starts from scratch, so it pays to let the
+        layer learn faster (``lr=1e-3, head_lr=1e-2``), and after a linear-probe
+        start to train the encoder more slowly still (``lr=3e-4,
+        head_lr=1e-2``). The same as
+        ``optimizer__param_groups=[('head.*', {'lr': head_lr})]``, and a
+        parameter a grid search can vary; ``set_params(lr=...)`` leaves it as it
+        is. Set on a fitted classifier, the epochs that follow train with a new
+        optimizer.
     optimizer : torch optimizer class, default=torch.optim.AdamW
     train_split : callable, default=None
         skorch's validation split; None trains on all of ``X``.
@@ -374,7 +386,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         *_TorchNetMixin._persisted_attributes,
         *("classes_inferred_", "encoder_config_", "pretrained_report_"),
     )
-    _live_params = ("augment",)
+    _live_params = ("augment", "head_lr")
     _structural_params = (
         *_TorchNetMixin._structural_params,
         *("embedder", "backbone", "pretrained_weights", "freeze_encoder", "head_init"),
@@ -385,6 +397,42 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         encoder = _bare(self.module_).encoder
         if "augment" in names and hasattr(encoder, "augment"):  # (an AFP encoder has none)
             encoder.augment = self._new_augment()
+        if "head_lr" in names:
+            self._raise_on_failed([self._check_head_lr()])
+            with self._resolved_device():
+                self._initialize_optimizer()  # the new layer's group made (or removed) anew
+
+    def _check_head_lr(self) -> tuple:
+        ok = self.head_lr is None or (_is_real(self.head_lr) and self.head_lr >= 0)
+        return ("head_lr", ok, "None (the new layer learns at lr) or a number >= 0")
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's parameter groups, with the new layer in a group of its own at
+        ``head_lr`` (first, as ``optimizer__param_groups=[('head.*', ...)]`` puts it)."""
+        if prefix != "optimizer" or self.head_lr is None:
+            return super().get_params_for_optimizer(prefix, named_parameters)
+        named = list(named_parameters)
+        # (names of a module wrapped for data parallelism or compiled start with module.)
+        is_head = [re.sub(r"^(module\.|_orig_mod\.)+", "", n).startswith("head.") for n, _ in named]
+        head = [name for name, flag in zip(named, is_head, strict=True) if flag]
+        rest = [name for name, flag in zip(named, is_head, strict=True) if not flag]
+        groups = self.get_params_for("optimizer").get("param_groups", [])
+        clash = [
+            pattern
+            for pattern, _ in groups
+            if any(fnmatch.fnmatch(name, pattern) for name, _ in head)
+        ]
+        if clash:
+            raise ValueError(
+                f"head_lr={self.head_lr!r} and optimizer__param_groups pattern(s) {clash} both "
+                "set the new layer's learning rate: give one of them"
+            )
+        args, kwargs = super().get_params_for_optimizer(prefix, rest)
+        if head:
+            # own_lr: CosineLR keeps this rate when lr changes (set_params(lr=...))
+            group = {"params": [p for _, p in head], "lr": self.head_lr, "own_lr": True}
+            args[0].insert(0, group)
+        return args, kwargs
 
     def __init__(
         self,
@@ -402,6 +450,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         max_epochs=30,
         batch_size=32,
         lr=1e-3,
+        head_lr=None,
         optimizer=torch.optim.AdamW,
         train_split=None,
         mixed_precision=True,
@@ -432,6 +481,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         self.freeze_encoder = freeze_encoder
         self.head_init = head_init
         self.probe_C = probe_C
+        self.head_lr = head_lr
         self.head_features = head_features
         self.stats_stages = stats_stages
         self.frontend = frontend
@@ -517,6 +567,7 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             ),
             ("head_features", self.head_features in ("pooled", "stats"), "'pooled' or 'stats'"),
             ("stats_stages", _valid_stages(self.stats_stages), STAGES_EXPECTED),
+            self._check_head_lr(),
             (
                 "train_split",
                 self.train_split is None or callable(self.train_split),

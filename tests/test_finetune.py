@@ -641,6 +641,67 @@ def test_a_new_lr_scales_every_group_and_a_no_op_set_params_changes_nothing(toy)
     assert rates() == pytest.approx([5e-4, 5e-3])
 
 
+@pytest.mark.parametrize("head_features", ["pooled", "stats"])
+def test_head_lr_puts_the_new_layer_alone_in_a_group_of_its_own(toy, head_features):
+    X, y = toy
+    clf = FineTunedClassifier(
+        **{**FAST, "max_epochs": 1}, lr=1e-3, head_lr=1e-2, head_features=head_features
+    ).fit(X, y)
+    head, *rest = clf.optimizer_.param_groups
+    assert {id(p) for p in head["params"]} == {id(p) for p in clf.module_.head.parameters()}
+    assert head["initial_lr"] == pytest.approx(1e-2)
+    assert [g["initial_lr"] for g in rest] == pytest.approx([1e-3])
+    n_params = sum(1 for p in clf.module_.parameters())
+    assert len(head["params"]) + len(rest[0]["params"]) == n_params  # nothing left out
+
+
+def test_head_lr_trains_as_the_equivalent_param_groups_do(toy):
+    X, y = toy
+    settings = {**FAST, "max_epochs": 3, "lr": 3e-4}
+    a = FineTunedClassifier(**settings, head_lr=1e-2).fit(X, y)
+    b = FineTunedClassifier(**settings, optimizer__param_groups=[("head.*", {"lr": 1e-2})])
+    b.fit(X, y)
+    np.testing.assert_array_equal(a.history_[:, "train_loss"], b.history_[:, "train_loss"])
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_set_params_lr_keeps_head_lr_and_a_new_head_lr_takes_effect(toy):
+    X, y = toy
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 1}, lr=1e-3, head_lr=1e-2).fit(X, y)
+    rates = lambda: [g["initial_lr"] for g in clf.optimizer_.param_groups]  # noqa: E731
+    clf.set_params(lr=5e-4).partial_fit(X, y)
+    assert rates() == pytest.approx([1e-2, 5e-4])  # (param_groups would scale it to 5e-3)
+    clf.set_params(head_lr=2e-2).partial_fit(X, y)
+    assert rates() == pytest.approx([2e-2, 5e-4])
+    clf.set_params(head_lr=None).partial_fit(X, y)
+    assert rates() == pytest.approx([5e-4])  # one group again: the new layer learns at lr
+    with pytest.raises(ValueError, match="head_lr must be None .* or a number >= 0, got -1"):
+        clf.set_params(head_lr=-1)
+    assert clf.head_lr is None  # refused: left as it was
+
+
+@pytest.mark.parametrize("bad", [-1e-3, "fast", float("nan"), True])
+def test_head_lr_refuses_what_is_not_a_rate(toy, bad):
+    X, y = toy
+    with pytest.raises(ValueError, match="head_lr must be None"):
+        FineTunedClassifier(**FAST, head_lr=bad).fit(X, y)
+
+
+def test_head_lr_and_param_groups_for_the_head_are_refused_together(toy):
+    X, y = toy
+    clf = FineTunedClassifier(
+        **FAST, head_lr=1e-2, optimizer__param_groups=[("head.*", {"lr": 1e-3})]
+    )
+    with pytest.raises(ValueError, match=r"head_lr=0.01 and optimizer__param_groups .*'head\.\*'"):
+        clf.fit(X, y)
+    # groups for other parameters combine with it
+    clf.set_params(optimizer__param_groups=[("encoder.backbone.conv1.*", {"lr": 1e-4})])
+    clf.set_params(max_epochs=1).fit(X, y)
+    assert [g["initial_lr"] for g in clf.optimizer_.param_groups] == pytest.approx(
+        [1e-2, 1e-4, 1e-3]
+    )
+
+
 def test_predict_log_proba_is_the_log_of_predict_proba_and_stays_finite(toy):
     import warnings
 
