@@ -316,8 +316,11 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         head_lr=1e-2``). The same as
         ``optimizer__param_groups=[('head.*', {'lr': head_lr})]``, and a
         parameter a grid search can vary; ``set_params(lr=...)`` leaves it as it
-        is. Set on a fitted classifier, the epochs that follow train with a new
-        optimizer.
+        is (from the next epoch: the default cosine schedule sets it). Other
+        options of a parameter group that holds the new layer's parameters
+        (``optimizer__param_groups=[('*bias', {'weight_decay': 0})]``) still
+        apply; a group's own ``lr`` for them is refused. Set on a fitted
+        classifier, the epochs that follow train with a new optimizer.
     optimizer : torch optimizer class, default=torch.optim.AdamW
     train_split : callable, default=None
         skorch's validation split; None trains on all of ``X``.
@@ -394,11 +397,12 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
     )
 
     def _apply_live(self, names: list) -> None:
+        if "head_lr" in names:  # checked before anything changes (a refusal changes nothing)
+            self._raise_on_failed([self._check_head_lr()])
         encoder = _bare(self.module_).encoder
         if "augment" in names and hasattr(encoder, "augment"):  # (an AFP encoder has none)
             encoder.augment = self._new_augment()
         if "head_lr" in names:
-            self._raise_on_failed([self._check_head_lr()])
             with self._resolved_device():
                 self._initialize_optimizer()  # the new layer's group made (or removed) anew
 
@@ -407,32 +411,43 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
         return ("head_lr", ok, "None (the new layer learns at lr) or a number >= 0")
 
     def get_params_for_optimizer(self, prefix, named_parameters):
-        """skorch's parameter groups, with the new layer in a group of its own at
-        ``head_lr`` (first, as ``optimizer__param_groups=[('head.*', ...)]`` puts it)."""
+        """skorch's parameter groups, with the new layer's parameters taken out into
+        groups of their own at ``head_lr``, first (where
+        ``optimizer__param_groups=[('head.*', ...)]`` puts them); the other options of
+        a group that also holds some of them (``weight_decay``, say) go with them."""
         if prefix != "optimizer" or self.head_lr is None:
             return super().get_params_for_optimizer(prefix, named_parameters)
         named = list(named_parameters)
         # (names of a module wrapped for data parallelism or compiled start with module.)
-        is_head = [re.sub(r"^(module\.|_orig_mod\.)+", "", n).startswith("head.") for n, _ in named]
-        head = [name for name, flag in zip(named, is_head, strict=True) if flag]
-        rest = [name for name, flag in zip(named, is_head, strict=True) if not flag]
+        head_names = [
+            n for n, _ in named if re.sub(r"^(module\.|_orig_mod\.)+", "", n).startswith("head.")
+        ]
         groups = self.get_params_for("optimizer").get("param_groups", [])
         clash = [
             pattern
-            for pattern, _ in groups
-            if any(fnmatch.fnmatch(name, pattern) for name, _ in head)
+            for pattern, options in groups
+            if "lr" in options and any(fnmatch.fnmatch(n, pattern) for n in head_names)
         ]
         if clash:
             raise ValueError(
-                f"head_lr={self.head_lr!r} and optimizer__param_groups pattern(s) {clash} both "
-                "set the new layer's learning rate: give one of them"
+                f"head_lr={self.head_lr!r} and the lr of optimizer__param_groups pattern(s) "
+                f"{clash} both set the new layer's learning rate: give one of them"
             )
-        args, kwargs = super().get_params_for_optimizer(prefix, rest)
-        if head:
-            # own_lr: CosineLR keeps this rate when lr changes (set_params(lr=...))
-            group = {"params": [p for _, p in head], "lr": self.head_lr, "own_lr": True}
-            args[0].insert(0, group)
-        return args, kwargs
+        order = {id(p): i for i, (_, p) in enumerate(named)}
+        head_set = set(head_names)
+        head_ids = {id(p) for n, p in named if n in head_set}
+        args, kwargs = super().get_params_for_optimizer(prefix, named)
+        head_groups, other_groups = [], []
+        for group in args[0]:
+            head = [p for p in group["params"] if id(p) in head_ids]
+            head.sort(key=lambda p: order[id(p)])
+            rest = [p for p in group["params"] if id(p) not in head_ids]
+            if head:
+                # own_lr: CosineLR keeps this rate when lr changes (set_params(lr=...))
+                head_groups.append({**group, "params": head, "lr": self.head_lr, "own_lr": True})
+            if rest:
+                other_groups.append({**group, "params": rest})
+        return ([*head_groups, *other_groups], *args[1:]), kwargs
 
     def __init__(
         self,

@@ -692,7 +692,7 @@ def test_head_lr_and_param_groups_for_the_head_are_refused_together(toy):
     clf = FineTunedClassifier(
         **FAST, head_lr=1e-2, optimizer__param_groups=[("head.*", {"lr": 1e-3})]
     )
-    with pytest.raises(ValueError, match=r"head_lr=0.01 and optimizer__param_groups .*'head\.\*'"):
+    with pytest.raises(ValueError, match=r"head_lr=0.01 and the lr of .* \['head\.\*'\]"):
         clf.fit(X, y)
     # groups for other parameters combine with it
     clf.set_params(optimizer__param_groups=[("encoder.backbone.conv1.*", {"lr": 1e-4})])
@@ -700,6 +700,36 @@ def test_head_lr_and_param_groups_for_the_head_are_refused_together(toy):
     assert [g["initial_lr"] for g in clf.optimizer_.param_groups] == pytest.approx(
         [1e-2, 1e-4, 1e-3]
     )
+
+
+def test_head_lr_keeps_the_other_options_of_a_group_that_holds_the_head(toy):
+    X, y = toy
+    clf = FineTunedClassifier(
+        **{**FAST, "max_epochs": 1},
+        head_lr=1e-2,
+        optimizer__weight_decay=1e-2,
+        optimizer__param_groups=[("*bias", {"weight_decay": 0.0})],
+    ).fit(X, y)
+    head = {id(clf.module_.head.weight): "weight", id(clf.module_.head.bias): "bias"}
+    seen = {}
+    for group in clf.optimizer_.param_groups:
+        for p in group["params"]:
+            if id(p) in head:
+                seen[head[id(p)]] = (group["initial_lr"], group["weight_decay"])
+            else:
+                assert group["initial_lr"] == pytest.approx(1e-3)
+    assert seen == {"weight": (pytest.approx(1e-2), 1e-2), "bias": (pytest.approx(1e-2), 0.0)}
+
+
+def test_a_refused_head_lr_leaves_the_fitted_net_as_it_was(toy):
+    X, y = toy
+    clf = FineTunedClassifier(**{**FAST, "max_epochs": 1, "augment": True}, head_lr=1e-2)
+    clf.fit(X, y)
+    augment, optimizer = clf.module_.encoder.augment, clf.optimizer_
+    with pytest.raises(ValueError, match="head_lr must be"):
+        clf.set_params(augment=False, head_lr=-1)
+    assert clf.augment is True and clf.head_lr == 1e-2
+    assert clf.module_.encoder.augment is augment and clf.optimizer_ is optimizer
 
 
 def test_predict_log_proba_is_the_log_of_predict_proba_and_stays_finite(toy):
