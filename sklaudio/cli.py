@@ -896,6 +896,8 @@ def _evaluate(args) -> int:
         "--epochs": args.epochs,
         "--head-init": args.head_init,
         "--head-features": args.head_features,
+        "--lr": args.lr,
+        "--head-lr": args.head_lr,
     }
     given = [flag for flag, value in finetune_only.items() if value is not None]
     if given and args.protocol != "finetune":
@@ -903,6 +905,7 @@ def _evaluate(args) -> int:
     args.epochs = 30 if args.epochs is None else args.epochs
     args.head_init = args.head_init or "random"
     args.head_features = args.head_features or "pooled"
+    args.lr = 1e-3 if args.lr is None else args.lr
     plot = _output_path(args.plot, "--plot", figure=True)  # before minutes of work
     json_path = _json_output_path(args.json)
     model = _load_model(args)
@@ -988,6 +991,8 @@ def _evaluate(args) -> int:
                 embedder=model,
                 head_init=args.head_init,
                 head_features=args.head_features,
+                lr=args.lr,
+                head_lr=args.head_lr,
                 max_epochs=args.epochs,
                 train_split=predefined_split(Dataset(waves[test], y[test])),
                 device=args.device,
@@ -1101,7 +1106,11 @@ def _evaluation_record(args, model, corpus, y, folds, scores, chance, floor_scor
     }
     if args.protocol == "finetune":
         parameters.update(
-            epochs=args.epochs, head_init=args.head_init, head_features=args.head_features
+            epochs=args.epochs,
+            head_init=args.head_init,
+            head_features=args.head_features,
+            lr=args.lr,
+            head_lr=args.head_lr,
         )
     if chance:  # clusters: the same cluster sizes at random, fold by fold
         baseline = {
@@ -1434,6 +1443,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="for finetune: the new layer starts random (the paper, default) or from a linear "
         "probe (LP-FT)",
+    )
+    evaluate.add_argument(
+        "--lr", type=_positive_float, default=None, help="for finetune (default 1e-3)"
+    )
+    evaluate.add_argument(
+        "--head-lr",
+        type=_positive_float,
+        default=None,
+        help="for finetune: the new layer's learning rate (default --lr); after "
+        "--head-init linear_probe, --lr 3e-4 --head-lr 1e-2 keeps the probe's start",
     )
     evaluate.add_argument(
         "--plot",

@@ -510,6 +510,7 @@ def test_evaluate_protocols(npid_model, labelled_folder, tmp_path, capsys, proto
     argv += ["--device", "cpu", *(["--plot", str(plot)] if with_plot else [])]
     if protocol == "finetune":
         argv += ["--epochs", "1", "--head-init", "linear_probe", "--head-features", "stats"]
+        argv += ["--lr", "3e-4", "--head-lr", "1e-2"]
     results = tmp_path / "results" / "scores.json"  # its folder is made
     assert main([*argv, "--json", str(results)]) == 0
     out = capsys.readouterr().out
@@ -555,6 +556,8 @@ def _check_json_results(path, out, protocol):
     assert parameters["protocol"] == protocol and parameters["dataset"] == "folder"
     assert parameters["model_class"] == "NPIDEmbedder" and parameters["floor"] is True
     assert ("epochs" in parameters) == (protocol == "finetune")
+    if protocol == "finetune":
+        assert (parameters["lr"], parameters["head_lr"]) == (3e-4, 1e-2)
     assert result["folds"] == [1, 2, 3, 4, 5] and sum(result["fold_sizes"]) == 30
     assert result["n_clips"] == 30 and result["n_classes"] == 3
     scores = result["scores"]
@@ -1016,6 +1019,8 @@ def test_evaluate_refuses_finetune_settings_for_other_protocols_and_one_class(
     root = ["--root", str(labelled_folder)]
     assert main([*argv, *root, "--protocol", "knn", "--head-init", "linear_probe"]) == 1
     assert "--head-init: for --protocol finetune" in capsys.readouterr().err
+    assert main([*argv, *root, "--protocol", "linear", "--head-lr", "0.01"]) == 1
+    assert "--head-lr: for --protocol finetune" in capsys.readouterr().err
     one = tmp_path / "one" / "only"
     one.mkdir(parents=True)
     for path in sorted(labelled_folder.rglob("*.wav"))[:6]:
