@@ -228,9 +228,9 @@ def main(argv=None):
         f_train = encoder.features(torch.from_numpy(S[train])).numpy()
         f_test = encoder.features(torch.from_numpy(S[test])).numpy()
     mean, std = f_train.mean(0), f_train.std(0) + 1e-6
-    z_test = npid.transform(S[test])
+    z_train, z_test = npid.transform(S[train]), npid.transform(S[test])
     scores = {
-        "proj": knn_accuracy(npid.transform(S[train]), y_train, z_test, y_test),
+        "proj": knn_accuracy(z_train, y_train, z_test, y_test),
         "feat": knn_accuracy(f_train, y_train, f_test, y_test),
         "feat_std": knn_accuracy((f_train - mean) / std, y_train, (f_test - mean) / std, y_test),
         "bank": knn_accuracy(npid.memory_bank_.memory.numpy(), y_train, z_test, y_test),
@@ -238,9 +238,8 @@ def main(argv=None):
     stats = npid.set_params(output="stats")
     s_train, s_test = stats.transform(S[train]), stats.transform(S[test])
     mean, std = s_train.mean(0), s_train.std(0) + 1e-6
-    scores["stats_std"] = knn_accuracy(
-        (s_train - mean) / std, y_train, (s_test - mean) / std, y_test
-    )
+    s_train, s_test = (s_train - mean) / std, (s_test - mean) / std  # standardised from here
+    scores["stats_std"] = knn_accuracy(s_train, y_train, s_test, y_test)
     # two more read-outs of the stage maps: mean, std and max over time (frequency
     # averaged), and mean and std over time keeping the frequency axis
     with torch.no_grad():
@@ -267,26 +266,16 @@ def main(argv=None):
     def unit(a):
         return a / np.linalg.norm(a, axis=1, keepdims=True)
 
-    mean, std = s_train.mean(0), s_train.std(0) + 1e-6
-    both_train = np.hstack(
-        [
-            unit(npid.set_params(output="embedding").transform(S[train])),
-            unit((s_train - mean) / std),
-        ]
-    )
-    both_test = np.hstack([unit(z_test), unit((s_test - mean) / std)])
+    both_train = np.hstack([unit(z_train), unit(s_train)])
+    both_test = np.hstack([unit(z_test), unit(s_test)])
     scores["proj+stats"] = knn_accuracy(both_train, y_train, both_test, y_test)
     # the stage statistics beside the floor's: mean and std over time of every log-mel band
     logmel = np.hstack([S.mean(-1).reshape(len(S), -1), S.std(-1).reshape(len(S), -1)])
     mean, std = logmel[train].mean(0), logmel[train].std(0) + 1e-6
     lm = unit((logmel - mean) / std)
     scores["logmel"] = knn_accuracy(lm[train], y_train, lm[test], y_test)
-    mean, std = s_train.mean(0), s_train.std(0) + 1e-6
     scores["stats+logmel"] = knn_accuracy(
-        np.hstack([unit((s_train - mean) / std), lm[train]]),
-        y_train,
-        np.hstack([unit((s_test - mean) / std), lm[test]]),
-        y_test,
+        np.hstack([unit(s_train), lm[train]]), y_train, np.hstack([unit(s_test), lm[test]]), y_test
     )
     if args.tta_freq:
         n_freq = S.shape[2]

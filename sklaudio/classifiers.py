@@ -419,14 +419,16 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
             return super().get_params_for_optimizer(prefix, named_parameters)
         named = list(named_parameters)
         # (names of a module wrapped for data parallelism or compiled start with module.)
-        head_names = [
-            n for n, _ in named if re.sub(r"^(module\.|_orig_mod\.)+", "", n).startswith("head.")
+        head = [
+            (n, p)
+            for n, p in named
+            if re.sub(r"^(module\.|_orig_mod\.)+", "", n).startswith("head.")
         ]
         groups = self.get_params_for("optimizer").get("param_groups", [])
         clash = [
             pattern
             for pattern, options in groups
-            if "lr" in options and any(fnmatch.fnmatch(n, pattern) for n in head_names)
+            if "lr" in options and any(fnmatch.fnmatch(n, pattern) for n, _ in head)
         ]
         if clash:
             raise ValueError(
@@ -434,17 +436,17 @@ class FineTunedClassifier(_TorchNetMixin, NeuralNetClassifier):
                 f"{clash} both set the new layer's learning rate: give one of them"
             )
         order = {id(p): i for i, (_, p) in enumerate(named)}
-        head_set = set(head_names)
-        head_ids = {id(p) for n, p in named if n in head_set}
+        head_ids = {id(p) for _, p in head}
         args, kwargs = super().get_params_for_optimizer(prefix, named)
         head_groups, other_groups = [], []
         for group in args[0]:
-            head = [p for p in group["params"] if id(p) in head_ids]
-            head.sort(key=lambda p: order[id(p)])
+            ours = sorted(
+                (p for p in group["params"] if id(p) in head_ids), key=lambda p: order[id(p)]
+            )
             rest = [p for p in group["params"] if id(p) not in head_ids]
-            if head:
+            if ours:
                 # own_lr: CosineLR keeps this rate when lr changes (set_params(lr=...))
-                head_groups.append({**group, "params": head, "lr": self.head_lr, "own_lr": True})
+                head_groups.append({**group, "params": ours, "lr": self.head_lr, "own_lr": True})
             if rest:
                 other_groups.append({**group, "params": rest})
         return ([*head_groups, *other_groups], *args[1:]), kwargs
