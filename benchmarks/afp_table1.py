@@ -12,8 +12,15 @@ their paired difference over the fold/seed runs (mean ± standard error, and
 in how many runs the pair loss was better). ``--tsne-runs R`` averages the
 cluster accuracy over R t-SNE → k-means runs per embedding.
 
+``--clip-pairs K`` (K ≥ 2) changes what a training batch holds: ``batch_size // K``
+clips with K of their sequences each, drawn at random, instead of sequences shuffled
+across all clips. Each batch then holds pairs of windows of one recording for the pair
+loss to pull together; ``--frame-duration`` below 2.56 s cuts several sequences from a
+5 s clip (2.0 s: 4). Both systems train on the same batches.
+
     python benchmarks/afp_table1.py [--root ../shared/data/esc10] [--folds 1 2 3 4 5]
                                     [--seeds 0 1 2] [--tsne-runs 5]
+                                    [--frame-duration 2.0 --clip-pairs 2]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from _common import REPO, default_esc10_root, esc10_log_mel, machine_summary
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
@@ -34,6 +42,48 @@ from sklaudio.embedders import AFPPairLossEmbedder
 from sklaudio.metrics import cluster_accuracy
 
 SR = 22050
+
+
+class ClipGroupSampler(torch.utils.data.Sampler):
+    """Batches of ``clips_per_batch`` clips in random order, ``take`` random sequences of
+    each (``per_clip`` sequences per clip, stored clip after clip). One epoch shows every
+    clip once, less the ``n_clips % clips_per_batch`` last of its random order."""
+
+    def __init__(self, n_clips, per_clip, clips_per_batch, take, generator):
+        self.n_clips, self.per_clip = n_clips, per_clip
+        self.clips_per_batch, self.take, self.generator = clips_per_batch, take, generator
+
+    def __len__(self):
+        return self.n_clips // self.clips_per_batch
+
+    def __iter__(self):
+        order = torch.randperm(self.n_clips, generator=self.generator).tolist()
+        for b in range(len(self)):
+            batch = []
+            for clip in order[b * self.clips_per_batch : (b + 1) * self.clips_per_batch]:
+                picks = torch.randperm(self.per_clip, generator=self.generator)[: self.take]
+                batch += [clip * self.per_clip + j for j in picks.tolist()]
+            yield batch
+
+
+class ClipPairsAFP(AFPPairLossEmbedder):
+    """``AFPPairLossEmbedder`` whose training batches hold ``clip_pairs`` sequences of each
+    of their clips (see ``ClipGroupSampler``); ``clip_pairs=1`` is the library's shuffle."""
+
+    clip_pairs = 1
+
+    def get_iterator(self, dataset, training=False):
+        take = min(self.clip_pairs, getattr(dataset, "per_clip", 1))
+        if not training or take < 2:
+            return super().get_iterator(dataset, training=training)
+        sampler = ClipGroupSampler(
+            len(dataset) // dataset.per_clip,
+            dataset.per_clip,
+            self.batch_size // take,
+            take,
+            self._generator("shuffle", "cpu"),
+        )
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler)
 
 
 def evaluate(features_train, y_train, features_test, y_test, n_classes, seed, tsne_runs=1):
@@ -66,6 +116,13 @@ def main(argv=None):
     parser.add_argument("--threshold", type=float, default=1.0)
     parser.add_argument("--margin", type=float, default=1.0)
     parser.add_argument("--widths", type=int, nargs=2, default=[32, 64])
+    parser.add_argument("--frame-duration", type=float, default=2.56)
+    parser.add_argument(
+        "--clip-pairs",
+        type=int,
+        default=1,
+        help="sequences of one clip per training batch (1: sequences shuffled across clips)",
+    )
     parser.add_argument(
         "--seeds",
         type=int,
@@ -90,8 +147,9 @@ def main(argv=None):
     for fold, seed in ((fold, seed) for fold in args.folds for seed in args.seeds):
         train, test = esc10.folds != fold, esc10.folds == fold
         for with_pair in (True, False):
-            afp = AFPPairLossEmbedder(
+            afp = ClipPairsAFP(
                 pair_loss=with_pair,
+                frame_duration=args.frame_duration,
                 mse_epochs=args.mse_epochs,
                 pair_epochs=args.pair_epochs,
                 threshold=args.threshold,
@@ -101,7 +159,9 @@ def main(argv=None):
                 hop_length=512,
                 random_state=seed,
                 verbose=1,
-            ).fit(spec[train])
+            )
+            afp.clip_pairs = args.clip_pairs
+            afp.fit(spec[train])
             acc, clu, points = evaluate(
                 afp.transform(spec[train]),
                 esc10.target[train],
@@ -112,9 +172,13 @@ def main(argv=None):
                 args.tsne_runs,
             )
             results[with_pair].append((acc, clu))
+            similar = ""
+            if with_pair and args.pair_epochs:
+                similar = np.mean(afp.history_[-1, "batches", :, "pair_similar"])
+                similar = f" (last epoch: {similar:.3f} of pairs called similar)"
             print(
                 f"fold {fold} seed {seed} {'w/' if with_pair else 'w/o'} PairLoss: "
-                f"classifier {acc:.3f}, clustering {clu:.3f}",
+                f"classifier {acc:.3f}, clustering {clu:.3f}{similar}",
                 flush=True,
             )
             if fold == args.folds[0] and seed == args.seeds[0]:
