@@ -23,8 +23,8 @@ import time
 import numpy as np
 import torch
 from _common import default_esc10_root, esc10_log_mel, machine_summary
+from afp_table1 import ClipPairsAFP
 
-from sklaudio.embedders import AFPPairLossEmbedder
 from sklaudio.nn import pair_kl_matrix
 
 SR = 22050
@@ -50,7 +50,8 @@ def main(argv=None):
     start = time.perf_counter()
     esc10, spec = esc10_log_mel(args.root, n_mels=args.n_mels, sample_rate=SR)
     train = esc10.folds != args.fold
-    afp = AFPPairLossEmbedder(
+    afp = ClipPairsAFP(
+        clip_pairs=args.clip_pairs,  # phase 1 on the batches afp_table1.py trains on
         pair_loss=False,
         mse_epochs=args.mse_epochs,
         pair_epochs=0,

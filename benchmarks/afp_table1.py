@@ -68,14 +68,24 @@ class ClipGroupSampler(torch.utils.data.Sampler):
 
 class ClipPairsAFP(AFPPairLossEmbedder):
     """``AFPPairLossEmbedder`` whose training batches hold ``clip_pairs`` sequences of each
-    of their clips (see ``ClipGroupSampler``); ``clip_pairs=1`` is the library's shuffle."""
+    of their clips (see ``ClipGroupSampler``); ``clip_pairs=1`` is the library's shuffle.
+    A benchmark's tool: it trains in one process on the CPU or one GPU (no accelerator, no
+    ``iterator_train__*`` options)."""
 
-    clip_pairs = 1
+    def __init__(self, clip_pairs=1, **kwargs):
+        super().__init__(**kwargs)
+        self.clip_pairs = clip_pairs
 
     def get_iterator(self, dataset, training=False):
         take = min(self.clip_pairs, getattr(dataset, "per_clip", 1))
         if not training or take < 2:
             return super().get_iterator(dataset, training=training)
+        if self.batch_size < take or len(dataset) // dataset.per_clip < self.batch_size // take:
+            raise ValueError(
+                f"clip_pairs={self.clip_pairs} needs batch_size >= {take} and at least "
+                f"batch_size // {take} clips; got batch_size={self.batch_size} and "
+                f"{len(dataset) // dataset.per_clip} clips"
+            )
         sampler = ClipGroupSampler(
             len(dataset) // dataset.per_clip,
             dataset.per_clip,
@@ -159,9 +169,8 @@ def main(argv=None):
                 hop_length=512,
                 random_state=seed,
                 verbose=1,
-            )
-            afp.clip_pairs = args.clip_pairs
-            afp.fit(spec[train])
+                clip_pairs=args.clip_pairs,
+            ).fit(spec[train])
             acc, clu, points = evaluate(
                 afp.transform(spec[train]),
                 esc10.target[train],

@@ -608,9 +608,12 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
 
     @classmethod
     def _param_names(cls) -> set[str]:
-        """The parameters ``__init__`` takes by name (skorch's included)."""
+        """The parameters ``__init__`` takes by name: those of every ``__init__`` on the
+        way to skorch's, so that a subclass written the skorch way (``def __init__(self,
+        extra=1, **kwargs)``, passing ``**kwargs`` on) keeps its parents' parameters."""
         names = set()
-        for init in (cls.__init__, NeuralNet.__init__):
+        inits = [k.__init__ for k in cls.__mro__ if "__init__" in vars(k)]
+        for init in (*inits[: inits.index(NeuralNet.__init__)], NeuralNet.__init__):
             names |= {
                 p.name
                 for p in inspect.signature(init).parameters.values()

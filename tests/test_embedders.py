@@ -198,6 +198,33 @@ def test_misspelled_parameters_are_refused_when_given(key, closest):
     assert clone(est).get_params()["iterator_train__num_workers"] == 0
 
 
+def test_subclass_with_kwargs_keeps_its_parents_parameters():
+    """A subclass written the skorch way, ``__init__(self, extra=1, **kwargs)``, still takes
+    its parents' parameters by name in ``set_params`` and ``clone`` (they are not in its own
+    signature), and still refuses a misspelled one."""
+    from sklaudio.classifiers import FineTunedClassifier
+    from sklaudio.embedders import AFPPairLossEmbedder
+
+    for parent, name, value in (
+        (NPIDEmbedder, "nce_t", 0.2),
+        (AFPPairLossEmbedder, "threshold", 0.2),
+        (FineTunedClassifier, "head_lr", 0.01),
+    ):
+
+        class Custom(parent):
+            def __init__(self, extra=1, **kwargs):
+                super().__init__(**kwargs)
+                self.extra = extra
+
+        est = Custom(extra=2).set_params(**{name: value, "optimizer__weight_decay": 0.1})
+        copy = clone(est)
+        assert (copy.extra, getattr(copy, name), copy.optimizer__weight_decay) == (2, value, 0.1)
+        with pytest.raises(ValueError, match="Invalid parameter 'extar'.*'extra'"):
+            est.set_params(extar=3)
+        with pytest.raises(ValueError, match=f"Invalid parameter '{name}x'"):
+            est.set_params(**{name + "x": 3})
+
+
 def test_data_loader_arguments_can_be_set_on_a_fitted_net(spectrograms):
     emb = NPIDEmbedder(**TINY).fit(spectrograms)
     expected = emb.transform(spectrograms)
