@@ -635,7 +635,9 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
                 continue  # (skorch also lets names ending in "_" through)
             if key == "kwargs":  # scikit-learn's check_do_not_raise_errors_in_init_or_set_params
                 continue  # passes the signature's **kwargs by name; skorch refuses it at fit
-            choices = [f"{p}__" for p in sorted(prefixes)] if sep else names
+            # not a parameter the estimator then refuses (module=, classes=)
+            settable = names - set(getattr(cls, "_fixed_params", ()))
+            choices = [f"{p}__" for p in sorted(prefixes)] if sep else settable
             hint = did_you_mean(f"{part}__" if sep else key, choices)
             for prefix in sorted(prefixes, key=len, reverse=True):
                 if not sep and key.startswith(prefix + "_"):  # iterator_train_shuffle

@@ -192,6 +192,10 @@ def test_misspelled_parameters_are_refused_when_given(key, closest):
             cls(**{key: 1})
         with pytest.raises(ValueError, match=f"Invalid parameter '{key}' .*'{closest}'"):
             cls().set_params(**{key: 1})
+    # no hint towards a parameter the estimator refuses anyway
+    with pytest.raises(TypeError, match="'clases'") as info:
+        FineTunedClassifier(clases=[0, 1])
+    assert "did you mean 'classes'" not in str(info.value)
     # what skorch and sklearn name with a double underscore still works
     est = NPIDEmbedder(optimizer__weight_decay=0.1, iterator_train__num_workers=0)
     assert est.get_params()["optimizer__weight_decay"] == 0.1
