@@ -183,8 +183,8 @@ def main(argv=None):
             results[with_pair].append((acc, clu))
             similar = ""
             if with_pair and args.pair_epochs:
-                similar = np.mean(afp.history_[-1, "batches", :, "pair_similar"])
-                similar = f" (last epoch: {similar:.3f} of pairs called similar)"
+                share = np.mean(afp.history_[-1, "batches", :, "pair_similar"])
+                similar = f" (last epoch: {share:.3f} of pairs called similar)"
             print(
                 f"fold {fold} seed {seed} {'w/' if with_pair else 'w/o'} PairLoss: "
                 f"classifier {acc:.3f}, clustering {clu:.3f}{similar}",

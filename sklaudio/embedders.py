@@ -612,13 +612,15 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
         way to skorch's, so that a subclass written the skorch way (``def __init__(self,
         extra=1, **kwargs)``, passing ``**kwargs`` on) keeps its parents' parameters."""
         names = set()
-        inits = [k.__init__ for k in cls.__mro__ if "__init__" in vars(k)]
-        for init in (*inits[: inits.index(NeuralNet.__init__)], NeuralNet.__init__):
-            names |= {
-                p.name
-                for p in inspect.signature(init).parameters.values()
-                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-            }
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass):
+                names |= {
+                    p.name
+                    for p in inspect.signature(klass.__init__).parameters.values()
+                    if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                }
+            if klass is NeuralNet:
+                break
         return names - {"self"}
 
     @classmethod
@@ -636,7 +638,7 @@ class _TorchNetMixin(DocLinkMixin, AccelerateMixin):
             if key == "kwargs":  # scikit-learn's check_do_not_raise_errors_in_init_or_set_params
                 continue  # passes the signature's **kwargs by name; skorch refuses it at fit
             # not a parameter the estimator then refuses (module=, classes=)
-            settable = names - set(getattr(cls, "_fixed_params", ()))
+            settable = names - set(cls._fixed_params)
             choices = [f"{p}__" for p in sorted(prefixes)] if sep else settable
             hint = did_you_mean(f"{part}__" if sep else key, choices)
             for prefix in sorted(prefixes, key=len, reverse=True):
